@@ -1,0 +1,1 @@
+"""The scheme language grammar (package data; see scheme.lark)."""

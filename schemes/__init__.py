@@ -1,0 +1,1 @@
+"""Built-in sampling schemes (package data: the .sched files beside this one)."""

@@ -1,0 +1,259 @@
+"""The ``vidsched`` command line: thin Typer adapters over importable functions.
+
+One place (:func:`main`) turns the project's errors into a message on stderr and exit
+status 1; Typer/Click usage errors exit with 2. ``compile``, ``render`` and ``schemes``
+never import torch (a test checks this).
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from enum import Enum
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from vidsched.errors import VidschedError
+
+app = typer.Typer(
+    add_completion=False,
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    help="Video inpainting with conditional video diffusion models, driven by sampling schemes.",
+)
+
+
+class Sampler(str, Enum):
+    heun = "heun"
+    ddpm = "ddpm"
+
+
+class View(str, Enum):
+    stages = "stages"
+    graph = "graph"
+
+
+SetOpt = Annotated[
+    Optional[list[str]],
+    typer.Option("--set", "-s", metavar="NAME=VALUE", help="Override a scheme parameter (repeatable)."),
+]
+MaskOpt = Annotated[
+    Optional[Path],
+    typer.Option("--mask", "-m", help="Mask (.npy T x H x W, an image or a folder of images; white = fill). "
+                 "Frames without a hole are complete from the start."),
+]
+InvertOpt = Annotated[bool, typer.Option("--mask-white-is-known", help="The mask uses DEVIL's convention (white = known).")]
+StepsOpt = Annotated[int, typer.Option("--steps", min=1, help="Sampler steps per stage, for the evaluation count.")]
+SamplerOpt = Annotated[Sampler, typer.Option("--sampler", help="Sampler, for the evaluation count.")]
+
+
+def _compile(scheme: str, sets: list[str] | None, mask: Path | None, invert: bool, steps: int, sampler: str):
+    from vidsched.compiler import compile_scheme, parse_overrides
+    from vidsched.errors import MaskError
+
+    overrides = parse_overrides(sets)
+    complete = None
+    if mask is not None:
+        from vidsched.masks_io import complete_frames, load_mask
+
+        hole = load_mask(mask, invert=invert, num_frames=overrides.get("T"))
+        T = hole.shape[0]
+        if "T" in overrides and overrides["T"] != T:
+            raise MaskError(f"the mask has {T} frames but --set T={overrides['T']}")
+        overrides["T"] = T
+        complete = complete_frames(hole)
+    return compile_scheme(scheme, overrides, complete_frames=complete, steps=steps, sampler=sampler)
+
+
+def explain_lines(plan) -> list[str]:
+    """One line per stage: index, batch, name, generated / observed / marginal frames."""
+    from vidsched.frames_text import compact_ranges
+
+    width = max((len(s.name) for s in plan.stages), default=4)
+    lines = [f"{'stage':>5}  {'batch':>5}  {'name':<{width}}  generate | observe | marginal"]
+    for st in plan.stages:
+        lines.append(
+            f"{st.index:>5}  {st.batch:>5}  {st.name:<{width}}  "
+            f"{compact_ranges(st.generate) or '-'} | {compact_ranges(st.observe) or '-'} | "
+            f"{compact_ranges(st.marginal) or '-'}"
+        )
+    return lines
+
+
+def summary_lines(plan) -> list[str]:
+    s = plan.stats
+    params = ", ".join(f"{k}={v}" for k, v in plan.params.items())
+    lines = [
+        f"{plan.scheme} ({params})",
+        f"  {s.stages} stages in {s.batches} batches; largest window {s.max_window} of K={plan.max_frames} frames",
+        f"  {s.marginal_frames} marginal observations ({s.distinct_marginal_frames} distinct frames)",
+        f"  {s.network_evaluations:,} network evaluations ({s.sampler}, {s.sampler_steps} steps: "
+        f"{s.evaluations_per_stage} per stage); {s.sequential_network_calls:,} sequential with batching",
+    ]
+    if plan.mask is not None:
+        m = plan.mask
+        lines.append(
+            f"  mask: {m.complete_frames} frames without a hole; {m.stages_before} -> {m.stages_after} stages "
+            f"({m.stages_saved} saved, {m.network_evaluations_saved:,} network evaluations)"
+        )
+    return lines
+
+
+@app.command("compile")
+def compile_cmd(
+    scheme: Annotated[str, typer.Argument(help="A .sched file or a built-in scheme name (see `vidsched schemes`).")],
+    set_: SetOpt = None,
+    mask: MaskOpt = None,
+    mask_white_is_known: InvertOpt = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the plan as JSON on stdout.")] = False,
+    output: Annotated[Optional[Path], typer.Option("--output", "-o", help="Write the plan JSON to this file.")] = None,
+    explain: Annotated[bool, typer.Option("--explain", help="Print one line per stage.")] = False,
+    steps: StepsOpt = 100,
+    sampler: SamplerOpt = Sampler.heun,
+) -> None:
+    """Check a scheme and lower it to an execution plan."""
+    plan = _compile(scheme, set_, mask, mask_white_is_known, steps, sampler.value)
+    if output is not None:
+        _atomic_write(output, plan.to_json(indent=1))
+    if as_json:
+        print(plan.to_json(indent=1))
+    else:
+        if explain:
+            print("\n".join(explain_lines(plan)))
+        print("\n".join(summary_lines(plan)))
+        if output is not None:
+            print(f"  plan written to {output}")
+
+
+def _atomic_write(path: Path, text: str) -> None:
+    import os
+    import tempfile
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            f.write(text)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def load_plan_or_compile(target: str, sets, mask, invert, steps, sampler) -> dict:
+    """A plan JSON file, or a scheme to compile; returns the plan as a dict."""
+    if target.endswith(".json"):
+        from pydantic import ValidationError
+
+        from vidsched.plan import Plan
+
+        path = Path(target)
+        try:
+            return Plan.model_validate_json(path.read_text(encoding="utf-8")).model_dump(mode="json")
+        except OSError as e:
+            raise VidschedError(f"cannot read plan {path}: {e}") from None
+        except ValidationError as e:
+            raise VidschedError(f"{path} is not a vidsched plan: {e.errors()[0]['msg']} at {e.errors()[0]['loc']}") from None
+    return _compile(target, sets, mask, invert, steps, sampler).model_dump(mode="json")
+
+
+@app.command("render")
+def render_cmd(
+    target: Annotated[str, typer.Argument(metavar="SCHEME|PLAN", help="A scheme (file or built-in name) or a plan .json.")],
+    output: Annotated[Path, typer.Option("--output", "-o", help="Figure file: .svg, .png or .pdf.")],
+    view: Annotated[View, typer.Option("--view", help="stages: the paper's figure; graph: the stage graph and its batches.")] = View.stages,
+    frames: Annotated[Optional[str], typer.Option("--frames", help="Only these frames, e.g. 0-99 (long videos).")] = None,
+    set_: SetOpt = None,
+    mask: MaskOpt = None,
+    mask_white_is_known: InvertOpt = False,
+) -> None:
+    """Draw a scheme's plan: rows = stages, columns = frames (or the stage graph)."""
+    from vidsched.render import output_format, render_plan
+
+    try:
+        output_format(output)
+    except ValueError as e:
+        raise typer.BadParameter(str(e), param_hint="--output") from None
+    window = None
+    if frames is not None:
+        from vidsched.frames_text import parse_ranges
+
+        try:
+            picked = parse_ranges(frames)
+        except ValueError as e:
+            raise typer.BadParameter(str(e), param_hint="--frames") from None
+        if not picked:
+            raise typer.BadParameter("no frames given", param_hint="--frames")
+        window = (min(picked), max(picked) + 1)
+    plan = load_plan_or_compile(target, set_, mask, mask_white_is_known, 100, "heun")
+    try:
+        path = render_plan(plan, output, view=view.value, frames=window)
+    except (ValueError, RuntimeError) as e:
+        raise VidschedError(str(e)) from None
+    print(f"wrote {path}")
+
+
+@app.command("schemes")
+def schemes_cmd() -> None:
+    """List the built-in schemes."""
+    from vidsched.compiler import builtin_schemes
+
+    items = builtin_schemes()
+    width = max((len(b.name) for b in items), default=0)
+    for b in items:
+        print(f"{b.name:<{width}}  {b.summary}")
+
+
+@app.command("run")
+def run_cmd(
+    scheme: Annotated[str, typer.Option("--scheme", help="Scheme used when inpainting.")] = "improved_ar_far_future",
+    set_: SetOpt = None,
+    output: Annotated[Path, typer.Option("--output", "-o", help="Where to write the plan and its figure.")] = Path("out"),
+) -> None:
+    """Inpaint a video (the diffusion runtime is not built yet: this compiles and draws the plan)."""
+    plan = _compile(scheme, set_, None, False, 100, "heun")
+    output.mkdir(parents=True, exist_ok=True)
+    _atomic_write(output / "plan.json", plan.to_json(indent=1))
+    print("\n".join(summary_lines(plan)))
+    print(f"  plan written to {output / 'plan.json'}")
+    try:
+        from vidsched.render import render_plan
+
+        fig = render_plan(plan.model_dump(mode="json"), output / "plan.svg")
+        print(f"  figure written to {fig}")
+    except RuntimeError as e:
+        print(f"  (no figure: {e})", file=sys.stderr)
+    print(
+        "note: the diffusion runtime and the trained model are not part of this version yet; "
+        "`vidsched run` shows the plan it will execute.",
+        file=sys.stderr,
+    )
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point: run the app, turning vidsched errors into exit status 1.
+
+    Typer's standalone mode prints usage errors itself and exits with 2.
+    """
+    try:
+        app(args=argv, prog_name="vidsched")
+    except SystemExit as e:
+        code = e.code
+        return code if isinstance(code, int) else (0 if code is None else 1)
+    except VidschedError as e:
+        print(e.render(), file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+    return 0
+
+
+def _entry() -> None:  # pragma: no cover
+    sys.exit(main())
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

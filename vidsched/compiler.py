@@ -1,0 +1,141 @@
+"""The compiler's front door: scheme name or path -> checked, lowered :class:`Plan`.
+
+    source text --parse--> AST --check--> Program --evaluate--> StageList
+        --validate--> ValidatedStages [--specialise to a mask, validate again]
+        --lower--> Plan (JSON contract "vidsched.plan/1")
+
+Each pass is importable on its own (``vidsched.lang.parser.parse``,
+``vidsched.lang.interp.check``/``evaluate``, ``vidsched.lang.validate.validate``,
+``vidsched.plan.lower``); :func:`compile_scheme` chains them. Nothing here imports torch.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
+
+from vidsched.errors import SourceFile, VidschedError
+from vidsched.frames import FrameSet
+from vidsched.lang.interp import Limits, StageList, check, evaluate, parse_override
+from vidsched.lang.parser import parse
+from vidsched.lang.validate import specialise, validate
+from vidsched.plan import Plan, lower
+
+SCHEME_SUFFIX = ".sched"
+
+
+class SchemeNotFoundError(VidschedError):
+    pass
+
+
+def _schemes_root():
+    """Built-in schemes: installed package data, or ``schemes/`` in a checkout."""
+    try:
+        root = resources.files("vidsched.schemes")
+        if root.is_dir():
+            return root
+    except ModuleNotFoundError:
+        pass
+    return Path(__file__).resolve().parents[1] / "schemes"
+
+
+@dataclass(frozen=True)
+class BuiltinScheme:
+    name: str  # e.g. "improved_ar" or "fdm/autoreg"
+    text: str
+
+    @property
+    def summary(self) -> str:
+        """The first line of the header comment."""
+        for line in self.text.splitlines():
+            line = line.strip()
+            if line.startswith("#"):
+                body = line.lstrip("#").strip()
+                if body:
+                    return body
+            elif line:
+                break
+        return ""
+
+
+def builtin_schemes() -> list[BuiltinScheme]:
+    """Every ``.sched`` file shipped in ``schemes/`` (sub-folders give ``dir/name``)."""
+    found: list[BuiltinScheme] = []
+
+    def walk(node, prefix: str) -> None:
+        for child in sorted(node.iterdir(), key=lambda c: c.name):
+            if child.is_dir() and not child.name.startswith(("_", ".")):
+                walk(child, f"{prefix}{child.name}/")
+            elif child.name.endswith(SCHEME_SUFFIX):
+                found.append(BuiltinScheme(prefix + child.name[: -len(SCHEME_SUFFIX)], child.read_text(encoding="utf-8")))
+
+    walk(_schemes_root(), "")
+    return found
+
+
+def load_scheme_source(scheme: str | Path) -> SourceFile:
+    """A path to a ``.sched`` file, or the name of a built-in scheme (``fdm/autoreg``)."""
+    path = Path(scheme)
+    if path.suffix == SCHEME_SUFFIX or path.exists():
+        if not path.is_file():
+            raise SchemeNotFoundError(f"scheme file not found: {path}")
+        try:
+            return SourceFile(str(path), path.read_text(encoding="utf-8"))
+        except (OSError, UnicodeDecodeError) as e:
+            raise SchemeNotFoundError(f"cannot read scheme file {path}: {e}") from None
+    name = str(scheme).removeprefix("builtin:")
+    for b in builtin_schemes():
+        if b.name == name:
+            return SourceFile(f"schemes/{name}{SCHEME_SUFFIX}", b.text)
+    names = ", ".join(b.name for b in builtin_schemes())
+    raise SchemeNotFoundError(f"no scheme file or built-in scheme named {scheme!r}; built-in schemes: {names}")
+
+
+def parse_overrides(items: Sequence[str] | Mapping[str, int | bool] | None) -> dict[str, int | bool]:
+    if items is None:
+        return {}
+    if isinstance(items, Mapping):
+        return dict(items)
+    out: dict[str, int | bool] = {}
+    for item in items:
+        name, value = parse_override(item)
+        out[name] = value
+    return out
+
+
+def stage_list_for(
+    scheme: str | Path | SourceFile,
+    overrides: Sequence[str] | Mapping[str, int | bool] | None = None,
+    limits: Limits = Limits(),
+) -> StageList:
+    """Parse, check and evaluate a scheme (no validation)."""
+    source = scheme if isinstance(scheme, SourceFile) else load_scheme_source(scheme)
+    program = check(parse(source.text, source.name), source)
+    return evaluate(program, parse_overrides(overrides), limits)
+
+
+def compile_scheme(
+    scheme: str | Path | SourceFile,
+    overrides: Sequence[str] | Mapping[str, int | bool] | None = None,
+    *,
+    complete_frames: Sequence[int] | FrameSet | None = None,
+    steps: int = 100,
+    sampler: str = "heun",
+    limits: Limits = Limits(),
+) -> Plan:
+    """Compile a scheme to a plan.
+
+    ``complete_frames``: frames the mask leaves without a hole (mask-aware
+    specialisation): they are complete from the start, leave the generate sets, and
+    stages left with nothing to generate are dropped; the saving is in ``plan.mask``.
+    """
+    source = scheme if isinstance(scheme, SourceFile) else load_scheme_source(scheme)
+    stage_list = stage_list_for(source, overrides, limits)
+    validated = validate(stage_list)  # the user's scheme must be valid as written
+    if complete_frames is None:
+        return lower(validated, steps=steps, sampler=sampler, source_file=source.name)
+    complete = complete_frames if isinstance(complete_frames, FrameSet) else FrameSet.of(complete_frames)
+    specialised, report = specialise(stage_list, complete)
+    return lower(validate(specialised), steps=steps, sampler=sampler, source_file=source.name, specialisation=report)

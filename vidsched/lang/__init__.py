@@ -1,0 +1,1 @@
+"""The scheme language: parser, checker/evaluator and the compiler passes."""

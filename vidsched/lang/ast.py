@@ -1,0 +1,195 @@
+"""The scheme language's abstract syntax tree: frozen dataclasses, a position on each.
+
+The parser (`parser.py`) builds these from Lark's parse tree; nothing else creates
+them. Later passes never mutate the tree: the checker (`checker.py`) resolves names and
+types and compiles it to closures, the evaluator runs those closures.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from vidsched.errors import Span
+
+
+@dataclass(frozen=True, slots=True)
+class Node:
+    span: Span
+
+
+# ---- expressions -------------------------------------------------------------------
+class Expr(Node):
+    __slots__ = ()
+
+
+@dataclass(frozen=True, slots=True)
+class IntLit(Expr):
+    value: int
+
+
+@dataclass(frozen=True, slots=True)
+class BoolLit(Expr):
+    value: bool
+
+
+@dataclass(frozen=True, slots=True)
+class Name(Expr):
+    id: str
+
+
+@dataclass(frozen=True, slots=True)
+class SetLit(Expr):
+    """``{a, b, c}``: a frame set (members may be frames or sets, which are joined)."""
+
+    items: tuple[Expr, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class ListLit(Expr):
+    """``[S1, S2]``: a list, for ``for`` loops over several frame sets."""
+
+    items: tuple[Expr, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class RangeExpr(Expr):
+    """``start ..< stop`` (exclusive) or ``start ..= stop`` (inclusive), ``by step``."""
+
+    start: Expr
+    stop: Expr
+    inclusive: bool
+    step: Expr | None
+
+
+@dataclass(frozen=True, slots=True)
+class BinOp(Expr):
+    """Arithmetic (+ - * // % / **) or set algebra (| & -); `op` is the token text."""
+
+    op: str
+    left: Expr
+    right: Expr
+    op_span: Span
+
+
+@dataclass(frozen=True, slots=True)
+class Compare(Expr):
+    """A chain ``a < b <= c``; ops are "<", "<=", ">", ">=", "==", "!=", "in", "not in"."""
+
+    first: Expr
+    rest: tuple[tuple[str, Expr], ...]
+
+
+@dataclass(frozen=True, slots=True)
+class BoolOp(Expr):
+    op: str  # "and" | "or"
+    values: tuple[Expr, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Not(Expr):
+    operand: Expr
+
+
+@dataclass(frozen=True, slots=True)
+class Neg(Expr):
+    operand: Expr
+
+
+@dataclass(frozen=True, slots=True)
+class Call(Expr):
+    func: str
+    func_span: Span
+    args: tuple[Expr, ...]
+
+
+# ---- statements --------------------------------------------------------------------
+class Stmt(Node):
+    __slots__ = ()
+
+
+@dataclass(frozen=True, slots=True)
+class Block(Node):
+    stmts: tuple[Stmt, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Let(Stmt):
+    name: str
+    name_span: Span
+    value: Expr
+
+
+@dataclass(frozen=True, slots=True)
+class Assign(Stmt):
+    name: str
+    value: Expr
+
+
+@dataclass(frozen=True, slots=True)
+class If(Stmt):
+    branches: tuple[tuple[Expr, Block], ...]
+    orelse: Block | None
+
+
+@dataclass(frozen=True, slots=True)
+class For(Stmt):
+    var: str
+    var_span: Span
+    iterable: Expr
+    body: Block
+
+
+@dataclass(frozen=True, slots=True)
+class While(Stmt):
+    cond: Expr
+    limit: Expr | None
+    body: Block
+
+
+@dataclass(frozen=True, slots=True)
+class Assert(Stmt):
+    cond: Expr
+    message: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class Given(Stmt):
+    frames: Expr
+
+
+@dataclass(frozen=True, slots=True)
+class Clause(Node):
+    role: str  # "generate" | "observe"
+    frames: Expr
+
+
+@dataclass(frozen=True, slots=True)
+class StageStmt(Stmt):
+    label: str | None
+    clauses: tuple[Clause, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Phase(Stmt):
+    label: str
+    body: Block
+
+
+@dataclass(frozen=True, slots=True)
+class NoMarginals(Stmt):
+    pass
+
+
+# ---- the program -------------------------------------------------------------------
+@dataclass(frozen=True, slots=True)
+class Param(Node):
+    name: str
+    default: Expr
+
+
+@dataclass(frozen=True, slots=True)
+class Scheme(Node):
+    name: str
+    name_span: Span
+    params: tuple[Param, ...]
+    body: Block

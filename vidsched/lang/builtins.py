@@ -1,0 +1,209 @@
+"""Built-in functions of the scheme language.
+
+Each entry says its arity, the static type of each argument and of its result (used by
+the checker to report wrong types before anything runs) and its implementation. All
+functions are total on valid input and raise :class:`BuiltinFailure` with a message in
+the user's terms otherwise; the evaluator attaches the call's position.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from fractions import Fraction
+
+from vidsched.frames import FrameSet
+
+# Static types. "num" is an integer or an exact fraction (from `/`).
+INT, NUM, BOOL, SET, LIST, ANY = "int", "num", "bool", "set", "list", "any"
+
+
+class BuiltinFailure(Exception):
+    """A built-in was called with values it cannot accept."""
+
+
+@dataclass(frozen=True)
+class Builtin:
+    name: str
+    params: tuple[str, ...]  # static type per argument; "set" also accepts a frame number
+    result: str
+    impl: Callable[..., object]
+    doc: str
+    variadic: bool = False  # the last param repeats (at least one)
+
+    def arity_text(self) -> str:
+        if self.variadic:
+            return f"at least {len(self.params)}"
+        return str(len(self.params))
+
+
+def _count(n: object, what: str = "n") -> int:
+    if not isinstance(n, int) or isinstance(n, bool):
+        raise BuiltinFailure(f"{what} must be a whole number, got {n}")
+    if n < 0:
+        raise BuiltinFailure(f"{what} must be at least 0, got {n}")
+    return n
+
+
+def _as_int(x: object, what: str) -> int:
+    if isinstance(x, Fraction):
+        raise BuiltinFailure(f"{what} must be a whole number, got {x} (use floor() or //)")
+    return x  # type: ignore[return-value]
+
+
+def _nonempty(s: FrameSet, fn: str) -> FrameSet:
+    if not s:
+        raise BuiltinFailure(f"{fn}() of an empty frame set")
+    return s
+
+
+def _min(*args):
+    if len(args) == 1:
+        (x,) = args
+        if isinstance(x, FrameSet):
+            return _nonempty(x, "min").min()
+        if isinstance(x, tuple):
+            if not x:
+                raise BuiltinFailure("min() of an empty list")
+            return min(x)
+        return x
+    return min(args)
+
+
+def _max(*args):
+    if len(args) == 1:
+        (x,) = args
+        if isinstance(x, FrameSet):
+            return _nonempty(x, "max").max()
+        if isinstance(x, tuple):
+            if not x:
+                raise BuiltinFailure("max() of an empty list")
+            return max(x)
+        return x
+    return max(args)
+
+
+def _len(x):
+    return len(x)
+
+
+def _ceil_div(a, b):
+    a, b = _as_int(a, "ceil_div's first argument"), _as_int(b, "ceil_div's second argument")
+    if b == 0:
+        raise BuiltinFailure("ceil_div by zero")
+    return -(-a // b)
+
+
+def _floor(x):
+    return x.numerator // x.denominator if isinstance(x, Fraction) else x
+
+
+def _ceil(x):
+    return -(-x.numerator // x.denominator) if isinstance(x, Fraction) else x
+
+
+def _iroot(x, n):
+    """floor(x ** (1/n)) for a non-negative integer or fraction x, exactly."""
+    n = _count(n, "the root's degree")
+    if n == 0:
+        raise BuiltinFailure("iroot's degree must be at least 1")
+    if x < 0:
+        raise BuiltinFailure(f"iroot of a negative number ({x})")
+    num, den = (x.numerator, x.denominator) if isinstance(x, Fraction) else (x, 1)
+    # Largest r with r**n <= num/den, i.e. r**n * den <= num (binary search on integers).
+    lo, hi = 0, 1
+    while hi**n * den <= num:
+        hi *= 2
+    while hi - lo > 1:
+        mid = (lo + hi) // 2
+        if mid**n * den <= num:
+            lo = mid
+        else:
+            hi = mid
+    return lo
+
+
+def _first(s, n):
+    return s.first(_count(n))
+
+
+def _last(s, n):
+    return s.last(_count(n))
+
+
+def _nearest(s, n, to):
+    return s.nearest(_count(n), _as_int(to, "nearest's frame"))
+
+
+def _spread(s, n):
+    return s.spread(_count(n))
+
+
+def _spread_right(s, n):
+    return s.spread_right(_count(n))
+
+
+def _chunks(s, n):
+    n = _count(n, "the chunk size")
+    if n == 0:
+        raise BuiltinFailure("chunks() needs a chunk size of at least 1")
+    return tuple(s.chunks(n))
+
+
+def _after(s, f):
+    return s.after(_as_int(f, "after's frame"))
+
+
+def _before(s, f):
+    return s.before(_as_int(f, "before's frame"))
+
+
+def _nth(s, i):
+    i = _as_int(i, "nth's position")
+    n = len(s)
+    if not -n <= i < n:
+        raise BuiltinFailure(f"nth(S, {i}): S has {n} members")
+    return s.at(i % n)
+
+
+def _runs(s):
+    return tuple(FrameSet.interval(lo, hi) for lo, hi in s.runs)
+
+
+def _reversed(x):
+    if isinstance(x, FrameSet):
+        return tuple(reversed(x))
+    return tuple(reversed(x))
+
+
+def _abs(x):
+    return abs(x)
+
+
+BUILTINS: dict[str, Builtin] = {
+    b.name: b
+    for b in [
+        Builtin("len", (ANY,), INT, _len, "number of members of a frame set or list"),
+        Builtin("min", (ANY,), NUM, _min, "smallest frame of a set, or smallest of several numbers", True),
+        Builtin("max", (ANY,), NUM, _max, "largest frame of a set, or largest of several numbers", True),
+        Builtin("abs", (NUM,), NUM, _abs, "absolute value"),
+        Builtin("ceil_div", (NUM, NUM), INT, _ceil_div, "a / b rounded up"),
+        Builtin("floor", (NUM,), INT, _floor, "round a fraction down"),
+        Builtin("ceil", (NUM,), INT, _ceil, "round a fraction up"),
+        Builtin("iroot", (NUM, INT), INT, _iroot, "floor(x ** (1/n)), exact"),
+        Builtin("first", (SET, INT), SET, _first, "the n smallest members"),
+        Builtin("last", (SET, INT), SET, _last, "the n largest members"),
+        Builtin("nearest", (SET, INT, INT), SET, _nearest, "the n members closest to a frame (ties: earlier)"),
+        Builtin("spread", (SET, INT), SET, _spread, "n members evenly spaced, first and last included"),
+        Builtin(
+            "spread_right", (SET, INT), SET, _spread_right,
+            "the first member, then the last member of each of n-1 equal parts (FDM's linspace)",
+        ),
+        Builtin("chunks", (SET, INT), LIST, _chunks, "consecutive pieces of n members"),
+        Builtin("after", (SET, INT), SET, _after, "members greater than a frame"),
+        Builtin("before", (SET, INT), SET, _before, "members smaller than a frame"),
+        Builtin("nth", (SET, INT), INT, _nth, "the member at a position (negative: from the end)"),
+        Builtin("runs", (SET,), LIST, _runs, "the maximal runs of consecutive frames, as a list of sets"),
+        Builtin("reversed", (ANY,), LIST, _reversed, "a set's frames (or a list) in reverse order, as a list"),
+    ]
+}

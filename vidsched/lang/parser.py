@@ -1,0 +1,292 @@
+"""Parse scheme source text into the AST (`ast.py`) with Lark's LALR parser.
+
+The grammar is ``grammar/scheme.lark`` at the top of the repository; it is installed
+as package data (``vidsched.grammar``), so an installed wheel parses without the
+checkout. Newlines separate statements except inside ``( )`` and ``[ ]`` and before
+``else`` (so ``}`` and ``else`` may sit on different lines); a small post-lexer drops
+those newlines, in the spirit of Python's tokenizer.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Iterator
+from importlib import resources
+from pathlib import Path
+
+from lark import Lark, Token, Transformer, v_args
+from lark.exceptions import UnexpectedCharacters, UnexpectedEOF, UnexpectedInput, UnexpectedToken, VisitError
+
+from vidsched.errors import SchemeSyntaxError, SourceFile, Span
+from vidsched.lang import ast
+
+GRAMMAR_FILE = "scheme.lark"
+
+# Readable names for the terminals that appear in "expected ..." messages.
+_TERMINAL_TEXT = {
+    "NAME": "a name",
+    "INT": "a number",
+    "STRING": 'a "string"',
+    "LPAR": '"("',
+    "RPAR": '")"',
+    "LBRACE": '"{"',
+    "RBRACE": '"}"',
+    "LSQB": '"["',
+    "RSQB": '"]"',
+    "COMMA": '","',
+    "EQUAL": '"="',
+    "_NEWLINE": "a new line",
+    "SEMICOLON": '";"',
+    "UPTO": '"..<"',
+    "THROUGH": '"..="',
+    "GENERATE": '"generate"',
+    "OBSERVE": '"observe"',
+    "$END": "the end of the file",
+}
+
+
+def grammar_text() -> str:
+    """The grammar, from the installed package or, in a checkout, from ``grammar/``."""
+    try:
+        return resources.files("vidsched.grammar").joinpath(GRAMMAR_FILE).read_text(encoding="utf-8")
+    except (ModuleNotFoundError, FileNotFoundError):
+        path = Path(__file__).resolve().parents[2] / "grammar" / GRAMMAR_FILE
+        return path.read_text(encoding="utf-8")
+
+
+class _NewlineFilter:
+    """Post-lexer: drop NEWLINE tokens inside brackets and before ``else``."""
+
+    always_accept = ("_NEWLINE",)
+
+    def process(self, stream: Iterator[Token]) -> Iterator[Token]:
+        depth = 0
+        pending: Token | None = None
+        for tok in stream:
+            if tok.type == "_NEWLINE":
+                if depth == 0 and pending is None:
+                    pending = tok
+                continue
+            if pending is not None:
+                if tok.type != "ELSE":
+                    yield pending
+                pending = None
+            if tok.type in ("LPAR", "LSQB"):
+                depth += 1
+            elif tok.type in ("RPAR", "RSQB"):
+                depth = max(0, depth - 1)
+            yield tok
+        if pending is not None:
+            yield pending
+
+
+@functools.cache
+def _parser() -> Lark:
+    return Lark(
+        grammar_text(),
+        parser="lalr",
+        propagate_positions=True,
+        postlex=_NewlineFilter(),
+        maybe_placeholders=True,
+    )
+
+
+def _span(meta_or_token) -> Span:
+    return Span(
+        meta_or_token.line,
+        meta_or_token.column,
+        getattr(meta_or_token, "end_line", None),
+        getattr(meta_or_token, "end_column", None),
+    )
+
+
+def _unquote(token: Token) -> str:
+    body = token[1:-1]
+    return body.encode("utf-8").decode("unicode_escape") if "\\" in body else body
+
+
+@v_args(meta=True)
+class _ToAst(Transformer):
+    """Lark parse tree -> frozen AST nodes (every node keeps its source span)."""
+
+    def start(self, meta, children):
+        return children[0]
+
+    def scheme(self, meta, children):
+        name = children[0]
+        params = tuple(c for c in children[1:-1] if c is not None)
+        return ast.Scheme(_span(meta), str(name), _span(name), params, children[-1])
+
+    def param(self, meta, children):
+        name, default = children
+        return ast.Param(_span(name), str(name), default)
+
+    def block(self, meta, children):
+        stmts = tuple(c for c in children if isinstance(c, ast.Stmt))
+        return ast.Block(_span(meta) if not meta.empty else Span(0, 0), stmts)
+
+    # statements
+    def let_stmt(self, meta, children):
+        name, value = children
+        return ast.Let(_span(meta), str(name), _span(name), value)
+
+    def assign_stmt(self, meta, children):
+        name, value = children
+        return ast.Assign(_span(name), str(name), value)
+
+    def if_stmt(self, meta, children):
+        cond, body, *rest = children
+        branches = [(cond, body)]
+        orelse = None
+        for item in rest:
+            if item is None:
+                continue
+            if isinstance(item, tuple):
+                branches.append(item)
+            else:
+                orelse = item
+        return ast.If(_span(meta), tuple(branches), orelse)
+
+    def elif_clause(self, meta, children):
+        return (children[0], children[1])
+
+    def else_clause(self, meta, children):
+        return children[0]
+
+    def for_stmt(self, meta, children):
+        var, iterable, body = children
+        return ast.For(_span(meta), str(var), _span(var), iterable, body)
+
+    def while_stmt(self, meta, children):
+        cond, _limit_kw, limit, body = children
+        return ast.While(_span(meta), cond, limit, body)
+
+    def assert_stmt(self, meta, children):
+        keyword, cond, message = children
+        return ast.Assert(_span(keyword), cond, _unquote(message) if message is not None else None)
+
+    def given_stmt(self, meta, children):
+        keyword, frames = children
+        return ast.Given(_span(keyword), frames)
+
+    def stage_stmt(self, meta, children):
+        keyword, label, *clauses = children
+        return ast.StageStmt(_span(keyword), label, tuple(c for c in clauses if c is not None))
+
+    def phase_stmt(self, meta, children):
+        keyword, label, body = children
+        return ast.Phase(_span(keyword), label, body)
+
+    def nomarg_stmt(self, meta, children):
+        return ast.NoMarginals(_span(meta))
+
+    def label(self, meta, children):
+        (tok,) = children
+        return _unquote(tok) if tok.type == "STRING" else str(tok)
+
+    def clause(self, meta, children):
+        role, frames = children
+        return ast.Clause(_span(role), str(role), frames)
+
+    # expressions
+    def int_lit(self, meta, children):
+        return ast.IntLit(_span(meta), int(children[0]))
+
+    def true_lit(self, meta, children):
+        return ast.BoolLit(_span(meta), True)
+
+    def false_lit(self, meta, children):
+        return ast.BoolLit(_span(meta), False)
+
+    def name(self, meta, children):
+        return ast.Name(_span(meta), str(children[0]))
+
+    def set_lit(self, meta, children):
+        return ast.SetLit(_span(meta), tuple(c for c in children if c is not None))
+
+    def list_lit(self, meta, children):
+        return ast.ListLit(_span(meta), tuple(c for c in children if c is not None))
+
+    def call(self, meta, children):
+        func, *args = children
+        return ast.Call(_span(meta), str(func), _span(func), tuple(a for a in args if a is not None))
+
+    def range(self, meta, children):
+        start, op, stop, _by, step = children
+        return ast.RangeExpr(_span(meta), start, stop, op.type == "THROUGH", step)
+
+    def _left_assoc(self, meta, children):
+        node = children[0]
+        for i in range(1, len(children), 2):
+            op, right = children[i], children[i + 1]
+            span = Span(node.span.line, node.span.column, right.span.end_line, right.span.end_column)
+            node = ast.BinOp(span, str(op), node, right, _span(op))
+        return node
+
+    sum = product = union = inter = _left_assoc
+
+    def power(self, meta, children):
+        return self._left_assoc(meta, children)
+
+    def neg(self, meta, children):
+        return ast.Neg(_span(meta), children[1])
+
+    def not_op(self, meta, children):
+        return ast.Not(_span(meta), children[1])
+
+    def compare(self, meta, children):
+        first = children[0]
+        rest = tuple((children[i], children[i + 1]) for i in range(1, len(children), 2))
+        return ast.Compare(_span(meta), first, rest)
+
+    def comp_op(self, meta, children):
+        text = str(children[0])
+        return "not in" if text.startswith("not") else text
+
+    def or_expr(self, meta, children):
+        return ast.BoolOp(_span(meta), "or", tuple(children[0::2]))
+
+    def and_expr(self, meta, children):
+        return ast.BoolOp(_span(meta), "and", tuple(children[0::2]))
+
+
+def _expected_text(expected: set[str]) -> str:
+    names = sorted({_TERMINAL_TEXT.get(t, f'"{t.lower()}"') for t in expected if not t.startswith("__")})
+    if len(names) > 8:
+        return ", ".join(names[:8]) + ", ..."
+    return ", ".join(names)
+
+
+def parse(text: str, filename: str = "<scheme>") -> ast.Scheme:
+    """Parse one scheme. Raises :class:`SchemeSyntaxError` with the position."""
+    source = SourceFile(filename, text)
+    try:
+        tree = _parser().parse(text)
+        return _ToAst().transform(tree)
+    except UnexpectedCharacters as e:
+        raise SchemeSyntaxError(
+            f"unexpected character {text[e.pos_in_stream]!r}", Span(e.line, e.column), source
+        ) from None
+    except UnexpectedToken as e:
+        tok = e.token
+        if tok.type == "$END":
+            lines = text.splitlines() or [""]
+            span = Span(len(lines), len(lines[-1]) + 1)
+            what = "the end of the file"
+        else:
+            span = Span(tok.line, tok.column, tok.end_line, tok.end_column)
+            what = "a new line" if tok.type == "_NEWLINE" else f"{str(tok)!r}"
+        raise SchemeSyntaxError(
+            f"unexpected {what}; expected {_expected_text(e.expected)}", span, source
+        ) from None
+    except UnexpectedEOF as e:
+        lines = text.splitlines() or [""]
+        raise SchemeSyntaxError(
+            f"unexpected end of file; expected {_expected_text(set(e.expected))}",
+            Span(len(lines), len(lines[-1]) + 1),
+            source,
+        ) from None
+    except UnexpectedInput as e:  # pragma: no cover - other Lark errors
+        raise SchemeSyntaxError(str(e).splitlines()[0], Span(e.line, e.column), source) from None
+    except VisitError as e:  # pragma: no cover - a bug in the transformer
+        raise e.orig_exc from None

@@ -1,0 +1,223 @@
+"""The execution plan: the compiler's output and the runtime's input.
+
+A plan is plain data (ints and lists, JSON-serialisable, ``format: "vidsched.plan/1"``)
+described by pydantic models, so the runtime and scripts can load a plan file and get
+a validation error instead of a crash when it is malformed. :func:`lower` builds it from
+validated stages: the stage graph (networkx), the batches of mutually independent
+stages, and summary statistics.
+
+Graph semantics. Stages are numbered in program order. Edge i -> j ("data") when stage
+j observes a frame that stage i generates; edge j -> i ("order") when stage j observes
+frame f as a marginal (still incomplete) and stage i generates f later: j must run
+before i, or j would see a finished frame instead of an incomplete one. Every edge
+points forward in program order, so the graph is acyclic and the batches are its
+layers: a stage's batch is one more than the latest batch among its predecessors. All
+stages of a batch see exactly what they would see run one by one in program order.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+import networkx as nx
+from pydantic import BaseModel, ConfigDict, Field
+
+from vidsched.lang.validate import Specialisation, ValidatedStages
+
+PLAN_FORMAT = "vidsched.plan/1"
+
+
+def evaluations_per_stage(steps: int, sampler: str = "heun") -> int:
+    """Network evaluations of one stage: Heun with N steps needs 2N - 1 (Karras et al.
+    2022, Alg. 2: no correction on the last step); DDPM ancestral sampling needs N."""
+    if steps < 1:
+        raise ValueError("steps must be at least 1")
+    if sampler == "heun":
+        return 2 * steps - 1
+    if sampler == "ddpm":
+        return steps
+    raise ValueError(f"unknown sampler {sampler!r} (heun or ddpm)")
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class SourcePos(_Model):
+    line: int
+    column: int
+
+
+class PlanStage(_Model):
+    index: int
+    name: str
+    generate: list[int]
+    observe: list[int] = Field(description="complete observations: every pixel known")
+    marginal: list[int] = Field(description="incomplete observations: sampled jointly, discarded")
+    source: SourcePos
+    batch: int
+    context: list[str] = Field(default_factory=list, description="loop values when the stage was emitted")
+
+    @property
+    def window(self) -> list[int]:
+        return sorted(self.generate + self.observe + self.marginal)
+
+
+class PlanStats(_Model):
+    stages: int
+    batches: int
+    frames: int
+    given_frames: int
+    marginal_frames: int = Field(description="marginal slots summed over stages")
+    distinct_marginal_frames: int
+    max_window: int
+    mean_window: float
+    sampler: str
+    sampler_steps: int
+    evaluations_per_stage: int
+    network_evaluations: int
+    sequential_network_calls: int = Field(description="batches x evaluations per stage")
+
+
+class MaskReport(_Model):
+    complete_frames: int = Field(description="frames the mask leaves without a hole")
+    stages_before: int
+    stages_after: int
+    stages_saved: int
+    frames_generated_before: int
+    frames_generated_after: int
+    network_evaluations_saved: int
+
+
+class Plan(_Model):
+    format: Literal["vidsched.plan/1"] = PLAN_FORMAT
+    scheme: str
+    source_file: str
+    params: dict[str, int | bool]
+    num_frames: int
+    max_frames: int
+    given: list[int]
+    stages: list[PlanStage]
+    batches: list[list[int]]
+    edges: list[tuple[int, int, Literal["data", "order"]]]
+    stats: PlanStats
+    mask: MaskReport | None = None
+
+    def to_json(self, indent: int | None = None) -> str:
+        return self.model_dump_json(indent=indent)
+
+    def graph(self) -> nx.DiGraph:
+        """The stage graph as networkx (node attribute ``batch``, edge attribute ``kind``)."""
+        g = nx.DiGraph()
+        for st in self.stages:
+            g.add_node(st.index, batch=st.batch, name=st.name)
+        for i, j, kind in self.edges:
+            g.add_edge(i, j, kind=kind)
+        return g
+
+
+def stage_graph(validated: ValidatedStages) -> nx.DiGraph:
+    """Edges i -> j: data dependencies and the order constraints that keep marginals valid."""
+    g = nx.DiGraph()
+    generator: dict[int, int] = {}
+    for st in validated.stages:
+        g.add_node(st.index)
+        for run_lo, run_hi in st.generate.runs:
+            for f in range(run_lo, run_hi):
+                generator[f] = st.index
+    for st in validated.stages:
+        for f in st.complete:
+            src = generator.get(f)
+            if src is not None and src != st.index:
+                g.add_edge(src, st.index, kind="data")
+        for f in st.marginal:
+            later = generator.get(f)
+            if later is not None and not g.has_edge(st.index, later):
+                g.add_edge(st.index, later, kind="order")
+    return g
+
+
+def batch_layers(graph: nx.DiGraph, num_stages: int) -> list[int]:
+    """Batch of each stage: 0 without predecessors, else 1 + the latest predecessor's."""
+    layer = [0] * num_stages
+    for j in range(num_stages):  # edges point forward, so program order is topological
+        preds = graph.pred[j] if j in graph else {}
+        if preds:
+            layer[j] = 1 + max(layer[i] for i in preds)
+    return layer
+
+
+def lower(
+    validated: ValidatedStages,
+    *,
+    steps: int = 100,
+    sampler: str = "heun",
+    source_file: str = "",
+    specialisation: Specialisation | None = None,
+    original_stage_count: int | None = None,
+) -> Plan:
+    """Validated stages -> :class:`Plan`."""
+    stage_list = validated.stage_list
+    graph = stage_graph(validated)
+    layer = batch_layers(graph, len(validated.stages))
+    batches: list[list[int]] = [[] for _ in range(max(layer, default=-1) + 1)]
+    for idx, b in enumerate(layer):
+        batches[b].append(idx)
+    per_stage = evaluations_per_stage(steps, sampler)
+    stages = [
+        PlanStage(
+            index=st.index,
+            name=st.raw.name,
+            generate=st.generate.to_list(),
+            observe=st.complete.to_list(),
+            marginal=st.marginal.to_list(),
+            source=SourcePos(line=st.raw.span.line, column=st.raw.span.column),
+            batch=layer[st.index],
+            context=list(st.raw.context),
+        )
+        for st in validated.stages
+    ]
+    windows = [st.window for st in validated.stages]
+    marginal_union = set()
+    for st in validated.stages:
+        marginal_union.update(st.marginal)
+    stats = PlanStats(
+        stages=len(stages),
+        batches=len(batches),
+        frames=stage_list.num_frames,
+        given_frames=len(validated.known),
+        marginal_frames=sum(len(st.marginal) for st in validated.stages),
+        distinct_marginal_frames=len(marginal_union),
+        max_window=max(windows, default=0),
+        mean_window=round(sum(windows) / len(windows), 3) if windows else 0.0,
+        sampler=sampler,
+        sampler_steps=steps,
+        evaluations_per_stage=per_stage,
+        network_evaluations=per_stage * len(stages),
+        sequential_network_calls=per_stage * len(batches),
+    )
+    mask = None
+    if specialisation is not None:
+        mask = MaskReport(
+            complete_frames=len(specialisation.complete_frames),
+            stages_before=specialisation.stages_before,
+            stages_after=specialisation.stages_after,
+            stages_saved=specialisation.stages_before - specialisation.stages_after,
+            frames_generated_before=specialisation.frames_generated_before,
+            frames_generated_after=specialisation.frames_generated_after,
+            network_evaluations_saved=per_stage * (specialisation.stages_before - specialisation.stages_after),
+        )
+    edges = sorted((i, j, d["kind"]) for i, j, d in graph.edges(data=True))
+    return Plan(
+        scheme=stage_list.scheme,
+        source_file=source_file,
+        params=dict(stage_list.params),
+        num_frames=stage_list.num_frames,
+        max_frames=stage_list.max_frames,
+        given=validated.known.to_list(),
+        stages=stages,
+        batches=batches,
+        edges=edges,
+        stats=stats,
+        mask=mask,
+    )

@@ -1,0 +1,520 @@
+"""Figures of compiled plans, drawn with Graphviz.
+
+Two views of a plan (the ``vidsched.plan/1`` JSON dict):
+
+- ``"stages"``: the paper's figure (Harvey et al. 2022 figs. 3, 5; the inpainting paper's
+  fig. 5 and appendix C). One row per stage, one column per frame; a cell is cyan when
+  the stage generates the frame, dark red when it observes the complete frame, bright red
+  when it observes the frame while it is still incomplete (a marginal), and white when
+  the frame is not in the stage.
+- ``"graph"``: the stage graph: one node per stage, an edge per dependency (solid for
+  data, dashed for order), and one cluster per batch.
+
+The whole figure is built as DOT text (see :func:`stages_dot`, :func:`graph_dot`, usable
+without Graphviz installed) and laid out by Graphviz's ``dot`` through the ``graphviz``
+Python package. Output format follows the file extension: .svg, .png or .pdf.
+"""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import warnings
+from collections.abc import Mapping, Sequence
+from html import escape as _html_escape
+from pathlib import Path
+from typing import Any
+
+from vidsched.frames_text import compact_ranges
+
+__all__ = [
+    "COLORS",
+    "FORMATS",
+    "VIEWS",
+    "graph_dot",
+    "output_format",
+    "render_dot",
+    "render_plan",
+    "stages_dot",
+]
+
+#: Cell colours of the stages view (role -> hex colour), as in the paper's figures.
+COLORS: dict[str, str] = {
+    "generate": "#00bcd4",  # cyan: frames whose unknown pixels are sampled and kept
+    "observe": "#8b0000",  # dark red: complete frames that condition the stage
+    "marginal": "#ff2020",  # bright red: incomplete frames observed (unknown pixels discarded)
+    "none": "#ffffff",  # white: frame not in the stage
+}
+#: Legend text for each role.
+ROLE_TEXT: dict[str, str] = {
+    "generate": "generate",
+    "observe": "observe (complete frame)",
+    "marginal": "marginal (incomplete frame)",
+    "none": "not in the stage",
+}
+#: File extension -> Graphviz output format.
+FORMATS: dict[str, str] = {".svg": "svg", ".png": "png", ".pdf": "pdf"}
+VIEWS: tuple[str, ...] = ("stages", "graph")
+
+#: Above this many frames (without ``frames=``) the stages view warns that it is large.
+LARGE_T = 1000
+
+_FONT = "Helvetica"
+_GRID_COLOR = "#c0c0c0"
+_EDGE_DATA_COLOR = "#37474f"
+_EDGE_ORDER_COLOR = "#e53935"
+_NODE_FILL = "#e0f7fa"
+_NODE_LINE = "#00838f"
+
+_DOT_MISSING = "Graphviz's dot program is not installed; apt-get install graphviz"
+
+
+# ------------------------------------------------------------------------------------
+# public API
+# ------------------------------------------------------------------------------------
+def render_plan(
+    plan: Mapping[str, Any],
+    out_path: str | Path,
+    view: str = "stages",
+    frames: tuple[int, int] | None = None,
+    title: str | None = None,
+    *,
+    hide_empty_rows: bool = False,
+) -> Path:
+    """Draw ``plan`` to ``out_path`` (.svg, .png or .pdf, chosen by the extension).
+
+    - ``view="stages"``: rows = stages, columns = frames (the paper's figure), with a
+      legend. ``frames=(a, b)`` shows only frames a..b-1 (clipped to the video);
+      ``hide_empty_rows=True`` then also drops stages with no frame in that window.
+    - ``view="graph"``: the stage graph with batches as clusters (``frames`` is ignored).
+    - ``title``: the figure's title; ``None`` for a default one, ``""`` for none.
+
+    Returns the path written. Raises ``ValueError`` for an unknown extension or view, or a
+    malformed plan; ``RuntimeError`` when Graphviz's ``dot`` is missing or fails.
+    """
+    out = Path(out_path)
+    fmt = output_format(out)
+    if view not in VIEWS:
+        raise ValueError(f"unknown view {view!r}; expected one of: {', '.join(VIEWS)}")
+    if view == "stages":
+        source = stages_dot(plan, frames=frames, title=title, fmt=fmt, hide_empty_rows=hide_empty_rows)
+    else:
+        source = graph_dot(plan, title=title, fmt=fmt)
+    data = render_dot(source, fmt)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_bytes(data)
+    return out
+
+
+def output_format(path: str | Path) -> str:
+    """The Graphviz format for a file name, from its extension; ``ValueError`` otherwise."""
+    suffix = Path(path).suffix.lower()
+    try:
+        return FORMATS[suffix]
+    except KeyError:
+        got = f"{suffix!r}" if suffix else "no extension"
+        raise ValueError(
+            f"cannot draw a figure to {str(path)!r}: unsupported output format ({got}); "
+            f"use a file name ending in {', '.join(FORMATS)}"
+        ) from None
+
+
+def render_dot(source: str, fmt: str) -> bytes:
+    """Lay out DOT ``source`` with Graphviz's ``dot`` and return the ``fmt`` output bytes."""
+    if fmt not in FORMATS.values():
+        raise ValueError(f"unsupported output format {fmt!r}; expected one of: {', '.join(FORMATS.values())}")
+    if shutil.which("dot") is None:
+        raise RuntimeError(_DOT_MISSING)
+    try:
+        import graphviz
+    except ImportError:  # the Python package is a dependency, but dot alone is enough
+        graphviz = None
+    if graphviz is not None:
+        try:
+            return graphviz.Source(source, engine="dot").pipe(format=fmt, quiet=True)
+        except graphviz.ExecutableNotFound as exc:
+            raise RuntimeError(_DOT_MISSING) from exc
+        except graphviz.CalledProcessError as exc:
+            raise RuntimeError(f"Graphviz's dot failed: {_stderr_text(exc.stderr)}") from exc
+    proc = subprocess.run(["dot", f"-T{fmt}"], input=source.encode("utf-8"), capture_output=True)
+    if proc.returncode != 0:
+        raise RuntimeError(f"Graphviz's dot failed: {_stderr_text(proc.stderr)}")
+    return proc.stdout
+
+
+# ------------------------------------------------------------------------------------
+# the stages view (the paper's figure)
+# ------------------------------------------------------------------------------------
+def stages_dot(
+    plan: Mapping[str, Any],
+    frames: tuple[int, int] | None = None,
+    title: str | None = None,
+    fmt: str = "svg",
+    hide_empty_rows: bool = False,
+) -> str:
+    """DOT source of the stages view (see :func:`render_plan`).
+
+    The figure has two nodes: ``grid`` (an HTML-like table: a header row of frame numbers,
+    then one row per stage: a stage cell, a batch cell when the plan has batches, and one
+    cell per shown frame, each its own ``<TD>`` with a fill colour from :data:`COLORS`) and
+    ``legend``. In SVG output every frame cell is exactly one filled polygon inside the
+    ``grid`` node's group, and no other polygon there is filled.
+    """
+    T, stages = _check_plan(plan)
+    lo, hi = _frame_window(frames, T)
+    if frames is None and T > LARGE_T:
+        warnings.warn(
+            f"drawing all {T} frames in one figure; pass frames=(a, b) to draw a window",
+            stacklevel=3,
+        )
+    cols = range(lo, hi)
+    ncols = hi - lo
+
+    stage_of_batch = _batch_of_stage(plan)
+    rows = []
+    for pos, st in enumerate(stages):
+        roles = _roles(st)
+        if hide_empty_rows and not any(lo <= f < hi for f in roles):
+            continue
+        rows.append((pos, st, roles))
+
+    # geometry: squares for short windows, narrower columns for long ones
+    pitch = 14 if ncols <= 64 else 10 if ncols <= 128 else 6 if ncols <= 320 else 4
+    row_h = max(pitch, 12)
+    border = 1 if pitch >= 10 else 0
+    label_pt = 8 if row_h <= 12 else 9
+    max_frame = max(hi - 1, 0)
+    digits = len(str(max_frame))
+    every_frame = ncols <= 64 and digits <= 3
+    head_h = 14
+
+    h = _html_escape
+    out: list[str] = []
+    out.append(
+        f'<TABLE BORDER="0" CELLBORDER="{border}" CELLSPACING="0" CELLPADDING="0" COLOR="{_GRID_COLOR}">'
+    )
+    # header row
+    head = [
+        f'<TD BORDER="0" ALIGN="LEFT" CELLPADDING="2"><FONT POINT-SIZE="{label_pt}">stage</FONT></TD>'
+    ]
+    if stage_of_batch is not None:
+        head.append(f'<TD BORDER="0" CELLPADDING="2"><FONT POINT-SIZE="{label_pt}">batch</FONT></TD>')
+    if every_frame:
+        size = 7 if digits >= 3 else 8
+        for f in cols:
+            head.append(
+                f'<TD BORDER="0" WIDTH="{pitch}" HEIGHT="{head_h}" FIXEDSIZE="TRUE">'
+                f'<FONT POINT-SIZE="{size}">{f}</FONT></TD>'
+            )
+    else:
+        tick = _tick_interval(pitch, digits)
+        start = lo
+        while start < hi:
+            stop = min(hi, (start // tick + 1) * tick)
+            span = stop - start
+            text = str(start) if start % tick == 0 or start == lo else ""
+            # A left border marks the tick; a short segment (at the window's edges) gets
+            # no text when the number would not fit.
+            fits = span * pitch >= digits * 5 + 2
+            head.append(
+                f'<TD BORDER="1" SIDES="L" COLSPAN="{span}" ALIGN="LEFT" BALIGN="LEFT" '
+                f'WIDTH="{span * pitch}" HEIGHT="{head_h}" FIXEDSIZE="TRUE" CELLPADDING="1">'
+                + (f'<FONT POINT-SIZE="8">{text}</FONT>' if text and fits else "")
+                + "</TD>"
+            )
+            start = stop
+    out.append("<TR>" + "".join(head) + "</TR>")
+
+    # one row per stage
+    for pos, st, roles in rows:
+        idx = st.get("index", pos)
+        name = str(st.get("name") or "")
+        label = f"#{idx}" + (f" {_short(name, 14)}" if name else "")
+        cells = [
+            f'<TD BORDER="0" ALIGN="LEFT" HEIGHT="{row_h}" CELLPADDING="2">'
+            f'<FONT POINT-SIZE="{label_pt}">{h(label)}</FONT></TD>'
+        ]
+        if stage_of_batch is not None:
+            b = stage_of_batch.get(idx)
+            text = "" if b is None else f'<FONT POINT-SIZE="{label_pt}" COLOR="#555555">b{b}</FONT>'
+            cells.append(f'<TD BORDER="0" HEIGHT="{row_h}" CELLPADDING="2">{text}</TD>')
+        for f in cols:
+            color = COLORS[roles.get(f, "none")]
+            cells.append(f'<TD BGCOLOR="{color}" WIDTH="{pitch}" HEIGHT="{row_h}" FIXEDSIZE="TRUE"></TD>')
+        out.append("<TR>" + "".join(cells) + "</TR>")
+    out.append("</TABLE>")
+    grid_label = "".join(out)
+
+    legend_label = _legend_table(plan, lo, hi, T)
+
+    if title is None:
+        title = _default_title(plan, T, len(stages), lo, hi)
+    graph_attrs = [f'fontname="{_FONT}"', "bgcolor=white", "ranksep=0.15", "nodesep=0.2", "margin=0.1"]
+    if title:
+        graph_attrs += [f"label={_dot_str(title, left=True)}", "labelloc=t", "labeljust=l", "fontsize=12"]
+    if fmt == "png":
+        width_pt = ncols * pitch + 120
+        height_pt = (len(rows) + 1) * row_h + 80
+        dpi = max(72, min(150, int(8000 * 72 / max(width_pt, height_pt))))
+        graph_attrs.append(f"dpi={dpi}")
+    return "\n".join(
+        [
+            "digraph vidsched_stages {",
+            f"  graph [{', '.join(graph_attrs)}];",
+            f'  node [shape=plaintext, margin=0, fontname="{_FONT}"];',
+            f"  grid [label=<{grid_label}>];",
+            f"  legend [label=<{legend_label}>];",
+            "  grid -> legend [style=invis];",
+            "}",
+            "",
+        ]
+    )
+
+
+def _legend_table(plan: Mapping[str, Any], lo: int, hi: int, T: int) -> str:
+    cells = []
+    for role in ("generate", "observe", "marginal", "none"):
+        cells.append(
+            f'<TD BORDER="1" COLOR="{_GRID_COLOR}" BGCOLOR="{COLORS[role]}" WIDTH="12" HEIGHT="12" FIXEDSIZE="TRUE"></TD>'
+            f'<TD ALIGN="LEFT" CELLPADDING="3"><FONT POINT-SIZE="9">{_html_escape(ROLE_TEXT[role])}</FONT></TD>'
+        )
+    given = [f for f in plan.get("given") or () if 0 <= f < T]
+    notes = []
+    if given:
+        notes.append(f"given (complete from the start): {compact_ranges(given, limit=6)}")
+    if (lo, hi) != (0, T):
+        notes.append(f"frames {lo}-{hi - 1} of 0-{T - 1}")
+    note_cell = (
+        f'<TD ALIGN="LEFT" CELLPADDING="3"><FONT POINT-SIZE="9" COLOR="#555555">'
+        f"{_html_escape('; '.join(notes))}</FONT></TD>"
+        if notes
+        else ""
+    )
+    return (
+        '<TABLE BORDER="0" CELLBORDER="0" CELLSPACING="2" CELLPADDING="0"><TR>'
+        + "".join(cells)
+        + note_cell
+        + "</TR></TABLE>"
+    )
+
+
+def _tick_interval(pitch: int, digits: int) -> int:
+    """Frames between labelled ticks: the smallest 'round' interval whose label fits."""
+    need = max(digits * 5 + 12, 36)  # label width in points, with room to breathe
+    for k in (10, 20, 25, 50, 100, 200, 250, 500, 1000, 2000, 2500, 5000, 10000):
+        if k * pitch >= need:
+            return k
+    return 10 ** max(1, digits - 1)
+
+
+def _default_title(plan: Mapping[str, Any], T: int, n_stages: int, lo: int, hi: int) -> str:
+    scheme = plan.get("scheme") or "plan"
+    K = plan.get("max_frames")
+    parts = [f"T={T}"] + ([f"K={K}"] if K is not None else [])
+    text = f"{scheme} ({', '.join(parts)}): {n_stages} stage{'s' if n_stages != 1 else ''}"
+    batches = plan.get("batches")
+    if batches:
+        text += f", {len(batches)} batch{'es' if len(batches) != 1 else ''}"
+    if (lo, hi) != (0, T):
+        text += f"; frames {lo}-{hi - 1}"
+    return text
+
+
+# ------------------------------------------------------------------------------------
+# the graph view
+# ------------------------------------------------------------------------------------
+def graph_dot(plan: Mapping[str, Any], title: str | None = None, fmt: str = "svg") -> str:
+    """DOT source of the stage graph (see :func:`render_plan`).
+
+    Nodes are named ``s<index>``; each batch ``b`` is the cluster ``cluster_b<b>``
+    (label ``batch b``), batches ranked left to right. Edges come from ``plan["edges"]``:
+    ``"data"`` edges solid, ``"order"`` edges dashed (and red). Invisible edges keep the
+    batches in order; they draw nothing.
+    """
+    T, stages = _check_plan(plan)
+    by_index = {st.get("index", pos): st for pos, st in enumerate(stages)}
+    lines = ["digraph vidsched_graph {"]
+    n_batches = len(plan.get("batches") or ())
+    if title is None:
+        scheme = plan.get("scheme") or "plan"
+        title = (
+            f"{scheme}: stage graph, {len(stages)} stage{'s' if len(stages) != 1 else ''}"
+            + (f" in {n_batches} batch{'es' if n_batches != 1 else ''}" if n_batches else "")
+            + "\nsolid: data (observes a frame generated earlier)   "
+            "dashed: order (sees a frame as marginal before it is generated)"
+        )
+    graph_attrs = [
+        "rankdir=LR",
+        f'fontname="{_FONT}"',
+        "bgcolor=white",
+        "newrank=true",
+        "nodesep=0.15",
+        "ranksep=0.45",
+    ]
+    if title:
+        graph_attrs += [f"label={_dot_str(title, left=True)}", "labelloc=t", "labeljust=l", "fontsize=12"]
+    if fmt == "png":
+        graph_attrs.append("dpi=120")
+    lines.append(f"  graph [{', '.join(graph_attrs)}];")
+    lines.append(
+        f'  node [shape=box, style="rounded,filled", fillcolor="{_NODE_FILL}", color="{_NODE_LINE}", '
+        f'fontname="{_FONT}", fontsize=10, margin="0.08,0.04"];'
+    )
+    lines.append(f'  edge [color="{_EDGE_DATA_COLOR}", arrowsize=0.6, fontname="{_FONT}", fontsize=8];')
+
+    def node_line(idx: Any, st: Mapping[str, Any]) -> str:
+        name = str(st.get("name") or "")
+        gen = compact_ranges(_frames(st, "generate"), limit=4)
+        label = f"#{idx}" + (f" {_short(name, 24)}" if name else "") + f"\ngen {gen or '-'}"
+        tip = [f"stage {idx}" + (f" ({name})" if name else "")]
+        src = st.get("source")
+        if isinstance(src, Mapping) and "line" in src:
+            tip[0] += f", line {src.get('line')}" + (f":{src['column']}" if "column" in src else "")
+        for role in ("generate", "observe", "marginal"):
+            fs = _frames(st, role)
+            if fs:
+                tip.append(f"{role}: {compact_ranges(fs, limit=12)}")
+        return f"s{idx} [label={_dot_str(label)}, tooltip={_dot_str(chr(10).join(tip))}];"
+
+    placed: set[Any] = set()
+    batch_heads: list[Any] = []
+    for b, members in enumerate(plan.get("batches") or ()):
+        members = [m for m in members if m in by_index and m not in placed]
+        lines.append(f"  subgraph cluster_b{b} {{")
+        lines.append(
+            f'    label="batch {b}"; fontsize=9; fontcolor="#555555"; style="rounded"; color="#b0bec5";'
+        )
+        for m in members:
+            lines.append("    " + node_line(m, by_index[m]))
+            placed.add(m)
+        lines.append("  }")
+        if members:
+            batch_heads.append(members[0])
+    for idx, st in by_index.items():
+        if idx not in placed:
+            lines.append("  " + node_line(idx, st))
+
+    show_labels = len(stages) <= 40
+    for edge in plan.get("edges") or ():
+        i, j, kind = _edge_parts(edge)
+        if i not in by_index or j not in by_index:
+            raise ValueError(f"plan edge {list(edge)!r} names a stage that is not in the plan")
+        if kind == "order":
+            shared = sorted(set(_frames(by_index[i], "marginal")) & set(_frames(by_index[j], "generate")))
+            tip = f"stage {i} sees frames {compact_ranges(shared, limit=12)} as marginal; stage {j} generates them later"
+            attrs = [f'style=dashed, color="{_EDGE_ORDER_COLOR}", fontcolor="{_EDGE_ORDER_COLOR}"']
+        else:
+            shared = sorted(set(_frames(by_index[i], "generate")) & set(_frames(by_index[j], "observe")))
+            tip = f"stage {j} observes frames {compact_ranges(shared, limit=12)} generated by stage {i}"
+            attrs = ["style=solid"]
+        text = compact_ranges(shared, limit=3)
+        if show_labels and text:
+            attrs.append(f"label={_dot_str(text)}")
+        attrs.append(f"tooltip={_dot_str(tip)}")
+        lines.append(f"  s{i} -> s{j} [{', '.join(attrs)}];")
+    for a, b in zip(batch_heads, batch_heads[1:]):
+        lines.append(f"  s{a} -> s{b} [style=invis, weight=0];")
+    lines.append("}")
+    lines.append("")
+    return "\n".join(lines)
+
+
+def _edge_parts(edge: Any) -> tuple[Any, Any, str]:
+    if isinstance(edge, Mapping):
+        i, j, kind = edge.get("source", edge.get("from")), edge.get("target", edge.get("to")), edge.get("kind")
+    else:
+        if len(edge) < 2:
+            raise ValueError(f"bad plan edge {edge!r}: expected [from, to, kind]")
+        i, j = edge[0], edge[1]
+        kind = edge[2] if len(edge) > 2 else "data"
+    kind = str(kind or "data")
+    if kind not in ("data", "order"):
+        raise ValueError(f"bad plan edge {edge!r}: kind must be 'data' or 'order', got {kind!r}")
+    return i, j, kind
+
+
+# ------------------------------------------------------------------------------------
+# helpers
+# ------------------------------------------------------------------------------------
+def _check_plan(plan: Mapping[str, Any]) -> tuple[int, list[Mapping[str, Any]]]:
+    if not isinstance(plan, Mapping):
+        raise ValueError(f"a plan must be a dict (the plan JSON), got {type(plan).__name__}")
+    fmt = plan.get("format")
+    if fmt is not None and not str(fmt).startswith("vidsched.plan/"):
+        raise ValueError(f"not a vidsched plan: format is {fmt!r}, expected 'vidsched.plan/1'")
+    T = plan.get("num_frames")
+    if T is None and isinstance(plan.get("params"), Mapping):
+        T = plan["params"].get("T")
+    if not isinstance(T, int) or isinstance(T, bool) or T < 0:
+        raise ValueError(f"plan has no valid 'num_frames' (got {T!r})")
+    stages = plan.get("stages")
+    if not isinstance(stages, Sequence) or isinstance(stages, (str, bytes)):
+        raise ValueError("plan has no 'stages' list")
+    for pos, st in enumerate(stages):
+        if not isinstance(st, Mapping):
+            raise ValueError(f"plan stage {pos} is not an object")
+    return T, list(stages)
+
+
+def _frames(stage: Mapping[str, Any], role: str) -> list[int]:
+    return list(stage.get(role) or ())
+
+
+def _roles(stage: Mapping[str, Any]) -> dict[int, str]:
+    """frame -> role for one stage. Roles are disjoint in a valid plan; if not, generate
+    wins over marginal, and marginal over observe."""
+    roles: dict[int, str] = {}
+    for role in ("observe", "marginal", "generate"):
+        for f in _frames(stage, role):
+            roles[int(f)] = role
+    return roles
+
+
+def _batch_of_stage(plan: Mapping[str, Any]) -> dict[Any, int] | None:
+    """stage index -> batch number, from ``plan["batches"]`` (else the stages' own
+    ``"batch"`` fields); ``None`` when the plan has no batches."""
+    batches = plan.get("batches")
+    if batches:
+        return {m: b for b, members in enumerate(batches) for m in members}
+    stages = plan.get("stages") or ()
+    own = {st.get("index", pos): st.get("batch") for pos, st in enumerate(stages)}
+    if own and all(isinstance(b, int) for b in own.values()):
+        return own
+    return None
+
+
+def _frame_window(frames: tuple[int, int] | None, T: int) -> tuple[int, int]:
+    if frames is None:
+        return 0, T
+    try:
+        a, b = frames
+        a, b = int(a), int(b)
+    except (TypeError, ValueError):
+        raise ValueError(f"frames must be a pair (first, stop), got {frames!r}") from None
+    lo, hi = max(0, a), min(T, b)
+    if lo >= hi:
+        raise ValueError(f"frames=({a}, {b}) selects no frame of a {T}-frame video (frames 0-{T - 1})")
+    return lo, hi
+
+
+def _short(text: str, n: int) -> str:
+    return text if len(text) <= n else text[: n - 1] + "\u2026"
+
+
+def _dot_str(text: str, left: bool = False) -> str:
+    """A DOT double-quoted string. Newlines become line breaks: centred, or left-aligned
+    lines when ``left`` (used for multi-line titles)."""
+    text = text.replace("\\", "\\\\").replace('"', '\\"')
+    if left and "\n" in text:
+        text = "".join(line + "\\l" for line in text.split("\n"))
+    else:
+        text = text.replace("\n", "\\n")
+    return f'"{text}"'
+
+
+def _stderr_text(data: Any) -> str:
+    if isinstance(data, bytes):
+        data = data.decode("utf-8", "replace")
+    text = (data or "").strip()
+    return text or "no error message"
+
