@@ -190,7 +190,22 @@ class SchemeErrors(SchemeError):
         )
 
     def render(self) -> str:
-        parts = [e.render() for e in self.errors]
+        # One message per (kind, place): a mistake inside a loop fails in many stages,
+        # and the user needs to see it once, with the stages it affects.
+        groups: dict[tuple, list[SchemeError]] = {}
+        for e in self.errors:
+            key = (type(e), e.span, e.message if e.stage is None else None)
+            groups.setdefault(key, []).append(e)
+        parts = []
+        for group in groups.values():
+            first = group[0]
+            text = first.render()
+            others = [e.stage for e in group[1:] if e.stage is not None]
+            if others:
+                from vidsched.frames_text import compact_ranges
+
+                text += f"\n  = the same error in {len(others)} more stage{'s' if len(others) > 1 else ''}: {compact_ranges(others)}"
+            parts.append(text)
         if self.truncated:
             parts.append(f"... and {self.truncated} more errors not shown")
         n = len(self.errors) + self.truncated

@@ -126,8 +126,8 @@ def validate(stage_list: StageList, known: FrameSet | None = None) -> ValidatedS
                     _stage_notes(
                         st,
                         [
-                            f"generates {len(gen)}: {compact_ranges(gen)}",
-                            f"observes {len(obs - gen)}: {compact_ranges(obs - gen)}",
+                            f"generates {len(gen)}: {compact_ranges(gen) or 'none'}",
+                            f"observes {len(obs - gen)}: {compact_ranges(obs - gen) or 'none'}",
                         ],
                     ),
                     stage=st.index,
