@@ -399,7 +399,9 @@ def extra_parameter_sets(scheme: str, count: int = 40, seed: int = 2022) -> list
     hierarchy, FDM names accepted) with T in 10..300, K in 4..20 (K < T), n_obs in
     0..K, step in 1..K-1 (2..K-1 for hierarchy, which divides by step - 1) and, for
     hierarchy, levels in {2, 3}. Every set is supported (no retry path, no FDM crash)
-    and free of ``[-0:]`` quirks, so FDM's literal output equals :func:`fdm_stages`.
+    and free of ``[-0:]`` quirks, so FDM's literal output equals :func:`fdm_stages`;
+    hierarchy sets also avoid duplicate indices in FDM's generated lists (observed
+    lists may still repeat frames, e.g. level-1 linspace over few given frames).
 
     Each dict holds T, K, n_obs, step (and levels for hierarchy): call
     ``fdm_stages(scheme, **params)``.
@@ -426,6 +428,12 @@ def extra_parameter_sets(scheme: str, count: int = 40, seed: int = 2022) -> list
         key = tuple(sorted(params.items()))
         if key in seen:
             continue
+        if scheme == "hierarchy" and n_obs > 0:
+            # avoid FDM's duplicate indices in the level-1 generated list (step larger
+            # than the number of frames left); fine as sets, but degenerate
+            first = _linspace_int(n_obs, T - 0.001, step)
+            if len(set(first)) != len(first):
+                continue
         try:
             if hits_fdm_quirk(scheme, **params):
                 continue

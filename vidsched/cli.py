@@ -58,7 +58,10 @@ def _compile(scheme: str, sets: list[str] | None, mask: Path | None, invert: boo
     if mask is not None:
         from vidsched.masks_io import complete_frames, load_mask
 
-        hole = load_mask(mask, invert=invert, num_frames=overrides.get("T"))
+        T_set = overrides.get("T")
+        hole = load_mask(
+            mask, invert=invert, num_frames=T_set if isinstance(T_set, int) and not isinstance(T_set, bool) else None
+        )
         T = hole.shape[0]
         if "T" in overrides and overrides["T"] != T:
             raise MaskError(f"the mask has {T} frames but --set T={overrides['T']}")

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 
-from vidsched.errors import SourceFile, VidschedError
+from vidsched.errors import SchemeErrors, SchemeSyntaxError, SourceFile, VidschedError
 from vidsched.frames import FrameSet
 from vidsched.lang.interp import Limits, StageList, check, evaluate, parse_override
 from vidsched.lang.parser import parse
@@ -93,12 +93,12 @@ def load_scheme_source(scheme: str | Path) -> SourceFile:
     raise SchemeNotFoundError(f"no scheme file or built-in scheme named {scheme!r}; built-in schemes: {names}")
 
 
-def parse_overrides(items: Sequence[str] | Mapping[str, int | bool] | None) -> dict[str, int | bool]:
+def parse_overrides(items: Sequence[str] | Mapping[str, int | bool] | None) -> dict[str, int | bool | str]:
     if items is None:
         return {}
     if isinstance(items, Mapping):
         return dict(items)
-    out: dict[str, int | bool] = {}
+    out: dict[str, int | bool | str] = {}
     for item in items:
         name, value = parse_override(item)
         out[name] = value
@@ -112,7 +112,11 @@ def stage_list_for(
 ) -> StageList:
     """Parse, check and evaluate a scheme (no validation)."""
     source = scheme if isinstance(scheme, SourceFile) else load_scheme_source(scheme)
-    program = check(parse(source.text, source.name), source)
+    try:
+        tree = parse(source.text, source.name)
+    except SchemeSyntaxError as e:  # one shape for every compile error: SchemeErrors
+        raise SchemeErrors([e]) from None
+    program = check(tree, source)
     return evaluate(program, parse_overrides(overrides), limits)
 
 

@@ -81,7 +81,8 @@ class SchemeError(VidschedError):
     def render(self) -> str:
         name = self.source.name if self.source else "<scheme>"
         if self.span is None:
-            head = f"{name}: error[{self.kind}]: {self.message}"
+            # No position (e.g. a malformed --set on the command line): no file either.
+            head = f"{name + ': ' if self.source else ''}error[{self.kind}]: {self.message}"
             return "\n".join([head] + [f"  = {n}" for n in self.notes])
         head = f"{name}:{self.span.line}:{self.span.column}: error[{self.kind}]: {self.message}"
         out = [head]

@@ -1,29 +1,37 @@
-"""Frame sets: sorted sets of frame indices stored as disjoint half-open intervals.
+"""Frame sets: immutable sorted sets of frame indices, stored as one big-integer bitmask.
 
 Sampling schemes manipulate sets such as ``todo`` (every frame not yet generated) on
-every stage. Stored element by element these sets cost O(T) per operation, which makes
-compiling a 10,000-frame scheme quadratic; stored as runs ``[(lo, hi), ...]`` they cost
-O(number of runs), which for real schemes is a handful. All operations return new
-objects: a ``FrameSet`` is immutable and hashable.
+every stage, and some schemes work on fragmented sets (every 3rd frame: thousands of
+runs). With bit ``f`` of a Python ``int`` standing for frame ``f``, union, intersection
+and difference are single C-level big-integer operations (``|``, ``&``, ``& ~``) over
+T/64 machine words, so compiling a 10,000-frame scheme stays linear in its stages.
+Positional selection (the n-th member) is a binary search on popcounts.
+
+Frames are non-negative: constructors drop negative numbers (sets are clipped to the
+video, 0..T-1, by the evaluator anyway).
 """
 
 from __future__ import annotations
 
-from bisect import bisect_right
+import re
 from collections.abc import Iterable, Iterator
 
-Interval = tuple[int, int]
+_ONES = re.compile(r"1+")
+MAX_FRAME = 1 << 31  # a guard against building absurdly large masks by mistake
+
+
+def _mask(lo: int, hi: int) -> int:
+    """Bits lo..hi-1 set (lo >= 0)."""
+    return ((1 << (hi - lo)) - 1) << lo if hi > lo else 0
 
 
 class FrameSet:
     """An immutable, sorted set of non-negative frame indices."""
 
-    __slots__ = ("_runs", "_len")
+    __slots__ = ("_bits",)
 
-    def __init__(self, runs: tuple[Interval, ...] = ()) -> None:
-        # `runs` must already be sorted, disjoint, non-adjacent and non-empty each.
-        self._runs = runs
-        self._len = sum(hi - lo for lo, hi in runs)
+    def __init__(self, bits: int = 0) -> None:
+        self._bits = bits
 
     # ---- construction -------------------------------------------------------------
     @staticmethod
@@ -32,76 +40,98 @@ class FrameSet:
 
     @staticmethod
     def interval(lo: int, hi: int) -> FrameSet:
-        """Frames lo, lo+1, ..., hi-1 (empty when hi <= lo)."""
-        return FrameSet(((lo, hi),)) if hi > lo else _EMPTY
+        """Frames lo, lo+1, ..., hi-1 (empty when hi <= lo; negative frames dropped)."""
+        lo = max(lo, 0)
+        if hi <= lo:
+            return _EMPTY
+        if hi > MAX_FRAME:
+            raise ValueError(f"frame {hi - 1} is too large")
+        return FrameSet(_mask(lo, hi))
 
     @staticmethod
     def range(start: int, stop: int, step: int = 1) -> FrameSet:
         """Like Python's ``range(start, stop, step)``, as a set (step may be negative)."""
         if step == 0:
             raise ValueError("range step must not be 0")
+        if step < 0:
+            # Same members as the ascending range from the last member up to start.
+            count = len(range(start, stop, step))
+            if count == 0:
+                return _EMPTY
+            start, stop, step = start + (count - 1) * step, start + 1, -step
+        if start < 0:  # skip the negative members
+            start += -(-(0 - start) // step) * step
+        if stop <= start:
+            return _EMPTY
         if step == 1:
             return FrameSet.interval(start, stop)
-        if step == -1:
-            return FrameSet.interval(stop + 1, start + 1)
-        return FrameSet.of(range(start, stop, step))
+        if stop > MAX_FRAME:
+            raise ValueError(f"frame {stop - 1} is too large")
+        count = (stop - start + step - 1) // step
+        # Bits 0, step, 2*step, ...: double the pattern until it is long enough.
+        pattern, covered = 1, 1
+        while covered < count:
+            pattern |= pattern << (covered * step)
+            covered *= 2
+        pattern &= (1 << ((count - 1) * step + 1)) - 1
+        return FrameSet(pattern << start)
 
     @staticmethod
     def of(frames: Iterable[int]) -> FrameSet:
         """Build from any iterable of ints (duplicates and order do not matter)."""
-        values = sorted(set(frames))
-        runs: list[Interval] = []
+        values = [f for f in frames if f >= 0]
+        if not values:
+            return _EMPTY
+        top = max(values)
+        if top >= MAX_FRAME:
+            raise ValueError(f"frame {top} is too large")
+        buf = bytearray(top // 8 + 1)
         for f in values:
-            if runs and runs[-1][1] == f:
-                runs[-1] = (runs[-1][0], f + 1)
-            else:
-                runs.append((f, f + 1))
-        return FrameSet(tuple(runs)) if runs else _EMPTY
-
-    @staticmethod
-    def _from_runs(runs: list[Interval]) -> FrameSet:
-        """Normalise possibly adjacent (but sorted, non-overlapping) runs."""
-        merged: list[Interval] = []
-        for lo, hi in runs:
-            if hi <= lo:
-                continue
-            if merged and merged[-1][1] >= lo:
-                if hi > merged[-1][1]:
-                    merged[-1] = (merged[-1][0], hi)
-            else:
-                merged.append((lo, hi))
-        return FrameSet(tuple(merged)) if merged else _EMPTY
+            buf[f >> 3] |= 1 << (f & 7)
+        return FrameSet(int.from_bytes(buf, "little"))
 
     # ---- basic protocol -----------------------------------------------------------
     @property
-    def runs(self) -> tuple[Interval, ...]:
-        return self._runs
+    def bits(self) -> int:
+        """The bitmask: bit f is set when frame f is a member."""
+        return self._bits
+
+    @property
+    def runs(self) -> tuple[tuple[int, int], ...]:
+        """Maximal runs of consecutive members as half-open intervals ``(lo, hi)``."""
+        if not self._bits:
+            return ()
+        text = bin(self._bits)[:1:-1]  # little-endian: character f is frame f
+        return tuple((m.start(), m.end()) for m in _ONES.finditer(text))
 
     def __len__(self) -> int:
-        return self._len
+        return self._bits.bit_count()
 
     def __bool__(self) -> bool:
-        return self._len > 0
+        return self._bits != 0
 
     def __iter__(self) -> Iterator[int]:
-        for lo, hi in self._runs:
-            yield from range(lo, hi)
+        if not self._bits:
+            return
+        text = bin(self._bits)[:1:-1]
+        i = text.find("1")
+        while i >= 0:
+            yield i
+            i = text.find("1", i + 1)
 
     def __reversed__(self) -> Iterator[int]:
-        for lo, hi in reversed(self._runs):
-            yield from range(hi - 1, lo - 1, -1)
+        return reversed(list(self))
 
     def __contains__(self, frame: object) -> bool:
-        if not isinstance(frame, int):
+        if not isinstance(frame, int) or frame < 0:
             return False
-        i = bisect_right(self._runs, (frame, float("inf"))) - 1
-        return i >= 0 and self._runs[i][0] <= frame < self._runs[i][1]
+        return (self._bits >> frame) & 1 == 1
 
     def __eq__(self, other: object) -> bool:
-        return isinstance(other, FrameSet) and self._runs == other._runs
+        return isinstance(other, FrameSet) and self._bits == other._bits
 
     def __hash__(self) -> int:
-        return hash(self._runs)
+        return hash(self._bits)
 
     def __repr__(self) -> str:
         from vidsched.frames_text import compact_ranges
@@ -112,56 +142,24 @@ class FrameSet:
         return list(self)
 
     def min(self) -> int:
-        return self._runs[0][0]
+        if not self._bits:
+            raise ValueError("min of an empty frame set")
+        return (self._bits & -self._bits).bit_length() - 1
 
     def max(self) -> int:
-        return self._runs[-1][1] - 1
+        if not self._bits:
+            raise ValueError("max of an empty frame set")
+        return self._bits.bit_length() - 1
 
-    # ---- set algebra (linear in the number of runs) -----------------------------------
+    # ---- set algebra ----------------------------------------------------------------
     def union(self, other: FrameSet) -> FrameSet:
-        if not other._runs:
-            return self
-        if not self._runs:
-            return other
-        runs = sorted(self._runs + other._runs)
-        return FrameSet._from_runs(runs)
+        return FrameSet(self._bits | other._bits)
 
     def intersection(self, other: FrameSet) -> FrameSet:
-        a, b = self._runs, other._runs
-        i = j = 0
-        out: list[Interval] = []
-        while i < len(a) and j < len(b):
-            lo = max(a[i][0], b[j][0])
-            hi = min(a[i][1], b[j][1])
-            if lo < hi:
-                out.append((lo, hi))
-            if a[i][1] < b[j][1]:
-                i += 1
-            else:
-                j += 1
-        return FrameSet(tuple(out)) if out else _EMPTY
+        return FrameSet(self._bits & other._bits)
 
     def difference(self, other: FrameSet) -> FrameSet:
-        if not other._runs or not self._runs:
-            return self
-        out: list[Interval] = []
-        b = other._runs
-        j = 0
-        for lo, hi in self._runs:
-            cur = lo
-            while j < len(b) and b[j][1] <= cur:
-                j += 1
-            k = j
-            while k < len(b) and b[k][0] < hi:
-                if b[k][0] > cur:
-                    out.append((cur, b[k][0]))
-                cur = max(cur, b[k][1])
-                if cur >= hi:
-                    break
-                k += 1
-            if cur < hi:
-                out.append((cur, hi))
-        return FrameSet(tuple(out)) if out else _EMPTY
+        return FrameSet(self._bits & ~other._bits)
 
     __or__ = union
     __and__ = intersection
@@ -169,66 +167,78 @@ class FrameSet:
 
     def clip(self, num_frames: int) -> FrameSet:
         """Keep frames 0..num_frames-1."""
-        if not self._runs or (self._runs[0][0] >= 0 and self._runs[-1][1] <= num_frames):
+        if self._bits.bit_length() <= num_frames:
             return self
-        return self.intersection(FrameSet.interval(0, num_frames))
+        return FrameSet(self._bits & _mask(0, max(num_frames, 0)))
 
     def shift(self, offset: int) -> FrameSet:
-        return FrameSet(tuple((lo + offset, hi + offset) for lo, hi in self._runs))
+        """Every member moved by `offset` (members that would be negative are dropped)."""
+        return FrameSet(self._bits << offset if offset >= 0 else self._bits >> -offset)
 
     # ---- positional selection -------------------------------------------------------
+    def _select(self, position: int) -> int:
+        """The frame of the member at sorted position `position` (0 <= position < len)."""
+        bits = self._bits
+        lo, hi = 0, bits.bit_length()  # answer in [lo, hi)
+        # Smallest f with popcount(bits & mask(0, f + 1)) > position.
+        while hi - lo > 1:
+            mid = (lo + hi) // 2
+            if (bits & ((1 << mid) - 1)).bit_count() > position:
+                hi = mid
+            else:
+                lo = mid
+        return lo
+
     def at(self, position: int) -> int:
         """The member at sorted position `position` (0-based)."""
-        if not 0 <= position < self._len:
+        if not 0 <= position < len(self):
             raise IndexError(position)
-        for lo, hi in self._runs:
-            if position < hi - lo:
-                return lo + position
-            position -= hi - lo
-        raise AssertionError("unreachable")
+        return self._select(position)
 
     def slice(self, start: int, stop: int) -> FrameSet:
         """Members at sorted positions start..stop-1 (clamped to the set)."""
-        start, stop = max(start, 0), min(stop, self._len)
+        n = len(self)
+        start, stop = max(start, 0), min(stop, n)
         if start >= stop:
             return _EMPTY
-        out: list[Interval] = []
-        offset = 0
-        for lo, hi in self._runs:
-            n = hi - lo
-            a, b = max(start - offset, 0), min(stop - offset, n)
-            if a < b:
-                out.append((lo + a, lo + b))
-            offset += n
-            if offset >= stop:
-                break
-        return FrameSet(tuple(out))
+        if start == 0 and stop == n:
+            return self
+        lo = self._select(start) if start > 0 else 0
+        hi = self._select(stop - 1) + 1 if stop < n else self._bits.bit_length()
+        return FrameSet(self._bits & _mask(lo, hi))
 
     def first(self, n: int) -> FrameSet:
         return self.slice(0, n)
 
     def last(self, n: int) -> FrameSet:
-        return self.slice(self._len - n, self._len) if n > 0 else _EMPTY
+        return self.slice(len(self) - n, len(self)) if n > 0 else _EMPTY
 
     def after(self, frame: int) -> FrameSet:
         """Members strictly greater than `frame`."""
-        return self.intersection(FrameSet.interval(frame + 1, max(frame + 1, self.max() + 1))) if self else self
+        if frame < 0:
+            return self
+        return FrameSet((self._bits >> (frame + 1)) << (frame + 1))
 
     def before(self, frame: int) -> FrameSet:
         """Members strictly smaller than `frame`."""
-        return self.intersection(FrameSet.interval(min(0, frame), frame)) if self else self
+        if frame <= 0:
+            return _EMPTY
+        if frame >= self._bits.bit_length():
+            return self
+        return FrameSet(self._bits & _mask(0, frame))
 
     def nearest(self, n: int, to: int) -> FrameSet:
         """The n members closest to frame `to`; on a tie the earlier frame wins."""
-        if n >= self._len:
+        if n >= len(self):
             return self
         if n <= 0:
             return _EMPTY
-        below = self.intersection(FrameSet.interval(min(0, to), to + 1)) if self else self
+        below = self.before(to + 1) if to >= 0 else _EMPTY  # members <= to
         above = self.difference(below)
-        lo_take = hi_take = 0
         nb, na = len(below), len(above)
-        # Merge outward from `to` (two-pointer walk over at most n members).
+        # Take k from below and n - k from above; the best split is where the k-th
+        # nearest member below stops being at least as close as the (n-k)-th above.
+        lo_take = hi_take = 0
         while lo_take + hi_take < n:
             if lo_take < nb and hi_take < na:
                 d_lo = to - below.at(nb - 1 - lo_take)
@@ -238,9 +248,9 @@ class FrameSet:
                 else:
                     hi_take += 1
             elif lo_take < nb:
-                lo_take += 1
+                lo_take = n - hi_take
             else:
-                hi_take += 1
+                hi_take = n - lo_take
         return below.last(lo_take).union(above.first(hi_take))
 
     def spread(self, n: int) -> FrameSet:
@@ -250,14 +260,14 @@ class FrameSet:
         exactly ``int(numpy.linspace(first, last, n))`` for a contiguous set, which is
         how FDM picks frames spread over a video.
         """
-        m = self._len
+        m = len(self)
         if n >= m:
             return self
         if n <= 0:
             return _EMPTY
         if n == 1:
             return self.first(1)
-        return FrameSet.of(self.at(i * (m - 1) // (n - 1)) for i in range(n))
+        return FrameSet.of(self._select(i * (m - 1) // (n - 1)) for i in range(n))
 
     def spread_right(self, n: int) -> FrameSet:
         """n members: the first, then the last member of each of n - 1 equal parts.
@@ -266,7 +276,7 @@ class FrameSet:
         lo..hi-1 this is exactly FDM's ``int(numpy.linspace(lo, hi - 0.001, n))`` (the
         0.001 only matters when i * m / (n - 1) is an integer, for n < 1000).
         """
-        m = self._len
+        m = len(self)
         if n >= m:
             return self
         if n <= 0:
@@ -274,13 +284,19 @@ class FrameSet:
         if n == 1:
             return self.first(1)
         positions = [0] + [-(-i * m // (n - 1)) - 1 for i in range(1, n)]
-        return FrameSet.of(self.at(p) for p in positions)
+        return FrameSet.of(self._select(p) for p in positions)
 
     def chunks(self, n: int) -> list[FrameSet]:
         """Consecutive pieces of n members (by position); the last may be shorter."""
         if n <= 0:
             raise ValueError("chunk size must be positive")
-        return [self.slice(i, i + n) for i in range(0, self._len, n)]
+        out: list[FrameSet] = []
+        rest = self._bits
+        while rest:
+            piece = FrameSet(rest).first(n)
+            out.append(piece)
+            rest &= ~piece._bits
+        return out
 
 
-_EMPTY = FrameSet(())
+_EMPTY = FrameSet(0)

@@ -122,9 +122,8 @@ def stage_graph(validated: ValidatedStages) -> nx.DiGraph:
     generator: dict[int, int] = {}
     for st in validated.stages:
         g.add_node(st.index)
-        for run_lo, run_hi in st.generate.runs:
-            for f in range(run_lo, run_hi):
-                generator[f] = st.index
+        for f in st.generate:
+            generator[f] = st.index
     for st in validated.stages:
         for f in st.complete:
             src = generator.get(f)

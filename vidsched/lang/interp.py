@@ -138,6 +138,7 @@ class Program:
     param_fns: tuple[Callable, ...]
     body: Callable
     num_slots: int
+    param_types: dict[str, str] = field(default_factory=dict)  # static type of each default
 
 
 class _Stop(Exception):
@@ -173,7 +174,8 @@ class _Runtime:
     def mark_done(self, frames: FrameSet) -> None:
         if frames:
             self.done = self.done.union(frames)
-            self._todo = None
+            if self._todo is not None:
+                self._todo = self._todo.difference(frames)
 
     def fail(self, cls: type[SchemeError], message: str, span: Span, notes: list[str] | None = None):
         notes = list(notes or [])
@@ -298,7 +300,7 @@ class _Checker:
             if isinstance(v, FrameSet):
                 return v
             if isinstance(v, int) and not isinstance(v, bool):
-                return FrameSet.interval(v, v + 1).clip(rt.T)
+                return FrameSet.interval(v, v + 1) if 0 <= v < rt.T else FrameSet.empty()
             rt.fail(SchemeTypeError, f"{what} must be a frame set, not {_describe(v)}", span)
 
         return to_set
@@ -411,7 +413,7 @@ class _Checker:
         fn, typ = self.expr(node.operand, scope)
         self.expect(node.operand, typ, (NUM,), "the operand of unary -")
         fn = self.as_num_fn(fn, typ, node.operand, "the operand of unary -")
-        return (lambda rt: -fn(rt)), (INT if typ == INT else NUM)
+        return (lambda rt: -fn(rt)), (typ if typ in (INT, ANY) else NUM)
 
     def expr_Not(self, node: ast.Not, scope):
         fn, typ = self.expr(node.operand, scope)
@@ -522,9 +524,17 @@ class _Checker:
         # Arithmetic.
         for sub, typ, side in ((node.left, lt, "left"), (node.right, rtp, "right")):
             self.expect(sub, typ, (NUM,), f"the {side} side of {op}")
-        result_type = INT if (lt == INT and rtp == INT and op != "/") else NUM
-        if op == "//" or (op == "%" and result_type == INT):
-            result_type = INT if op == "//" else result_type
+        if op == "//":
+            result_type = INT
+        elif op == "/":
+            result_type = NUM
+        elif ANY in (lt, rtp):
+            result_type = ANY  # an operand's type is known only at run time
+        elif op == "**":
+            # int ** int is a fraction when the exponent is negative: checked at run time.
+            result_type = ANY if lt == INT and rtp == INT else NUM
+        else:
+            result_type = INT if lt == INT and rtp == INT else NUM
 
         if op == "-" and lt == ANY or rtp == ANY and op == "-":
             # Could be set difference or subtraction: decide at run time.
@@ -628,6 +638,8 @@ class _Checker:
             result = INT
         if builtin.name in ("min", "max", "abs") and n >= 1 and all(t == INT for _, t in arg_fns):
             result = INT
+        elif builtin.name in ("min", "max", "abs") and any(t in (ANY, LIST) for _, t in arg_fns):
+            result = ANY  # e.g. a loop variable over a list: known at run time
         impl = builtin.impl
         span = node.span
         name = builtin.name
@@ -894,7 +906,7 @@ def check(scheme: ast.Scheme, source: SourceFile) -> Program:
     """Resolve names and types and compile; raise :class:`SchemeErrors` listing every error."""
     checker = _Checker(source)
     scope = _Scope(None)
-    names, spans, fns = [], {}, []
+    names, spans, fns, types = [], {}, [], {}
     for param in scheme.params:
         fn, typ = checker.expr(param.default, scope)
         if param.name in spans:
@@ -907,6 +919,7 @@ def check(scheme: ast.Scheme, source: SourceFile) -> Program:
         scope.vars[param.name] = var
         names.append(param.name)
         spans[param.name] = param.span
+        types[param.name] = typ
         fns.append(fn)
     for required in REQUIRED_PARAMS:
         if required not in spans:
@@ -920,11 +933,15 @@ def check(scheme: ast.Scheme, source: SourceFile) -> Program:
     body = checker.block(scheme.body, scope)
     if checker.errors:
         raise SchemeErrors(checker.errors)
-    return Program(scheme, source, tuple(names), spans, tuple(fns), body, checker.num_slots)
+    return Program(scheme, source, tuple(names), spans, tuple(fns), body, checker.num_slots, types)
 
 
-def parse_override(text: str) -> tuple[str, int | bool]:
-    """``NAME=VALUE`` from the command line; VALUE is an integer or true/false."""
+def parse_override(text: str) -> tuple[str, int | bool | str]:
+    """``NAME=VALUE`` from the command line; VALUE is an integer or true/false.
+
+    Any other VALUE is returned as text: :func:`evaluate` reports it at the parameter's
+    declaration, next to the other parameter errors.
+    """
     if "=" not in text:
         raise ParameterError(f"--set {text}: expected NAME=VALUE, e.g. --set T=400")
     name, _, value = text.partition("=")
@@ -934,7 +951,7 @@ def parse_override(text: str) -> tuple[str, int | bool]:
     try:
         return name, int(value)
     except ValueError:
-        raise ParameterError(f"--set {text}: the value must be a whole number (or true/false)") from None
+        return name, value
 
 
 def evaluate(program: Program, overrides: Mapping[str, int | bool] | None = None, limits: Limits = Limits()) -> StageList:
@@ -951,8 +968,26 @@ def evaluate(program: Program, overrides: Mapping[str, int | bool] | None = None
             errors.append(
                 ParameterError(f"--set {name}={value}: the scheme has no parameter {name}", scheme.name_span, source, notes)
             )
-        elif isinstance(value, bool) or not isinstance(value, int):
-            errors.append(ParameterError(f"--set {name}={value}: the value must be a whole number", program.param_spans[name], source))
+        elif not isinstance(value, int):
+            errors.append(
+                ParameterError(
+                    f"--set {name}={value}: the value must be a whole number (or true/false)",
+                    program.param_spans[name],
+                    source,
+                )
+            )
+        elif isinstance(value, bool) and program.param_types.get(name, INT) not in (BOOL, ANY):
+            errors.append(
+                ParameterError(
+                    f"--set {name}={str(value).lower()}: {name} is a whole number, not true/false",
+                    program.param_spans[name],
+                    source,
+                )
+            )
+        elif not isinstance(value, bool) and program.param_types.get(name, INT) == BOOL:
+            errors.append(
+                ParameterError(f"--set {name}={value}: {name} is true or false", program.param_spans[name], source)
+            )
     if errors:
         raise SchemeErrors(errors)
 

@@ -36,6 +36,7 @@ _TERMINAL_TEXT = {
     "COMMA": '","',
     "EQUAL": '"="',
     "_NEWLINE": "a new line",
+    "NOT_IN": '"not in"',
     "SEMICOLON": '";"',
     "UPTO": '"..<"',
     "THROUGH": '"..="',
@@ -62,20 +63,27 @@ class _NewlineFilter:
     def process(self, stream: Iterator[Token]) -> Iterator[Token]:
         depth = 0
         pending: Token | None = None
-        for tok in stream:
-            if tok.type == "_NEWLINE":
-                if depth == 0 and pending is None:
-                    pending = tok
-                continue
-            if pending is not None:
-                if tok.type != "ELSE":
-                    yield pending
-                pending = None
-            if tok.type in ("LPAR", "LSQB"):
-                depth += 1
-            elif tok.type in ("RPAR", "RSQB"):
-                depth = max(0, depth - 1)
-            yield tok
+        try:
+            for tok in stream:
+                if tok.type == "_NEWLINE":
+                    if depth == 0 and pending is None:
+                        pending = tok
+                    continue
+                if pending is not None:
+                    if tok.type != "ELSE":
+                        yield pending
+                    pending = None
+                if tok.type in ("LPAR", "LSQB"):
+                    depth += 1
+                elif tok.type in ("RPAR", "RSQB"):
+                    depth = max(0, depth - 1)
+                yield tok
+        except UnexpectedInput as e:
+            # The contextual lexer reads the token after a held-back newline in the
+            # parser state *before* that newline; remember the newline so that `parse`
+            # can report the newline itself when it is what the parser cannot accept.
+            e.pending_newline = pending  # type: ignore[attr-defined]
+            raise
         if pending is not None:
             yield pending
 
@@ -250,10 +258,53 @@ class _ToAst(Transformer):
         return ast.BoolOp(_span(meta), "and", tuple(children[0::2]))
 
 
-def _expected_text(expected: set[str]) -> str:
-    names = sorted({_TERMINAL_TEXT.get(t, f'"{t.lower()}"') for t in expected if not t.startswith("__")})
-    if len(names) > 8:
-        return ", ".join(names[:8]) + ", ..."
+@functools.cache
+def _literal_terminals() -> dict[str, str]:
+    """Terminal name -> its literal text, for terminals defined by a plain string."""
+    return {t.name: t.pattern.value for t in _parser().terminals if t.pattern.type == "str"}
+
+
+def _terminal_text(name: str) -> str:
+    if name in _TERMINAL_TEXT:
+        return _TERMINAL_TEXT[name]
+    literal = _literal_terminals().get(name)
+    if literal is not None:
+        return f'"{literal}"'
+    return f'"{name.lower()}"'
+
+
+def _acceptable(state) -> set[str] | None:
+    """The terminals the parser accepts in a parser state (None when unknown)."""
+    try:
+        actions = state.parse_conf.parse_table.states[state.position]
+    except (AttributeError, KeyError, IndexError):
+        return None
+    return {name for name in actions if name.isupper() or name.startswith("$")}
+
+
+def _acceptable_after(state, newline: Token) -> set[str] | None:
+    """What the parser accepts once it has taken `newline` (None when it cannot)."""
+    try:
+        after = state.copy()
+        after.feed_token(newline)
+    except Exception:  # noqa: BLE001 - any failure: fall back to the state before
+        return None
+    return _acceptable(after)
+
+
+_CLOSERS = ('"}"', '")"', '"]"')
+
+
+def _expected_text(expected: set[str], limit: int = 10) -> str:
+    """Readable list of what the parser expected: closing brackets and the kinds of
+    token (a name, a number, ...) first, then keywords and operators as written."""
+
+    def order(text: str) -> tuple[int, str]:
+        return (0 if text in _CLOSERS else 1 if not text.startswith('"') else 2, text)
+
+    names = sorted({_terminal_text(t) for t in expected if not t.startswith("__")}, key=order)
+    if len(names) > limit:
+        return ", ".join(names[:limit]) + ", ..."
     return ", ".join(names)
 
 
@@ -269,15 +320,30 @@ def parse(text: str, filename: str = "<scheme>") -> ast.Scheme:
         ) from None
     except UnexpectedToken as e:
         tok = e.token
+        acceptable = _acceptable(getattr(e, "state", None))
+        expected = acceptable if acceptable is not None else set(e.expected)
+        newline = getattr(e, "pending_newline", None)
+        if newline is not None and acceptable is not None:
+            if "_NEWLINE" not in acceptable:
+                # The statement stops at the end of this line (e.g. `let x =` and nothing).
+                span = Span(newline.line, newline.column, newline.line, newline.column + 1)
+                raise SchemeSyntaxError(
+                    f"unexpected end of line; expected {_expected_text(expected)}", span, source
+                ) from None
+            # The token was read before the newline was taken: expect what follows it.
+            expected = _acceptable_after(e.state, newline) or expected
         if tok.type == "$END":
             lines = text.splitlines() or [""]
             span = Span(len(lines), len(lines[-1]) + 1)
-            what = "the end of the file"
+            what = "end of file"
+        elif tok.type == "_NEWLINE":
+            span = Span(tok.line, tok.column, tok.line, tok.column + 1)
+            what = "end of line"
         else:
             span = Span(tok.line, tok.column, tok.end_line, tok.end_column)
-            what = "a new line" if tok.type == "_NEWLINE" else f"{str(tok)!r}"
+            what = f"{str(tok)!r}"
         raise SchemeSyntaxError(
-            f"unexpected {what}; expected {_expected_text(e.expected)}", span, source
+            f"unexpected {what}; expected {_expected_text(expected)}", span, source
         ) from None
     except UnexpectedEOF as e:
         lines = text.splitlines() or [""]

@@ -1,0 +1,308 @@
+#!/usr/bin/env python
+"""How fast the compiler lowers every shipped scheme to a plan.
+
+    python benchmarks/compile_speed.py            # 5 repeats per measurement
+    python benchmarks/compile_speed.py --quick    # 2 repeats
+    python benchmarks/compile_speed.py --profile  # also cProfile the slowest scheme
+    python benchmarks/compile_speed.py --no-profile  # skip cProfile of schemes missing a goal
+    python benchmarks/compile_speed.py --strict   # exit status 1 if a scheme misses a goal
+
+Every built-in scheme (``vidsched.compiler.builtin_schemes()``, so schemes added later
+are included) is compiled with ``compile_scheme(name, {"T": T, "K": 16})`` (other
+parameters at their defaults) at T = 1,000 and T = 10,000. Times are wall-clock
+(``time.perf_counter``) inside this process: interpreter start-up and imports are not
+counted, and the parser is built (warmed up) once before any timing. Each figure is the
+median of the repeats.
+
+Goals, per scheme: compile time at T = 10,000 <= 0.5 s, and
+time(T = 10,000) / time(T = 1,000) <= 15 (about linear: 10x the frames, <= 15x the time).
+
+The phases of the slowest scheme at T = 10,000 are timed separately (parse+check,
+evaluate, validate, lower); a scheme that misses a goal is profiled with cProfile.
+
+The last line of the output is one JSON object with every figure.
+"""
+
+from __future__ import annotations
+
+import argparse
+import cProfile
+import gc
+import io
+import json
+import os
+import platform
+import pstats
+import statistics
+import sys
+import time
+from collections.abc import Callable
+from importlib import metadata
+from pathlib import Path
+
+try:
+    import vidsched  # noqa: F401
+except ModuleNotFoundError:  # run from a checkout without installing
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from vidsched.compiler import builtin_schemes, compile_scheme, load_scheme_source
+from vidsched.lang.interp import check, evaluate
+from vidsched.lang.parser import parse
+from vidsched.lang.validate import validate
+from vidsched.plan import lower
+
+T_SMALL = 1_000
+T_LARGE = 10_000
+K = 16
+GOAL_SECONDS = 0.5  # at T = T_LARGE
+GOAL_RATIO = 15.0  # time(T_LARGE) / time(T_SMALL)
+# Stop repeating a measurement once its repeats have taken this long (at least one run).
+BUDGET_SECONDS = 10.0
+
+
+class Timing:
+    """Wall-clock and CPU (process) times of the repeats of one measurement."""
+
+    def __init__(self) -> None:
+        self.wall: list[float] = []
+        self.cpu: list[float] = []
+
+    @property
+    def median(self) -> float:
+        return statistics.median(self.wall)
+
+    @property
+    def cpu_median(self) -> float:
+        return statistics.median(self.cpu)
+
+
+def timed(fn: Callable[[], object], repeats: int) -> tuple[float, Timing, object]:
+    """Median wall time of ``fn()`` over up to ``repeats`` runs, all the times, the last result."""
+    timing = Timing()
+    result = None
+    for _ in range(repeats):
+        gc.collect()
+        c0, t0 = time.process_time(), time.perf_counter()
+        result = fn()
+        t1, c1 = time.perf_counter(), time.process_time()
+        timing.wall.append(t1 - t0)
+        timing.cpu.append(c1 - c0)
+        if sum(timing.wall) > BUDGET_SECONDS:
+            break
+    return timing.median, timing, result
+
+
+def cpu_model() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            key, _, value = line.partition(":")
+            if key.strip() in ("model name", "Hardware", "cpu model"):
+                return value.strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine() or "unknown"
+
+
+def machine() -> dict:
+    try:
+        usable = len(os.sched_getaffinity(0))
+    except AttributeError:  # not Linux
+        usable = os.cpu_count()
+    versions = {}
+    for dist in ("vidsched", "lark", "networkx", "pydantic", "numpy"):
+        try:
+            versions[dist] = metadata.version(dist)
+        except metadata.PackageNotFoundError:
+            versions[dist] = None
+    return {
+        "cpu": cpu_model(),
+        "cores": os.cpu_count(),
+        "usable_cores": usable,
+        "platform": platform.platform(),
+        "python": platform.python_version(),
+        "python_implementation": platform.python_implementation(),
+        "packages": versions,
+    }
+
+
+def load_after() -> float | None:
+    """1-minute load average: other work on the machine makes wall times noisy."""
+    try:
+        return round(os.getloadavg()[0], 2)
+    except (AttributeError, OSError):
+        return None
+
+
+def overrides(T: int) -> dict[str, int]:
+    return {"T": T, "K": K}
+
+
+def measure_scheme(name: str, repeats: int) -> dict:
+    row: dict = {"scheme": name}
+    for label, T in (("1k", T_SMALL), ("10k", T_LARGE)):
+        try:
+            median, times, plan = timed(lambda: compile_scheme(name, overrides(T)), repeats)
+        except Exception as e:  # a scheme that does not compile with these parameters
+            row["error"] = f"T={T}: {type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}"
+            return row
+        row[f"t_{label}_s"] = median
+        row[f"cpu_{label}_s"] = times.cpu_median
+        row[f"min_{label}_s"] = min(times.wall)
+        row[f"stages_{label}"] = len(plan.stages)
+    row["ratio"] = row["t_10k_s"] / row["t_1k_s"] if row["t_1k_s"] > 0 else float("inf")
+    return row
+
+
+def goals(row: dict) -> dict:
+    if "error" in row:
+        return {"t_10k_le_0_5s": False, "ratio_le_15": False, "all": False}
+    fast = row["t_10k_s"] <= GOAL_SECONDS
+    linear = row["ratio"] <= GOAL_RATIO
+    return {"t_10k_le_0_5s": fast, "ratio_le_15": linear, "all": fast and linear}
+
+
+def phases(name: str, T: int, repeats: int) -> dict[str, float]:
+    """Median time of each compiler pass for one scheme (same work as compile_scheme)."""
+    source = load_scheme_source(name)
+    ov = overrides(T)
+    out: dict[str, float] = {}
+    out["parse+check"], _, program = timed(lambda: check(parse(source.text, source.name), source), repeats)
+    out["evaluate"], _, stage_list = timed(lambda: evaluate(program, ov), repeats)
+    out["validate"], _, validated = timed(lambda: validate(stage_list), repeats)
+    out["lower"], _, _ = timed(lambda: lower(validated, source_file=source.name), repeats)
+    out["total"] = sum(out.values())
+    return {k: round(v, 6) for k, v in out.items()}
+
+
+def profile(name: str, T: int, top: int = 20) -> str:
+    prof = cProfile.Profile()
+    prof.enable()
+    compile_scheme(name, overrides(T))
+    prof.disable()
+    buf = io.StringIO()
+    stats = pstats.Stats(prof, stream=buf).strip_dirs()
+    buf.write(f"--- cProfile of {name} at T = {T:,}, K = {K}: by own time ---\n")
+    stats.sort_stats("tottime").print_stats(top)
+    buf.write(f"--- cProfile of {name} at T = {T:,}, K = {K}: by cumulative time ---\n")
+    stats.sort_stats("cumulative").print_stats(top)
+    return buf.getvalue()
+
+
+def fmt_s(seconds: float) -> str:
+    return f"{seconds * 1000:.1f} ms" if seconds < 1 else f"{seconds:.2f} s"
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--quick", action="store_true", help="fewer repeats (2 instead of 5)")
+    ap.add_argument("--repeats", type=int, default=None, help="repeats per measurement (median is reported)")
+    ap.add_argument("--profile", action="store_true", help="cProfile the slowest scheme even if it meets the goals")
+    ap.add_argument("--no-profile", action="store_true", help="do not cProfile the schemes that miss a goal")
+    ap.add_argument("--strict", action="store_true", help="exit with status 1 if a scheme misses a goal")
+    args = ap.parse_args(argv)
+    repeats = args.repeats or (2 if args.quick else 5)
+
+    schemes = [b.name for b in builtin_schemes()]
+    if not schemes:
+        print("no built-in schemes found", file=sys.stderr)
+        return 1
+
+    load_before = load_after()
+    # Warm-up: build the LALR parser (cached) and touch every import path once.
+    compile_scheme(schemes[0], {"T": 50, "K": K})
+
+    rows = []
+    for name in schemes:
+        row = measure_scheme(name, repeats)
+        row["goals"] = goals(row)
+        rows.append(row)
+
+    print(f"Compile time per scheme, K = {K}, other parameters at their defaults; "
+          f"t = median wall time of {repeats} run(s), min = fastest run, cpu = median process time")
+    head = (f"{'scheme':<28} {'stages 1k/10k':>14} {'t(1k)':>10} {'t(10k)':>10} {'ratio':>7} "
+            f"{'min(10k)':>10} {'cpu(10k)':>10}  goals")
+    print(head)
+    print("-" * len(head))
+    for row in rows:
+        if "error" in row:
+            print(f"{row['scheme']:<28} {'-':>14} {'-':>10} {'-':>10} {'-':>7} {'-':>10} {'-':>10}  "
+                  f"ERROR {row['error']}")
+            continue
+        g = row["goals"]
+        verdict = "pass" if g["all"] else "FAIL (" + ", ".join(
+            what for what, ok in (("> 0.5 s", g["t_10k_le_0_5s"]), ("ratio > 15", g["ratio_le_15"])) if not ok
+        ) + ")"
+        stages = f"{row['stages_1k']}/{row['stages_10k']}"
+        print(f"{row['scheme']:<28} {stages:>14} {fmt_s(row['t_1k_s']):>10} {fmt_s(row['t_10k_s']):>10} "
+              f"{row['ratio']:>7.1f} {fmt_s(row['min_10k_s']):>10} {fmt_s(row['cpu_10k_s']):>10}  {verdict}")
+
+    print()
+    print(f"Goals: t(T = {T_LARGE:,}) <= {GOAL_SECONDS} s and t({T_LARGE:,}) / t({T_SMALL:,}) <= {GOAL_RATIO:g}")
+    ok_fast = [r["scheme"] for r in rows if r["goals"]["t_10k_le_0_5s"]]
+    ok_ratio = [r["scheme"] for r in rows if r["goals"]["ratio_le_15"]]
+    failing = [r["scheme"] for r in rows if not r["goals"]["all"]]
+    print(f"  t(10k) <= {GOAL_SECONDS} s: {len(ok_fast)}/{len(rows)} pass")
+    print(f"  ratio <= {GOAL_RATIO:g}:    {len(ok_ratio)}/{len(rows)} pass")
+    print(f"  all goals: {'PASS' if not failing else 'FAIL: ' + ', '.join(failing)}")
+    cores = os.cpu_count() or 1
+    if load_before is not None and load_before > 0.5 * cores:
+        print(f"  note: the machine was busy (1-min load average {load_before:.2f} on {cores} cores): "
+              "wall times are noisy; compare min(10k) and cpu(10k), or re-run on an idle machine")
+
+    measured = [r for r in rows if "error" not in r]
+    phase_report = None
+    if measured:
+        slowest = max(measured, key=lambda r: r["t_10k_s"])
+        ph = phases(slowest["scheme"], T_LARGE, repeats)
+        phase_report = {"scheme": slowest["scheme"], "T": T_LARGE, "K": K, "seconds": ph}
+        print()
+        print(f"Phases of the slowest scheme, {slowest['scheme']} at T = {T_LARGE:,} (median of {repeats}):")
+        for phase, seconds in ph.items():
+            share = f"{100 * seconds / ph['total']:5.1f} %" if phase != "total" and ph["total"] > 0 else ""
+            print(f"  {phase:<12} {fmt_s(seconds):>10}  {share}")
+
+    to_profile = [] if args.no_profile else [r["scheme"] for r in measured if not r["goals"]["all"]]
+    if args.profile and measured and not to_profile:
+        to_profile = [phase_report["scheme"]]
+    for name in to_profile:
+        print()
+        print(profile(name, T_LARGE).rstrip())
+
+    summary = {
+        "benchmark": "compile_speed",
+        "K": K,
+        "T_small": T_SMALL,
+        "T_large": T_LARGE,
+        "repeats": repeats,
+        "goal_t_large_max_s": GOAL_SECONDS,
+        "goal_ratio_max": GOAL_RATIO,
+        "schemes": {
+            r["scheme"]: (
+                {"error": r["error"], "goals": r["goals"]}
+                if "error" in r
+                else {
+                    "stages_1k": r["stages_1k"],
+                    "stages_10k": r["stages_10k"],
+                    "t_1k_s": round(r["t_1k_s"], 6),
+                    "t_10k_s": round(r["t_10k_s"], 6),
+                    "min_1k_s": round(r["min_1k_s"], 6),
+                    "min_10k_s": round(r["min_10k_s"], 6),
+                    "cpu_1k_s": round(r["cpu_1k_s"], 6),
+                    "cpu_10k_s": round(r["cpu_10k_s"], 6),
+                    "ratio": round(r["ratio"], 3),
+                    "goals": r["goals"],
+                }
+            )
+            for r in rows
+        },
+        "all_goals_met": not failing,
+        "failing": failing,
+        "phases_slowest": phase_report,
+        "machine": {**machine(), "load_avg_1min_before": load_before, "load_avg_1min_after": load_after()},
+    }
+    print(json.dumps(summary, sort_keys=False, separators=(",", ":")))
+    return 1 if (args.strict and failing) else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,393 @@
+"""Robustness properties of the compiler (hypothesis).
+
+(a) Randomly generated programs, from a small generator that follows the language's
+    grammar loosely (and emits nonsense on purpose), and (b) shipped schemes mutated at
+    random (characters and tokens deleted, inserted, swapped; numbers changed) must
+    either compile or raise the project's own ``SchemeError``: never another exception,
+    never a hang. When they compile, the plan must be valid and survive JSON.
+(c) Mask specialisation of a valid plan, for a random set of complete frames, is valid.
+
+Work is bounded with ``Limits``; each example also runs under a hard wall-clock alarm so
+that a hang fails the test instead of stalling the suite.
+"""
+
+from __future__ import annotations
+
+import re
+import signal
+from contextlib import contextmanager
+from datetime import timedelta
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from vidsched.compiler import builtin_schemes, compile_scheme
+from vidsched.errors import SchemeError, SchemeErrors, SourceFile
+from vidsched.lang.builtins import BUILTINS
+from vidsched.lang.interp import Limits
+from vidsched.plan import Plan
+
+LIMITS = Limits(max_stages=2000, max_steps=200_000)
+HARD_TIMEOUT_S = 20  # per example; a hang fails here (hypothesis' deadline only sees finished calls)
+PROPERTY_SETTINGS = settings(
+    max_examples=200,
+    deadline=timedelta(seconds=10),
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much, HealthCheck.data_too_large],
+    derandomize=False,
+)
+
+
+class Hang(BaseException):
+    """Raised by the alarm; a BaseException so that no `except Exception` swallows it."""
+
+
+@contextmanager
+def hard_timeout(seconds: int):
+    if not hasattr(signal, "SIGALRM"):  # pragma: no cover - Windows
+        yield
+        return
+
+    def on_alarm(signum, frame):
+        raise Hang(f"compilation did not finish within {seconds} s")
+
+    old = signal.signal(signal.SIGALRM, on_alarm)
+    signal.setitimer(signal.ITIMER_REAL, seconds)
+    try:
+        yield
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, old)
+
+
+def check_plan(plan: Plan) -> None:
+    """Everything a valid plan promises."""
+    T, K = plan.num_frames, plan.max_frames
+    done = set(plan.given)
+    for st in plan.stages:
+        gen, obs, mar = set(st.generate), set(st.observe), set(st.marginal)
+        assert gen, "a stage generates nothing"
+        assert not gen & done, "a frame is generated twice"
+        assert obs <= done, "an observed frame is not complete"
+        assert not mar & done, "a marginal frame is complete"
+        assert not (gen & obs or gen & mar or obs & mar)
+        assert len(gen | obs | mar) <= K
+        assert all(0 <= f < T for f in gen | obs | mar)
+        for lst in (st.generate, st.observe, st.marginal):
+            assert lst == sorted(lst)
+        done |= gen
+    assert done == set(range(T)), "coverage"
+    assert sorted(i for b in plan.batches for i in b) == list(range(len(plan.stages)))
+    for i, j, _kind in plan.edges:
+        assert i < j and plan.stages[i].batch < plan.stages[j].batch
+    assert Plan.model_validate_json(plan.to_json()) == plan
+
+
+def compile_or_scheme_error(text: str, **kwargs) -> Plan | SchemeError:
+    """Compile; only the project's SchemeError may come out, and it must render."""
+    with hard_timeout(HARD_TIMEOUT_S):
+        try:
+            plan = compile_scheme(SourceFile("gen.sched", text), limits=LIMITS, **kwargs)
+        except SchemeError as e:
+            rendered = e.render()
+            assert isinstance(rendered, str) and rendered
+            assert "Traceback" not in rendered
+            errors = e.errors if isinstance(e, SchemeErrors) else [e]
+            assert errors
+            for err in errors:
+                if err.span is not None:
+                    assert err.line >= 1 and err.column >= 1
+                    assert f"gen.sched:{err.line}:{err.column}:" in err.render()
+            return e
+    check_plan(plan)
+    return plan
+
+
+# ---- (a) generated programs -----------------------------------------------------------------------
+# Two layers: well-typed expressions (integers, frame sets, conditions), so that many
+# programs pass the checker and exercise evaluation and validation, mixed with untyped
+# random expressions over every construct, names (known and unknown) and functions
+# (with any number of arguments), which exercise the checker's error paths.
+NAMES = ["T", "K", "n", "i", "x", "s", "done", "todo", "given", "zz", "step"]
+FUNCS = sorted(BUILTINS) + ["foo"]
+BINOPS = ["+", "-", "*", "//", "%", "/", "**", "|", "&", "<", "<=", ">", ">=", "==", "!=", "in", "not in",
+          "and", "or"]
+SMALL_INTS = st.one_of(st.integers(-3, 40), st.sampled_from([0, 1, 2, 100, 1000, 10**6, 10**40]))
+
+
+def _join(fmt):
+    return lambda t: fmt.format(*t)
+
+
+ANY_EXPR = st.recursive(
+    st.one_of(SMALL_INTS.map(str), st.sampled_from(NAMES), st.sampled_from(["true", "false", "{}", "[]"])),
+    lambda e: st.one_of(
+        st.tuples(e, st.sampled_from(BINOPS), e).map(_join("({} {} {})")),
+        st.tuples(st.sampled_from(["-", "not "]), e).map("".join),
+        st.tuples(st.sampled_from(FUNCS), st.lists(e, max_size=3)).map(lambda t: f"{t[0]}({', '.join(t[1])})"),
+        st.lists(e, max_size=3).map(lambda xs: "{" + ", ".join(xs) + "}"),
+        st.lists(e, max_size=3).map(lambda xs: "[" + ", ".join(xs) + "]"),
+        st.tuples(e, st.sampled_from(["..<", "..="]), e).map(_join("({} {} {})")),
+        st.tuples(e, e, e).map(_join("({} ..< {} by {})")),
+    ),
+    max_leaves=8,
+)
+
+INT_LEAF = st.one_of(st.integers(-2, 30).map(str), st.sampled_from(["T", "K", "n", "a", "b", "len(todo)"]))
+SET_LEAF = st.sampled_from(["todo", "done", "given", "{}", "{0}", "{1, 3}", "(0 ..< K)", "(0 ..< T by 3)"])
+
+
+INT_OPS = ["+", "-", "*", "//", "%"]
+SET_FUNCS = ["first", "last", "spread", "spread_right", "after", "before"]
+
+
+def _int(draw, depth: int) -> str:
+    """A well-typed integer expression (it may still fail at run time: min({}), x // 0)."""
+    choice = draw(st.integers(0, 7 if depth > 0 else 0))
+    if choice == 0:
+        return draw(INT_LEAF)
+    d = depth - 1
+    if choice == 1:
+        return f"({_int(draw, d)} {draw(st.sampled_from(INT_OPS))} {_int(draw, d)})"
+    if choice == 2:
+        return f"{draw(st.sampled_from(['len', 'min', 'max']))}({_set(draw, d)})"
+    if choice == 3:
+        return f"nth({_set(draw, d)}, {_int(draw, d)})"
+    if choice == 4:
+        return f"{draw(st.sampled_from(['ceil_div', 'max', 'min']))}({_int(draw, d)}, {_int(draw, d)})"
+    if choice == 5:
+        return f"iroot({_int(draw, d)}, {draw(st.integers(1, 3))})"
+    if choice == 6:
+        return f"floor({_int(draw, d)} / {_int(draw, d)})"
+    return draw(INT_LEAF)
+
+
+def _set(draw, depth: int) -> str:
+    """A well-typed frame-set expression."""
+    choice = draw(st.integers(0, 7 if depth > 0 else 0))
+    if choice == 0:
+        return draw(SET_LEAF)
+    d = depth - 1
+    if choice == 1:
+        return f"({_set(draw, d)} {draw(st.sampled_from(['|', '&', '-']))} {_set(draw, d)})"
+    if choice == 2:
+        return f"({_int(draw, d)} {draw(st.sampled_from(['..<', '..=']))} {_int(draw, d)})"
+    if choice == 3:
+        return f"({_int(draw, d)} ..< {_int(draw, d)} by {_int(draw, d)})"
+    if choice == 4:
+        return f"{draw(st.sampled_from(SET_FUNCS))}({_set(draw, d)}, {_int(draw, d)})"
+    if choice == 5:
+        return f"nearest({_set(draw, d)}, {_int(draw, d)}, {_int(draw, d)})"
+    if choice == 6:
+        return "{" + ", ".join(_int(draw, d) for _ in range(draw(st.integers(0, 3)))) + "}"
+    return draw(SET_LEAF)
+
+
+def _cond(draw, depth: int) -> str:
+    choice = draw(st.integers(0, 5))
+    if choice == 0:
+        return f"{_int(draw, depth)} {draw(st.sampled_from(['<', '<=', '>', '>=', '==', '!=']))} {_int(draw, depth)}"
+    if choice == 1:
+        return f"{_int(draw, depth)} < {_int(draw, depth)} <= {_int(draw, depth)}"
+    if choice == 2:
+        return f"{_int(draw, depth)} {draw(st.sampled_from(['in', 'not in']))} {_set(draw, depth)}"
+    if choice == 3:
+        return _set(draw, depth)
+    if choice == 4:
+        return f"not {_set(draw, depth)}"
+    return draw(st.sampled_from(["true", "false"]))
+
+
+INT_EXPR = st.composite(lambda draw: _int(draw, 2))()
+SET_EXPR = st.composite(lambda draw: _set(draw, 2))()
+COND = st.composite(lambda draw: _cond(draw, 2))()
+# Names declared by the program skeleton below; statements may use and assign them.
+SENSIBLE = st.sampled_from(
+    [
+        "while todo { stage { generate first(todo, K // 2 + 1); observe last(done, K // 2) } }",
+        "for c in chunks(todo, K) { stage { generate c } }",
+        "stage { generate spread(todo, K) }",
+        "stage { generate first(todo, K - 2); observe first(after(todo, K), 2) }",
+        "while todo limit T { stage { generate last(todo, 3); observe nearest(done, K - 3, max(todo)) } }",
+        "no marginals",
+        "for r in runs(todo) { stage { generate first(r, K) } }",
+    ]
+)
+
+
+NONSENSE_TARGETS = NAMES + ["a", "fs"]
+PHASE_LABELS = ["p", '"phase two"']
+
+
+def _stmt(draw, depth: int, nonsense: bool) -> str:
+    """One statement; with `nonsense`, sometimes an untyped random one."""
+    if nonsense and draw(st.integers(0, 3)) == 0:
+        kind = draw(st.integers(0, 5))
+        e = draw(ANY_EXPR)
+        if kind == 0:
+            return f"let {draw(st.sampled_from(NONSENSE_TARGETS))} = {e}"
+        if kind == 1:
+            return f"{draw(st.sampled_from(NONSENSE_TARGETS))} = {e}"
+        if kind == 2:
+            return f"assert {e}"
+        if kind == 3:
+            return f"stage {{ {draw(st.sampled_from(['generate', 'observe']))} {e} }}"
+        if kind == 4:
+            return f"given {e}"
+        return f"{draw(st.sampled_from(['for x in', 'while', 'if']))} {e} {_block(draw, depth - 1, nonsense)}"
+    kind = draw(st.integers(0, 12 if depth > 0 else 7))
+    if kind <= 1:
+        return draw(SENSIBLE)
+    if kind == 2:
+        return f"{draw(st.sampled_from(['a', 'b']))} = {draw(INT_EXPR)}"
+    if kind == 3:
+        return f"fs = {draw(SET_EXPR)}"
+    if kind == 4:
+        return f"assert {draw(COND)}" + (', "message"' if draw(st.booleans()) else "")
+    if kind == 5:
+        return f"given {draw(SET_EXPR)}"
+    if kind <= 7:
+        label = draw(st.sampled_from(["", "named ", '"a name" ']))
+        observe = f"; observe {draw(SET_EXPR)}" if draw(st.booleans()) else ""
+        return f"stage {label}{{ generate {draw(SET_EXPR)}{observe} }}"
+    if kind == 8:
+        orelse = f" else {_block(draw, depth - 1, nonsense)}" if draw(st.booleans()) else ""
+        return f"if {draw(COND)} {_block(draw, depth - 1, nonsense)}{orelse}"
+    if kind == 9:
+        return f"for v in {draw(SET_EXPR)} {_block(draw, depth - 1, nonsense)}"
+    if kind == 10:
+        return f"for c in chunks({draw(SET_EXPR)}, {draw(st.integers(1, 5))}) {_block(draw, depth - 1, nonsense)}"
+    if kind == 11:
+        limit = f" limit {draw(INT_EXPR)}" if draw(st.booleans()) else ""
+        return f"while {draw(COND)}{limit} {_block(draw, depth - 1, nonsense)}"
+    return f"phase {draw(st.sampled_from(PHASE_LABELS))} {_block(draw, depth - 1, nonsense)}"
+
+
+def _block(draw, depth: int, nonsense: bool) -> str:
+    stmts = [_stmt(draw, depth, nonsense) for _ in range(draw(st.integers(0, 3)))]
+    return "{\n" + "\n".join(stmts) + "\n}"
+
+
+PARAMS = st.one_of(
+    st.tuples(st.integers(1, 64), st.integers(1, 20), st.integers(0, 5)).map(_join("T = {}, K = {}, n = {}")),
+    st.tuples(st.integers(1, 64), st.integers(1, 20)).map(_join("T = {}, K = {}, n = 0, step = K // 2")),
+    st.tuples(st.integers(1, 64), st.integers(1, 20), st.integers(0, 5)).map(_join("T = {}, K = {}, n = {}")),
+    ANY_EXPR.map(lambda e: f"T = 30, K = {e}, n = 1"),
+    st.sampled_from(["", "T = 10", "T = 0, K = 0", "T = 10, K = 4, T = 3", "K = 4, x = true"]),
+)
+TAIL = st.sampled_from(["", "while todo { stage { generate first(todo, K) } }"])
+
+
+@st.composite
+def programs(draw) -> str:
+    nonsense = draw(st.booleans())
+    params = draw(PARAMS)
+    head = draw(st.sampled_from(["", "given 0 ..< n"]))
+    stmts = [_stmt(draw, 2, nonsense) for _ in range(draw(st.integers(0, 5)))]
+    sep = draw(st.sampled_from(["\n", "; ", "\n\n  "]))
+    body = [head, "let a = 0", "let b = 1", "let fs = {}"] + stmts + [draw(TAIL)]
+    return f"scheme gen({params}) {{\n" + sep.join(body) + "\n}\n"
+
+
+@PROPERTY_SETTINGS
+@given(programs())
+def test_generated_programs_compile_or_raise_scheme_errors(text):
+    compile_or_scheme_error(text)
+
+
+def test_the_generator_reaches_every_outcome():
+    """Sanity check of the generator itself: it yields valid plans and errors of many kinds."""
+    kinds: set[str] = set()
+    plans = 0
+
+    @settings(max_examples=150, deadline=None, suppress_health_check=list(HealthCheck))
+    @given(programs())
+    def collect(text):
+        nonlocal plans
+        result = compile_or_scheme_error(text)
+        if isinstance(result, Plan):
+            plans += 1
+        else:
+            kinds.update(e.kind for e in (result.errors if isinstance(result, SchemeErrors) else [result]))
+
+    collect()
+    assert plans >= 1
+    assert len(kinds) >= 5, kinds
+
+
+# ---- (b) mutated shipped schemes ------------------------------------------------------------------------
+SHIPPED = {b.name: b.text for b in builtin_schemes()}
+TOKEN = re.compile(r"\s+|[A-Za-z_][A-Za-z_0-9]*|\d+|\.\.[<=]|//|\*\*|[<>=!]=|\"[^\"\n]*\"|#[^\n]*|.", re.S)
+INSERTS = list("{}()[],;=<>+-*/%|&#\"\n ") + ["..<", "..=", "not in", "stage", "generate", "observe", "while",
+                                                 "limit", "given", "no marginals", "let", "else", "0", "-1",
+                                                 "999999", "todo", "done", "K", "T"]
+
+
+@st.composite
+def mutated(draw) -> str:
+    name = draw(st.sampled_from(sorted(SHIPPED)))
+    text = SHIPPED[name]
+    for _ in range(draw(st.integers(1, 3))):
+        kind = draw(st.sampled_from(["del_char", "ins", "swap_chars", "del_token", "dup_token", "swap_tokens",
+                                     "number", "number", "number"]))
+        tokens = TOKEN.findall(text)
+        if kind == "number":
+            spots = [i for i, t in enumerate(tokens) if t.isdigit()]
+            if spots:
+                i = draw(st.sampled_from(spots))
+                tokens[i] = str(draw(st.one_of(st.integers(0, 40), st.sampled_from([0, 1, 2, 3, 1000, 10**5, 10**9]))))
+            text = "".join(tokens)
+        elif kind in ("del_token", "dup_token", "swap_tokens"):
+            i = draw(st.integers(0, len(tokens) - 1))
+            if kind == "del_token":
+                del tokens[i]
+            elif kind == "dup_token":
+                tokens.insert(i, tokens[i])
+            else:
+                j = draw(st.integers(0, len(tokens) - 1))
+                tokens[i], tokens[j] = tokens[j], tokens[i]
+            text = "".join(tokens)
+        else:
+            i = draw(st.integers(0, max(0, len(text) - 1)))
+            if kind == "del_char":
+                text = text[:i] + text[i + 1 :]
+            elif kind == "ins":
+                text = text[:i] + draw(st.sampled_from(INSERTS)) + text[i:]
+            elif len(text) > i + 1:
+                text = text[:i] + text[i + 1] + text[i] + text[i + 2 :]
+    return text
+
+
+@PROPERTY_SETTINGS
+@given(mutated())
+def test_mutated_schemes_compile_or_raise_scheme_errors(text):
+    compile_or_scheme_error(text)
+
+
+@pytest.mark.parametrize("name", sorted(SHIPPED))
+def test_shipped_schemes_compile(name):
+    result = compile_or_scheme_error(SHIPPED[name])
+    assert isinstance(result, Plan), result.render()
+
+
+# ---- (c) mask specialisation -----------------------------------------------------------------------------
+@settings(max_examples=100, deadline=timedelta(seconds=10), suppress_health_check=[HealthCheck.too_slow])
+@given(
+    st.sampled_from(sorted(SHIPPED)),
+    st.integers(20, 90),
+    st.lists(st.integers(0, 89), max_size=60),
+)
+def test_mask_specialisation_keeps_plans_valid(name, T, complete):
+    overrides = {"T": T}
+    base = compile_or_scheme_error(SHIPPED[name], overrides=overrides)
+    if not isinstance(base, Plan):
+        return  # e.g. a scheme whose assertion rejects this T
+    plan = compile_or_scheme_error(SHIPPED[name], overrides=overrides, complete_frames=complete)
+    assert isinstance(plan, Plan), plan.render()
+    complete_set = {f for f in complete if f < T}
+    assert set(plan.given) == set(base.given) | complete_set
+    assert not any(set(st.generate) & complete_set for st in plan.stages)
+    assert plan.mask is not None
+    assert plan.mask.stages_before == len(base.stages)
+    assert plan.mask.stages_after == len(plan.stages) <= len(base.stages)
+    assert plan.stats.network_evaluations <= base.stats.network_evaluations
