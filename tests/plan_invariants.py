@@ -35,7 +35,7 @@ def assert_plan_invariants(plan: Plan | Mapping) -> None:
       an earlier stage) and ``marginal`` only frames not complete yet;
     * stage indices are 0..n-1 in order; the batches partition the stages and agree
       with each stage's ``batch``; every edge i -> j points forward and has
-      batch(i) < batch(j);
+      batch(i) < batch(j) (data) or batch(i) <= batch(j) (order);
     * running the stages batch by batch (a batch sees what the earlier batches
       generated) gives every stage the same complete/marginal split as program order.
     """
@@ -102,7 +102,11 @@ def assert_plan_invariants(plan: Plan | Mapping) -> None:
     for i, j, kind in plan.edges:
         assert 0 <= i < n and 0 <= j < n, f"edge {i} -> {j} ({kind}) names a stage that does not exist"
         assert i < j, f"edge {i} -> {j} ({kind}) points backwards in program order"
-        assert batch_of[i] < batch_of[j], (
+        # A data edge needs its source in an earlier batch; an order edge (i sees a frame
+        # as marginal that j generates) only forbids j from running before i: the same
+        # batch is fine, since a batch reads all its windows before writing any frame.
+        ok = batch_of[i] < batch_of[j] if kind == "data" else batch_of[i] <= batch_of[j]
+        assert ok, (
             f"edge {i} -> {j} ({kind}) but stage {i} is in batch {batch_of[i]} and stage {j} in batch {batch_of[j]}"
         )
     # Every data dependency must be an edge (the runtime may rely on the graph alone).

@@ -388,8 +388,24 @@ def test_order_edge_without_data_edge():
     """
     plan = plan_of(body, "T = 10, K = 10")
     assert [tuple(e) for e in plan.edges] == [(0, 2, "order")]
-    assert plan.batches == [[0, 1], [2]]
-    assert [s.batch for s in plan.stages] == [0, 0, 1]
+    # An order edge keeps stage 2 from running *before* stage 0; the same batch is fine
+    # (the batch's windows are all read before any frame is written).
+    assert plan.batches == [[0, 1, 2]]
+    assert [s.batch for s in plan.stages] == [0, 0, 0]
+
+
+def test_order_edge_and_data_edge_combine():
+    # stage 1 observes stage 0's frames (data) and frame 9 as a marginal; stage 2
+    # generates 9: it may share stage 1's batch but not precede it.
+    body = """
+    stage { generate 0 ..< 3 }
+    stage { generate 3 ..< 6; observe 2 | 9 }
+    stage { generate 6 ..< 10 }
+    """
+    plan = plan_of(body, "T = 10, K = 10")
+    assert sorted(tuple(e) for e in plan.edges) == [(0, 1, "data"), (1, 2, "order")]
+    assert plan.batches == [[0, 2], [1]] or plan.batches == [[0], [1, 2]]
+    assert plan.stages[2].batch >= plan.stages[1].batch
 
 
 def test_independent_stages_share_a_batch():
@@ -419,19 +435,20 @@ def test_batches_are_the_layers_of_the_stage_graph():
     for i, j, _ in plan.edges:
         assert i < j  # every edge points forward in program order
     for st in plan.stages:
-        preds = list(g.predecessors(st.index))
-        assert st.batch == (1 + max(plan.stages[p].batch for p in preds) if preds else 0)
+        # As early as allowed: after every data predecessor, not before an order one.
+        need = [plan.stages[p].batch + (g.edges[p, st.index]["kind"] == "data") for p in g.predecessors(st.index)]
+        assert st.batch == max(need, default=0)
     flat = [i for b in plan.batches for i in b]
     assert sorted(flat) == list(range(len(plan.stages)))
     for b, members in enumerate(plan.batches):
         assert all(plan.stages[i].batch == b for i in members)
         assert members == sorted(members)
-        for i in members:  # no edge inside a batch
+        for i in members:  # no data edge inside a batch
             for j in members:
-                assert not g.has_edge(i, j)
+                assert not (g.has_edge(i, j) and g.edges[i, j]["kind"] == "data")
     # the last stage generates 17-19 after stage 3 observed 18 as a marginal: order edge 3 -> 5
     assert (3, 5, "order") in [tuple(e) for e in plan.edges]
-    assert plan.batches == [[0, 1], [2, 4], [3], [5]]
+    assert plan.batches == [[0, 1], [2, 4], [3, 5]]
 
 
 def test_batching_never_changes_what_a_stage_sees():

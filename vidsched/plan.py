@@ -8,11 +8,13 @@ stages, and summary statistics.
 
 Graph semantics. Stages are numbered in program order. Edge i -> j ("data") when stage
 j observes a frame that stage i generates; edge j -> i ("order") when stage j observes
-frame f as a marginal (still incomplete) and stage i generates f later: j must run
-before i, or j would see a finished frame instead of an incomplete one. Every edge
-points forward in program order, so the graph is acyclic and the batches are its
-layers: a stage's batch is one more than the latest batch among its predecessors. All
-stages of a batch see exactly what they would see run one by one in program order.
+frame f as a marginal (still incomplete) and stage i generates f later: i must not run
+before j, or j would see a finished frame instead of an incomplete one. Every edge
+points forward in program order, so the graph is acyclic. Batches are its layers: a
+stage's batch is one more than the latest batch among its data predecessors and no
+earlier than its order predecessors' batch. The runtime reads every window of a batch
+before it writes any generated frame, so all stages of a batch see exactly what they
+would see run one by one in program order.
 """
 
 from __future__ import annotations
@@ -137,12 +139,21 @@ def stage_graph(validated: ValidatedStages) -> nx.DiGraph:
 
 
 def batch_layers(graph: nx.DiGraph, num_stages: int) -> list[int]:
-    """Batch of each stage: 0 without predecessors, else 1 + the latest predecessor's."""
+    """Batch of each stage, as early as its edges allow.
+
+    A data edge i -> j puts j in a later batch than i. An order edge i -> j (i sees a
+    frame as marginal that j generates) only keeps j from an *earlier* batch: in the
+    same batch j's output is written after every window of the batch has been read, so
+    i still sees the frame incomplete.
+    """
     layer = [0] * num_stages
     for j in range(num_stages):  # edges point forward, so program order is topological
-        preds = graph.pred[j] if j in graph else {}
-        if preds:
-            layer[j] = 1 + max(layer[i] for i in preds)
+        if j not in graph:
+            continue
+        for i, attrs in graph.pred[j].items():
+            need = layer[i] + (1 if attrs["kind"] == "data" else 0)
+            if need > layer[j]:
+                layer[j] = need
     return layer
 
 

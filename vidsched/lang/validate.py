@@ -209,7 +209,8 @@ class Specialisation:
 def specialise(stage_list: StageList, complete: FrameSet) -> tuple[StageList, Specialisation]:
     """Rewrite a (valid) stage list for a mask in which `complete` frames have no hole.
 
-    Those frames are known from the start: they leave every generate set, stages left
+    Those frames are known from the start: they leave every generate set (and become
+    complete observations of the same stage, so no conditioning is lost), stages left
     with nothing to generate are dropped, and stages renumbered. Observations are
     reclassified by the next :func:`validate` (a frame the mask leaves whole is a
     complete observation wherever it appears).
@@ -221,7 +222,9 @@ def specialise(stage_list: StageList, complete: FrameSet) -> tuple[StageList, Sp
         gen = st.generate - complete
         if not gen:
             continue
-        kept.append(replace(st, index=len(kept), generate=gen, observe=st.observe - gen))
+        # Frames of the window the mask leaves whole stay in it, as complete observations:
+        # the window shrinks by nothing and the stage keeps its conditioning.
+        kept.append(replace(st, index=len(kept), generate=gen, observe=(st.observe | st.generate) - gen))
     new_list = replace(stage_list, stages=tuple(kept), given=stage_list.given | complete)
     after = sum(len(s.generate) for s in kept)
     return new_list, Specialisation(complete, len(stage_list.stages), len(kept), before, after)
