@@ -627,3 +627,21 @@ def test_all_shipped_schemes_compile_with_their_defaults():
             covered |= set(st.generate)
         assert covered == set(range(plan.num_frames)), name
         assert plan.stats.max_window <= plan.max_frames, name
+
+
+def test_mask_keeps_whole_frames_in_the_window_as_observations():
+    # ar with K = 6: stage 1 generates 6-11 observing 0-5 (window 12? no: step 3, K 6)
+    plan_full = plan_of(ar_body(), "T = 16, K = 6")
+    plan = plan_of(ar_body(), "T = 16, K = 6", complete_frames=[4, 5])
+    for full, st in zip(
+        [s for s in plan_full.stages if set(s.generate) - {4, 5}], plan.stages
+    ):
+        # same window; frames 4 and 5 moved from generate to the complete observations
+        assert sorted(full.generate + full.observe + full.marginal) == sorted(st.generate + st.observe + st.marginal)
+        assert not {4, 5} & set(st.generate)
+        assert {4, 5} & set(full.generate) <= set(st.observe)
+
+
+def test_set_literals_may_span_lines():
+    plan = plan_of("let s = {1,\n  2,\n  3}\nstage { generate s | {0,\n 4} }\nstage { generate todo }", "T = 8, K = 8")
+    assert plan.stages[0].generate == [0, 1, 2, 3, 4]

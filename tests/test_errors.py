@@ -545,3 +545,31 @@ def test_negative_power_is_checked_where_a_whole_number_is_needed():
     assert "a range's end must be a whole number, not 1/2" in err.message
     # with a non-negative exponent the same expression is a whole number
     compile_scheme(SourceFile(FILE, scheme("    stage { generate 0 ..< 2 ** (K - 6) }\n    stage { generate todo }")))
+
+
+# ---- reserved words, parameter-time errors, oversized built-in results ------------------
+@pytest.mark.parametrize("word", ["true", "limit", "stage", "in", "by"])
+def test_keywords_cannot_be_declared(word):
+    text = scheme(f"    let {word} = 3\n{COVER}")
+    err = one_error(text, AssignmentError)
+    check_rendered(err, text, *pos(text, word))
+    assert "keyword" in err.message
+
+
+def test_keyword_as_a_loop_variable():
+    text = scheme(f"    for no in 0 ..< 3 {{ }}\n{COVER}")
+    err = one_error(text, AssignmentError)
+    check_rendered(err, text, *pos(text, "no in"))
+
+
+def test_error_in_a_parameter_default_says_so():
+    text = "scheme s(T = 8, K = 8, step = K // 0) {\n    stage { generate todo }\n}\n"
+    err = one_error(text, EvaluationError)
+    assert any("while evaluating the parameters" in n for n in err.notes), err.notes
+    assert not any("stage" in n for n in err.notes), err.notes
+
+
+def test_chunks_of_a_huge_video_is_refused_up_front():
+    text = scheme("    for c in chunks(todo, 1) { stage { generate c } }", "T = 5000000, K = 4")
+    err = one_error(text, ResourceLimitError)
+    check_rendered(err, text, *pos(text, "chunks"))

@@ -74,7 +74,7 @@ def explain_lines(plan) -> list[str]:
     """One line per stage: index, batch, name, generated / observed / marginal frames."""
     from vidsched.frames_text import compact_ranges
 
-    width = max((len(s.name) for s in plan.stages), default=4)
+    width = max([len("name")] + [len(s.name) for s in plan.stages])
     lines = [f"{'stage':>5}  {'batch':>5}  {'name':<{width}}  generate | observe | marginal"]
     for st in plan.stages:
         lines.append(
@@ -85,21 +85,26 @@ def explain_lines(plan) -> list[str]:
     return lines
 
 
+def _n(count: int, noun: str) -> str:
+    return f"{count:,} {noun}{'' if count == 1 else 's'}"
+
+
 def summary_lines(plan) -> list[str]:
     s = plan.stats
     params = ", ".join(f"{k}={v}" for k, v in plan.params.items())
     lines = [
         f"{plan.scheme} ({params})",
-        f"  {s.stages} stages in {s.batches} batches; largest window {s.max_window} of K={plan.max_frames} frames",
-        f"  {s.marginal_frames} marginal observations ({s.distinct_marginal_frames} distinct frames)",
-        f"  {s.network_evaluations:,} network evaluations ({s.sampler}, {s.sampler_steps} steps: "
+        f"  {_n(s.stages, 'stage')} in {_n(s.batches, 'batch').replace('batchs', 'batches')}; "
+        f"largest window {s.max_window} of K={plan.max_frames} frames",
+        f"  {_n(s.marginal_frames, 'marginal observation')} ({_n(s.distinct_marginal_frames, 'distinct frame')})",
+        f"  {_n(s.network_evaluations, 'network evaluation')} ({s.sampler}, {s.sampler_steps} steps: "
         f"{s.evaluations_per_stage} per stage); {s.sequential_network_calls:,} sequential with batching",
     ]
     if plan.mask is not None:
         m = plan.mask
         lines.append(
-            f"  mask: {m.complete_frames} frames without a hole; {m.stages_before} -> {m.stages_after} stages "
-            f"({m.stages_saved} saved, {m.network_evaluations_saved:,} network evaluations)"
+            f"  mask: {_n(m.complete_frames, 'frame')} without a hole; {m.stages_before} -> {m.stages_after} stages "
+            f"({m.stages_saved} saved, {_n(m.network_evaluations_saved, 'network evaluation')})"
         )
     return lines
 

@@ -189,6 +189,14 @@ class FrameSet:
                 lo = mid
         return lo
 
+    def _pick(self, positions: list[int]) -> list[int]:
+        """Frames at many sorted positions: a binary search each when there are few,
+        one pass over the members when there are many (keeps spread() linear)."""
+        if len(positions) <= 16:
+            return [self._select(p) for p in positions]
+        members = list(self)
+        return [members[p] for p in positions]
+
     def at(self, position: int) -> int:
         """The member at sorted position `position` (0-based)."""
         if not 0 <= position < len(self):
@@ -235,23 +243,17 @@ class FrameSet:
             return _EMPTY
         below = self.before(to + 1) if to >= 0 else _EMPTY  # members <= to
         above = self.difference(below)
-        nb, na = len(below), len(above)
-        # Take k from below and n - k from above; the best split is where the k-th
-        # nearest member below stops being at least as close as the (n-k)-th above.
-        lo_take = hi_take = 0
-        while lo_take + hi_take < n:
-            if lo_take < nb and hi_take < na:
-                d_lo = to - below.at(nb - 1 - lo_take)
-                d_hi = above.at(hi_take) - to
-                if d_lo <= d_hi:
-                    lo_take += 1
-                else:
-                    hi_take += 1
-            elif lo_take < nb:
-                lo_take = n - hi_take
+        # Candidates: the n nearest on each side (as lists, one pass each), then merge
+        # outward from `to`; on a tie the earlier frame (below) wins.
+        down = list(reversed(list(below.last(n))))  # nearest first
+        up = list(above.first(n))
+        i = j = 0
+        while i + j < n:
+            if i < len(down) and (j >= len(up) or to - down[i] <= up[j] - to):
+                i += 1
             else:
-                hi_take = n - lo_take
-        return below.last(lo_take).union(above.first(hi_take))
+                j += 1
+        return FrameSet.of(down[:i] + up[:j])
 
     def spread(self, n: int) -> FrameSet:
         """n members evenly spaced by position, first and last included.
@@ -267,7 +269,7 @@ class FrameSet:
             return _EMPTY
         if n == 1:
             return self.first(1)
-        return FrameSet.of(self._select(i * (m - 1) // (n - 1)) for i in range(n))
+        return FrameSet.of(self._pick([i * (m - 1) // (n - 1) for i in range(n)]))
 
     def spread_right(self, n: int) -> FrameSet:
         """n members: the first, then the last member of each of n - 1 equal parts.
@@ -284,19 +286,18 @@ class FrameSet:
         if n == 1:
             return self.first(1)
         positions = [0] + [-(-i * m // (n - 1)) - 1 for i in range(1, n)]
-        return FrameSet.of(self._select(p) for p in positions)
+        return FrameSet.of(self._pick(positions))
 
     def chunks(self, n: int) -> list[FrameSet]:
         """Consecutive pieces of n members (by position); the last may be shorter."""
         if n <= 0:
             raise ValueError("chunk size must be positive")
-        out: list[FrameSet] = []
-        rest = self._bits
-        while rest:
-            piece = FrameSet(rest).first(n)
-            out.append(piece)
-            rest &= ~piece._bits
-        return out
+        members = list(self)
+        return [FrameSet.of(members[i : i + n]) for i in range(0, len(members), n)]
+
+    def run_count(self) -> int:
+        """Number of maximal runs of consecutive members (without building them)."""
+        return (self._bits & ~(self._bits << 1)).bit_count()
 
 
 _EMPTY = FrameSet(0)

@@ -46,6 +46,10 @@ from vidsched.lang import ast
 from vidsched.lang.builtins import ANY, BOOL, BUILTINS, INT, LIST, NUM, SET, BuiltinFailure
 
 STATE_NAMES = ("done", "todo", "given")
+KEYWORDS = frozenset(
+    "scheme let if else for in while limit assert given stage phase no marginals "
+    "generate observe true false and or not by".split()
+)
 REQUIRED_PARAMS = ("T", "K")
 TYPE_TEXT = {INT: "a whole number", NUM: "a number", BOOL: "a boolean", SET: "a frame set", LIST: "a list"}
 
@@ -164,6 +168,7 @@ class _Runtime:
     context: list[str] = field(default_factory=list)
     steps: int = 0
     scheme_name: str = ""
+    in_params: bool = True
 
     @property
     def todo(self) -> FrameSet:
@@ -179,11 +184,26 @@ class _Runtime:
 
     def fail(self, cls: type[SchemeError], message: str, span: Span, notes: list[str] | None = None):
         notes = list(notes or [])
-        where = f"while evaluating stage {len(self.stages)}"
-        if self.context:
-            where += " (" + ", ".join(self.context) + ")"
+        if self.in_params:
+            where = "while evaluating the parameters"
+        else:
+            n = len(self.stages)
+            where = f"after {n} stage{'' if n == 1 else 's'} had been emitted" if n else "before the first stage"
+            if self.context:
+                where += " (" + ", ".join(c for c in self.context if c) + ")"
         notes.append(where)
-        raise _Stop(cls(message, span, self.source, notes, stage=len(self.stages)))
+        raise _Stop(cls(message, span, self.source, notes, stage=None if self.in_params else len(self.stages)))
+
+    def charge(self, units: int, span: Span) -> None:
+        """Count work that is not a loop iteration (e.g. a built-in that returns many
+        frame sets) against the same budget, before doing it."""
+        self.steps += units
+        if self.steps > self.limits.max_steps:
+            self.fail(
+                ResourceLimitError,
+                f"the scheme does more than {self.limits.max_steps:,} units of work; a built-in here returns too much",
+                span,
+            )
 
     def tick(self, span: Span) -> None:
         self.steps += 1
@@ -646,6 +666,15 @@ class _Checker:
 
         def call(rt):
             args = [f(rt) for f in converted]
+            if name in ("chunks", "runs") and isinstance(args[0], FrameSet):
+                # Each returned set is a bitmask as wide as the video: charge the list's
+                # size up front so `chunks(todo, 1)` on a huge video is refused, not slow.
+                pieces = (
+                    args[0].run_count()
+                    if name == "runs"
+                    else -(-len(args[0]) // args[1]) if isinstance(args[1], int) and args[1] > 0 else 0
+                )
+                rt.charge(pieces * (1 + rt.T // 64), span)
             if name == "len" and not isinstance(args[0], (FrameSet, tuple)):
                 rt.fail(SchemeTypeError, f"len() takes a frame set or a list, not {_describe(args[0])}", span)
             try:
@@ -674,7 +703,9 @@ class _Checker:
         return getattr(self, "stmt_" + type(node).__name__)(node, scope)
 
     def declare(self, name: str, span: Span, typ: str, kind: str, scope: _Scope) -> _Var:
-        if name in STATE_NAMES or name in BUILTINS:
+        if name in KEYWORDS:
+            self.error(AssignmentError, f"{name} is a keyword of the language and cannot be a name", span)
+        elif name in STATE_NAMES or name in BUILTINS:
             what = "built-in state" if name in STATE_NAMES else "a built-in function"
             self.error(AssignmentError, f"{name} is {what} and cannot be declared", span)
         existing = scope.lookup(name)
@@ -786,6 +817,7 @@ class _Checker:
             try:
                 iteration = 0
                 while cond_fn(rt):
+                    rt.context[-1] = f"iteration {iteration + 1} of the while at line {line}"
                     if iteration >= limit:
                         rt.fail(
                             LoopLimitError,
@@ -912,7 +944,9 @@ def check(scheme: ast.Scheme, source: SourceFile) -> Program:
         if param.name in spans:
             checker.error(ParameterError, f"parameter {param.name} is declared twice", param.span)
             continue
-        if param.name in STATE_NAMES or param.name in BUILTINS:
+        if param.name in KEYWORDS:
+            checker.error(ParameterError, f"{param.name} is a keyword of the language and cannot be a parameter", param.span)
+        elif param.name in STATE_NAMES or param.name in BUILTINS:
             checker.error(ParameterError, f"{param.name} is a built-in name and cannot be a parameter", param.span)
         checker.expect(param.default, typ, (INT, BOOL), f"the default of {param.name}")
         var = _Var(param.name, checker.new_slot(), typ if typ != NUM else ANY, "param", param.span)
@@ -1009,6 +1043,7 @@ def evaluate(program: Program, overrides: Mapping[str, int | bool] | None = None
             elif name == "K":
                 rt.K = value
         rt.context = []
+        rt.in_params = False
         program.body(rt)
     except _Stop as stop:
         raise SchemeErrors([stop.error]) from None

@@ -55,13 +55,24 @@ def grammar_text() -> str:
         return path.read_text(encoding="utf-8")
 
 
+# After these tokens a `{` starts a set literal (an expression is expected); after any
+# other token (`)`, a name, a number, `else`, `stage`, a label, ...) it opens a block.
+_EXPRESSION_BEFORE = frozenset(
+    "EQUAL LPAR LSQB COMMA LBRACE PLUS MINUS STAR FLOORDIV PERCENT SLASH POW UNION INTER "
+    "LT LE GT GE EQ NE IN NOT_IN AND OR NOT UPTO THROUGH BY LIMIT GENERATE OBSERVE GIVEN ASSERT".split()
+)
+
+
 class _NewlineFilter:
-    """Post-lexer: drop NEWLINE tokens inside brackets and before ``else``."""
+    """Post-lexer: drop NEWLINE tokens inside ( ), [ ] and set literals { }, and before
+    ``else``, so expressions may span lines and ``}`` / ``else`` may sit on two lines."""
 
     always_accept = ("_NEWLINE",)
 
     def process(self, stream: Iterator[Token]) -> Iterator[Token]:
-        depth = 0
+        depth = 0  # open ( [ and set-literal {
+        braces: list[bool] = []  # for each open {: is it a set literal?
+        previous = None
         pending: Token | None = None
         try:
             for tok in stream:
@@ -77,6 +88,13 @@ class _NewlineFilter:
                     depth += 1
                 elif tok.type in ("RPAR", "RSQB"):
                     depth = max(0, depth - 1)
+                elif tok.type == "LBRACE":
+                    is_set = previous in _EXPRESSION_BEFORE and (previous != "LBRACE" or (braces and braces[-1]))
+                    braces.append(is_set)
+                    depth += is_set
+                elif tok.type == "RBRACE" and braces:
+                    depth = max(0, depth - braces.pop())
+                previous = tok.type
                 yield tok
         except UnexpectedInput as e:
             # The contextual lexer reads the token after a held-back newline in the
