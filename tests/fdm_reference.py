@@ -361,7 +361,9 @@ def reference_path() -> Path:
     if override:
         return Path(override)
     repo = Path(__file__).resolve().parent.parent
-    return repo.parent / "shared" / "reference" / "fdm_schemes.json"
+    shared = repo.parent / "shared" / "reference" / "fdm_schemes.json"
+    # A copy ships with the tests, for checkouts without shared/ beside them.
+    return shared if shared.is_file() else repo / "tests" / "data" / "fdm_schemes.json"
 
 
 def load_reference_examples(path: str | os.PathLike | None = None) -> list[dict]:
