@@ -101,8 +101,9 @@ class FrameSet:
         """Maximal runs of consecutive members as half-open intervals ``(lo, hi)``."""
         if not self._bits:
             return ()
-        text = bin(self._bits)[:1:-1]  # little-endian: character f is frame f
-        return tuple((m.start(), m.end()) for m in _ONES.finditer(text))
+        low = self.min()
+        text = bin(self._bits >> low)[:1:-1]  # little-endian: character i is frame low + i
+        return tuple((low + m.start(), low + m.end()) for m in _ONES.finditer(text))
 
     def __len__(self) -> int:
         return self._bits.bit_count()
@@ -113,10 +114,12 @@ class FrameSet:
     def __iter__(self) -> Iterator[int]:
         if not self._bits:
             return
-        text = bin(self._bits)[:1:-1]
-        i = text.find("1")
+        # Only the occupied span is converted: a small set late in a long video is cheap.
+        low = self.min()
+        text = bin(self._bits >> low)[:1:-1]
+        i = 0
         while i >= 0:
-            yield i
+            yield low + i
             i = text.find("1", i + 1)
 
     def __reversed__(self) -> Iterator[int]:
