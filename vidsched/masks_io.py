@@ -1,13 +1,16 @@
 """Read inpainting masks from disk (no torch).
 
 Formats: ``.npy`` (T x H x W, or T x H x W x C whose channels are combined), one image
-(the same hole in every frame) or a folder of images (one per frame, in name order).
+(the same hole in every frame), a folder of images (one per frame, in natural name order:
+``2.png`` before ``10.png``) or a video file (``.mp4``, ``.avi``, ``.gif`` ..., read with
+:mod:`vidsched.videoio`; gray > 127 is a hole, which absorbs codec noise).
 Convention: white / nonzero = pixels to fill, as in ProPainter and E2FGVI; pass
 ``invert=True`` for DEVIL's convention (white = known).
 """
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import numpy as np
@@ -15,6 +18,14 @@ import numpy as np
 from vidsched.errors import MaskError
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff")
+_DIGITS = re.compile(r"(\d+)")
+
+
+def natural_key(name: str) -> tuple:
+    """Sort key putting ``frame2.png`` before ``frame10.png`` (zero-padded names keep their
+    plain order). Shared by mask folders and frame folders so their frames line up."""
+    parts = tuple((1, int(part)) if part.isdigit() else (0, part.lower()) for part in _DIGITS.split(name))
+    return parts, name
 
 
 def _read_image(path: Path) -> np.ndarray:
@@ -36,7 +47,8 @@ def load_mask(path: str | Path, invert: bool = False, num_frames: int | None = N
     if not path.exists():
         raise MaskError(f"mask not found: {path}")
     if path.is_dir():
-        files = sorted(p for p in path.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
+        files = sorted((p for p in path.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES
+                        and not p.name.startswith(".")), key=lambda p: natural_key(p.name))
         if not files:
             raise MaskError(f"mask folder {path} contains no images ({', '.join(IMAGE_SUFFIXES)})")
         frames = [_read_image(p) for p in files]
@@ -63,11 +75,27 @@ def load_mask(path: str | Path, invert: bool = False, num_frames: int | None = N
                 hole = data > 127
     elif path.suffix.lower() in IMAGE_SUFFIXES:
         hole = (_read_image(path) > 127)[None].repeat(num_frames or 1, axis=0)
+    elif path.suffix.lower() in _video_suffixes():
+        from vidsched.videoio import VideoError, read_video
+
+        try:
+            video = read_video(path)
+        except VideoError as e:
+            raise MaskError(f"cannot read mask video: {e}") from None
+        hole = video.frames.max(axis=-1) > 127
     else:
-        raise MaskError(f"unknown mask format {path.suffix!r}: use .npy, an image, or a folder of images")
+        raise MaskError(
+            f"unknown mask format {path.suffix!r}: use .npy, an image, a folder of images or a video file"
+        )
     if invert:
         hole = ~hole
     return hole
+
+
+def _video_suffixes() -> tuple[str, ...]:
+    from vidsched.videoio import VIDEO_SUFFIXES
+
+    return VIDEO_SUFFIXES
 
 
 def complete_frames(hole: np.ndarray) -> list[int]:

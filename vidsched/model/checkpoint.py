@@ -1,0 +1,251 @@
+"""Checkpoints without pickles: ``<name>.safetensors`` (the weights) + ``<name>.json``.
+
+The JSON file is the checkpoint's entry point::
+
+    {"format": "vidsched.checkpoint/1",
+     "weights": "<name>.safetensors", "weights_format": "safetensors", "weights_bytes": N,
+     "config": {...VideoUNetConfig.to_dict()...},
+     "meta": {...whatever the trainer records: step, schedule, ema, ...}}
+
+Both files are written to a temporary name and moved into place with ``os.replace``
+(weights first, then the JSON), so a crash never leaves a half-written file under the
+final name. Loading never unpickles anything: the weights are read with safetensors (or,
+where safetensors is not installed, with ``torch.load(weights_only=True)`` from
+``<name>.pt``), the model is built from the JSON config and the weights are loaded with
+``strict=True`` after a key-and-shape comparison that names what differs.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import Tensor
+
+from vidsched.errors import VidschedError
+from vidsched.model.unet import VideoUNet, VideoUNetConfig
+
+try:  # safetensors is a declared dependency; torch's weights-only loader is the fallback.
+    import safetensors.torch as _st
+except ImportError:  # pragma: no cover - exercised only without safetensors
+    _st = None
+
+FORMAT = "vidsched.checkpoint/1"
+DEFAULT_NAME = "checkpoint"  # file stem used when a directory is given
+_SUFFIXES = (".json", ".safetensors", ".pt")
+
+
+class CheckpointError(VidschedError):
+    """A checkpoint that is missing, unreadable, or does not fit the model it describes."""
+
+
+# --------------------------------------------------------------------------------------
+# Paths
+
+
+def _stem(path: str | os.PathLike) -> Path:
+    """``dir/`` -> ``dir/checkpoint``; ``x.json``/``x.safetensors``/``x.pt``/``x`` -> ``x``."""
+    p = Path(path)
+    if p.is_dir():
+        return p / DEFAULT_NAME
+    return p.with_suffix("") if p.suffix in _SUFFIXES else p
+
+
+def _resolve_json(path: str | os.PathLike) -> Path:
+    p = Path(path)
+    if p.is_dir():
+        default = p / f"{DEFAULT_NAME}.json"
+        if default.is_file():
+            return default
+        candidates = sorted(p.glob("*.json"))
+        if len(candidates) == 1:
+            return candidates[0]
+        if not candidates:
+            raise CheckpointError(f"no checkpoint in directory {p} (expected {default.name} or one *.json file)")
+        names = ", ".join(c.name for c in candidates)
+        raise CheckpointError(f"directory {p} holds several checkpoints ({names}); name one of them")
+    json_path = _stem(p).with_suffix(".json")
+    if not json_path.is_file():
+        if p.exists() and p.suffix != ".json":
+            raise CheckpointError(
+                f"checkpoint {p} has no {json_path.name} beside it (the config and metadata "
+                f"live there; a weights file alone is not a checkpoint)"
+            )
+        raise CheckpointError(f"checkpoint not found: {json_path if p.suffix in _SUFFIXES else p}")
+    return json_path
+
+
+def _atomic_write(target: Path, write) -> None:
+    """Call ``write(tmp_path)`` on a temporary file beside target, then move it into place."""
+    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+    os.close(fd)
+    try:
+        write(tmp)
+        os.replace(tmp, target)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except FileNotFoundError:
+            pass
+        raise
+
+
+# --------------------------------------------------------------------------------------
+# Save
+
+
+def save_checkpoint(
+    path: str | os.PathLike,
+    model_state: dict[str, Tensor],
+    config: VideoUNetConfig,
+    meta: dict[str, Any] | None = None,
+) -> Path:
+    """Write ``<name>.safetensors`` and ``<name>.json``; return the JSON file's path.
+
+    ``path`` is a directory (files named ``checkpoint.*`` inside it), a stem
+    (``runs/step1000``), or either file name (``runs/step1000.json``). ``meta`` must be
+    JSON-serialisable (step, noise schedule, EMA rate, ...).
+    """
+    if not isinstance(config, VideoUNetConfig):
+        raise TypeError(f"config must be a VideoUNetConfig, got {type(config).__name__}")
+    stem = _stem(path)
+    stem.parent.mkdir(parents=True, exist_ok=True)
+    meta = dict(meta or {})
+    tensors = {k: v.detach().to("cpu").contiguous() for k, v in model_state.items()}
+
+    if _st is not None:
+        weights, weights_format = stem.with_suffix(".safetensors"), "safetensors"
+        _atomic_write(weights, lambda tmp: _st.save_file(tensors, tmp, metadata={"format": "pt"}))
+    else:  # pragma: no cover
+        weights, weights_format = stem.with_suffix(".pt"), "torch"
+        _atomic_write(weights, lambda tmp: torch.save(tensors, tmp))
+
+    document = {
+        "format": FORMAT,
+        "weights": weights.name,
+        "weights_format": weights_format,
+        "weights_bytes": weights.stat().st_size,
+        "num_parameters": sum(t.numel() for t in tensors.values()),
+        "config": config.to_dict(),
+        "meta": meta,
+    }
+    try:
+        text = json.dumps(document, indent=2, sort_keys=False, allow_nan=False) + "\n"
+    except (TypeError, ValueError) as e:
+        raise CheckpointError(f"checkpoint metadata is not JSON-serialisable: {e}") from None
+    json_path = stem.with_suffix(".json")
+    _atomic_write(json_path, lambda tmp: Path(tmp).write_text(text, encoding="utf-8"))
+    return json_path
+
+
+# --------------------------------------------------------------------------------------
+# Load
+
+
+def read_checkpoint_info(path: str | os.PathLike) -> tuple[VideoUNetConfig, dict[str, Any], Path]:
+    """Read and check the JSON half only: (config, meta, weights path). Cheap."""
+    json_path = _resolve_json(path)
+    try:
+        document = json.loads(json_path.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as e:
+        raise CheckpointError(
+            f"checkpoint {json_path} is not valid JSON (line {e.lineno}, column {e.colno}: {e.msg}); "
+            f"the file is corrupt or truncated"
+        ) from None
+    except (OSError, UnicodeDecodeError) as e:
+        raise CheckpointError(f"cannot read checkpoint {json_path}: {e}") from None
+    if not isinstance(document, dict) or document.get("format") != FORMAT:
+        found = document.get("format") if isinstance(document, dict) else type(document).__name__
+        raise CheckpointError(f"{json_path} is not a vidsched checkpoint (format {found!r}, expected {FORMAT!r})")
+    for key in ("weights", "config"):
+        if key not in document:
+            raise CheckpointError(f"checkpoint {json_path} lacks the {key!r} entry")
+    try:
+        config = VideoUNetConfig.from_dict(document["config"])
+    except ValueError as e:
+        raise CheckpointError(f"checkpoint {json_path} has a model config this version cannot build: {e}") from None
+    meta = document.get("meta") or {}
+    weights = json_path.parent / str(document["weights"])
+    if not weights.is_file():
+        raise CheckpointError(f"checkpoint {json_path} names weights file {weights.name}, which is missing")
+    expected = document.get("weights_bytes")
+    if isinstance(expected, int) and weights.stat().st_size != expected:
+        raise CheckpointError(
+            f"weights file {weights} is {weights.stat().st_size} bytes but the checkpoint recorded "
+            f"{expected}: it is truncated, or belongs to another save"
+        )
+    return config, meta, weights
+
+
+def _read_weights(weights: Path) -> dict[str, Tensor]:
+    try:
+        if weights.suffix == ".safetensors":
+            if _st is None:  # pragma: no cover
+                raise CheckpointError(f"{weights} needs the safetensors package (pip install safetensors)")
+            return _st.load_file(str(weights), device="cpu")
+        state = torch.load(weights, map_location="cpu", weights_only=True)
+        if not isinstance(state, dict) or not all(isinstance(v, Tensor) for v in state.values()):
+            raise CheckpointError(f"weights file {weights} does not hold a dict of tensors")
+        return state
+    except CheckpointError:
+        raise
+    except Exception as e:  # safetensors' SafetensorError, pickle/zip errors, OSError, ...
+        raise CheckpointError(f"weights file {weights} is corrupt or truncated ({type(e).__name__}: {e})") from None
+
+
+def _compare(state: dict[str, Tensor], expected: dict[str, Tensor], source: Path) -> None:
+    """Raise a CheckpointError naming missing/unexpected keys and shape mismatches."""
+    missing = [k for k in expected if k not in state]
+    unexpected = [k for k in state if k not in expected]
+    mismatched = [
+        f"{k}: checkpoint {tuple(state[k].shape)} vs model {tuple(v.shape)}"
+        for k, v in expected.items()
+        if k in state and tuple(state[k].shape) != tuple(v.shape)
+    ]
+    if not (missing or unexpected or mismatched):
+        return
+
+    def listing(items: list[str], limit: int = 5) -> str:
+        more = f", ... ({len(items) - limit} more)" if len(items) > limit else ""
+        return ", ".join(items[:limit]) + more
+
+    parts = []
+    if missing:
+        parts.append(f"{len(missing)} missing key(s): {listing(missing)}")
+    if unexpected:
+        parts.append(f"{len(unexpected)} unexpected key(s): {listing(unexpected)}")
+    if mismatched:
+        parts.append(f"{len(mismatched)} shape mismatch(es): {listing(mismatched, 3)}")
+    raise CheckpointError(
+        f"weights in {source} do not fit the architecture its config describes "
+        f"(a checkpoint of another model?): " + "; ".join(parts)
+    )
+
+
+def read_checkpoint(path: str | os.PathLike) -> tuple[dict[str, Tensor], VideoUNetConfig, dict[str, Any]]:
+    """(state dict on CPU, config, meta), checked against the architecture of the config."""
+    config, meta, weights = read_checkpoint_info(path)
+    state = _read_weights(weights)
+    with torch.device("meta"):
+        reference = VideoUNet(config).state_dict()
+    _compare(state, reference, weights)
+    return state, config, meta
+
+
+def load_checkpoint(
+    path: str | os.PathLike, device: str | torch.device = "cpu"
+) -> tuple[VideoUNet, VideoUNetConfig, dict[str, Any]]:
+    """Build the model from the checkpoint's config and load its weights (strict).
+
+    Returns ``(model, config, meta)``; the model is on ``device`` in eval mode (call
+    ``.train()`` to resume training).
+    """
+    state, config, meta = read_checkpoint(path)
+    model = VideoUNet(config)
+    model.load_state_dict(state, strict=True)
+    model.to(device).eval()
+    return model, config, meta

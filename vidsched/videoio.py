@@ -1,0 +1,742 @@
+"""Getting videos in and results out (plain numpy and OpenCV; no torch).
+
+Reading
+    :func:`read_video` takes a video file (``.mp4 .avi .mov .mkv .gif`` and anything else
+    OpenCV's FFmpeg backend decodes), a folder of PNG/JPG frames (natural name order, so
+    ``2.png`` comes before ``10.png``) or a ``.npy`` array, and returns a :class:`Video`
+    whose frames are ``T x H x W x 3`` uint8 RGB.
+
+Writing
+    :func:`write_video` chooses the format by the target's name: ``.mp4``/``.mov``/``.m4v``
+    (MPEG-4 part 2, ``mp4v``), ``.avi``/``.mkv`` (Motion JPEG), ``.gif``, ``.npy``, or a
+    folder of ``frame_00000.png`` ... (a name without a suffix, or one ending in ``/``).
+    Video codecs are lossy; PNG folders and ``.npy`` are exact. Every write is atomic: the
+    output is built under a temporary name beside the target and renamed at the end, so
+    an interrupted or failed write never leaves a half-written file under the final name
+    (and an older output of that name survives a failed write).
+
+Model resolution
+    The diffusion model works at a fixed square resolution (e.g. 64 x 64).
+    :func:`to_model_resolution` maps frames of any size onto it and returns a
+    :class:`Geometry`; :func:`mask_to_model_resolution` maps the hole with the same
+    geometry; :func:`composite_back` puts the model's output back into the original frames,
+    changing only the original hole pixels. See :class:`Geometry` for the policy.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import shutil
+import uuid
+import warnings
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Iterable, Iterator
+
+import numpy as np
+
+from vidsched.errors import MaskError, VidschedError
+from vidsched.masks_io import IMAGE_SUFFIXES, natural_key
+
+__all__ = [
+    "DEFAULT_FPS",
+    "VIDEO_SUFFIXES",
+    "Geometry",
+    "Video",
+    "VideoError",
+    "check_mask",
+    "composite_back",
+    "mask_to_model_resolution",
+    "read_video",
+    "resample_indices",
+    "same_file",
+    "side_by_side",
+    "to_model_resolution",
+    "write_video",
+]
+
+DEFAULT_FPS = 10.0
+#: Suffixes read through OpenCV's video decoder.
+VIDEO_SUFFIXES = (".mp4", ".avi", ".mov", ".mkv", ".gif", ".webm", ".m4v", ".mpg", ".mpeg", ".wmv", ".flv")
+#: Suffixes :func:`write_video` encodes, and the FourCC used for each.
+WRITE_CODECS = {".mp4": "mp4v", ".m4v": "mp4v", ".mov": "mp4v", ".avi": "MJPG", ".mkv": "MJPG"}
+FRAME_NAME = "frame_{:05d}.png"
+HOLE_TINT = (255, 0, 255)  # magenta
+
+
+class VideoError(VidschedError):
+    """A video that cannot be read or written."""
+
+
+# ---- OpenCV ------------------------------------------------------------------------------------
+_CV2 = None
+
+
+def _cv2():
+    """Import OpenCV on first use (importing vidsched.videoio stays cheap) with FFmpeg's
+    own console messages ("moov atom not found" ...) silenced: failures become
+    VideoErrors instead. Set OPENCV_FFMPEG_LOGLEVEL yourself to see them."""
+    global _CV2
+    if _CV2 is None:
+        os.environ.setdefault("OPENCV_FFMPEG_LOGLEVEL", "-8")
+        os.environ.setdefault("OPENCV_LOG_LEVEL", "ERROR")
+        try:
+            import cv2
+        except ImportError as e:  # pragma: no cover - a dependency of the package
+            raise VideoError(f"OpenCV is needed for video files: pip install opencv-python-headless ({e})") from None
+        _CV2 = cv2
+    return _CV2
+
+
+# ---- the Video type ----------------------------------------------------------------------------
+@dataclass
+class Video:
+    """Frames ``T x H x W x 3`` uint8 RGB, their frame rate and where they came from.
+
+    ``source_frames`` lists, for each frame, the index of the frame it was taken from in the
+    source (they differ from ``0..T-1`` after resampling with ``fps=``): apply the same
+    selection to a per-frame mask of the source video (``hole[video.source_frames]``).
+    """
+
+    frames: np.ndarray
+    fps: float
+    source: str
+    source_frames: list[int] | None = field(default=None, repr=False)
+
+    @property
+    def num_frames(self) -> int:
+        return int(self.frames.shape[0])
+
+    @property
+    def size(self) -> tuple[int, int]:
+        """``(height, width)`` in pixels."""
+        return int(self.frames.shape[1]), int(self.frames.shape[2])
+
+    @property
+    def height(self) -> int:
+        return int(self.frames.shape[1])
+
+    @property
+    def width(self) -> int:
+        return int(self.frames.shape[2])
+
+    def __repr__(self) -> str:
+        return f"Video({self.source!r}, {self.num_frames} frames, {self.width}x{self.height}, {self.fps:g} fps)"
+
+
+def as_rgb_uint8(array: np.ndarray, what: str = "frames") -> np.ndarray:
+    """``T x H x W x 3`` uint8 from uint8/integer (0..255) or float (0..1) data, gray
+    ``T x H x W`` or ``T x H x W x 1`` expanded to three channels. VideoError otherwise."""
+    a = np.asarray(array)
+    if a.ndim == 4 and a.shape[-1] == 1:
+        a = a[..., 0]
+    if a.ndim == 3:
+        a = np.repeat(a[..., None], 3, axis=-1)
+    if a.ndim != 4 or a.shape[-1] != 3:
+        raise VideoError(
+            f"{what} must be T x H x W x 3 (RGB) or T x H x W (gray), got shape {tuple(np.shape(array))}"
+        )
+    if 0 in a.shape:
+        raise VideoError(f"{what} are empty (shape {tuple(a.shape)})")
+    if a.dtype == np.uint8:
+        return np.ascontiguousarray(a)
+    if a.dtype.kind in "iu":
+        lo, hi = int(a.min()), int(a.max())
+        if lo < 0 or hi > 255:
+            raise VideoError(f"{what} of integer type {a.dtype} must lie in 0..255, found {lo}..{hi}")
+        return a.astype(np.uint8)
+    if a.dtype.kind == "f":
+        if not np.isfinite(a).all():
+            raise VideoError(f"{what} contain NaN or infinite values")
+        lo, hi = float(a.min()), float(a.max())
+        if lo < 0.0 or hi > 1.0:
+            raise VideoError(
+                f"{what} of float type must lie in [0, 1], found [{lo:g}, {hi:g}] "
+                "(divide by 255, or save them as uint8)"
+            )
+        return np.round(a * 255.0).astype(np.uint8)
+    raise VideoError(f"{what} must be uint8 (or float in [0, 1]), got dtype {a.dtype}")
+
+
+# ---- time resampling ---------------------------------------------------------------------------
+def _nearest_source(j: int, ratio: float) -> int:
+    """Index of the source frame nearest to output frame ``j``; ties go to the earlier one."""
+    return max(0, math.ceil(round(j * ratio, 9) - 0.5))
+
+
+def resample_indices(num_frames: int, source_fps: float, fps: float) -> list[int]:
+    """Source frame shown by each output frame when ``num_frames`` frames at ``source_fps``
+    are resampled to ``fps``.
+
+    Output frame ``j`` is at time ``j / fps`` and there is one for every such time before
+    the end of the source (``num_frames / source_fps``); it shows the source frame whose
+    timestamp ``i / source_fps`` is nearest (the earlier on a tie). Lowering the rate drops
+    frames (30 -> 10 fps keeps frames 0, 3, 6, ...), raising it repeats them; nothing is
+    interpolated.
+    """
+    if num_frames <= 0:
+        return []
+    ratio = source_fps / fps
+    count = math.ceil(round(num_frames / ratio, 9))
+    return [min(num_frames - 1, _nearest_source(j, ratio)) for j in range(count)]
+
+
+def _resample_stream(frames: Iterable[np.ndarray], source_fps: float, fps: float | None,
+                     max_frames: int | None) -> tuple[list[np.ndarray], list[int]]:
+    """Select frames while decoding (only the kept ones are held in memory)."""
+    out: list[np.ndarray] = []
+    kept: list[int] = []
+    if fps is None or abs(fps - source_fps) < 1e-9:
+        for i, frame in enumerate(frames):
+            if max_frames is not None and i >= max_frames:
+                break
+            out.append(frame)
+            kept.append(i)
+        return out, kept
+    ratio = source_fps / fps
+    j = 0
+    n = 0
+    last = None
+    for i, frame in enumerate(frames):
+        n = i + 1
+        last = frame
+        while _nearest_source(j, ratio) == i:
+            out.append(frame)
+            kept.append(i)
+            j += 1
+            if max_frames is not None and j >= max_frames:
+                return out, kept
+        if _nearest_source(j, ratio) < i:  # pragma: no cover - indices never go back
+            raise AssertionError("resampling went backwards")
+    # Output times still inside the clip whose nearest frame would lie past its end.
+    count = math.ceil(round(n / ratio, 9)) if n else 0
+    if max_frames is not None:
+        count = min(count, max_frames)
+    while len(out) < count and last is not None:
+        out.append(last)
+        kept.append(n - 1)
+    return out, kept
+
+
+# ---- reading -----------------------------------------------------------------------------------
+def read_video(path: str | Path, fps: float | None = None, max_frames: int | None = None) -> Video:
+    """Read a video as ``T x H x W x 3`` uint8 RGB frames.
+
+    - Video files (:data:`VIDEO_SUFFIXES`) are decoded with OpenCV; their frame rate comes
+      from the container (``DEFAULT_FPS`` if it has none). ``fps=`` *resamples* them in
+      time to that rate by nearest-frame selection (see :func:`resample_indices`).
+    - A folder of PNG/JPG/... frames (natural name order) and a ``.npy`` array
+      (uint8 ``T x H x W x 3``; also float in [0, 1] and gray ``T x H x W``) have no
+      frame rate of their own: ``fps=`` *labels* them (default ``DEFAULT_FPS``) and
+      no frame is dropped.
+    - ``max_frames`` keeps the first frames only (after resampling); decoding stops there.
+
+    Raises :class:`VideoError` for a missing file, an unreadable or empty video, frames
+    of different sizes in a folder and a ``.npy`` of the wrong type or shape.
+    """
+    path = Path(path)
+    if fps is not None and not (isinstance(fps, (int, float)) and math.isfinite(fps) and fps > 0):
+        raise VideoError(f"the frame rate must be a positive number, got {fps!r}")
+    if max_frames is not None and (isinstance(max_frames, bool) or not isinstance(max_frames, (int, np.integer))
+                                   or max_frames < 1):
+        raise VideoError(f"max_frames must be a positive integer, got {max_frames!r}")
+    if not path.exists():
+        raise VideoError(f"video not found: {path}")
+    if path.is_dir():
+        frames, kept = _read_folder(path, max_frames)
+        return Video(frames, float(fps or DEFAULT_FPS), str(path), kept)
+    suffix = path.suffix.lower()
+    if suffix == ".npy":
+        frames = _read_npy(path)
+        if max_frames is not None:
+            frames = frames[:max_frames]
+        return Video(frames, float(fps or DEFAULT_FPS), str(path), list(range(len(frames))))
+    if suffix in IMAGE_SUFFIXES:
+        raise VideoError(
+            f"{path} is a single image, not a video: put the frames in a folder (one image per frame)"
+        )
+    if suffix not in VIDEO_SUFFIXES:
+        raise VideoError(
+            f"unknown video format {path.suffix!r} for {path}: use a video file "
+            f"({', '.join(VIDEO_SUFFIXES)}), a folder of PNG/JPG frames, or .npy (uint8 T x H x W x 3)"
+        )
+    return _read_container(path, fps, max_frames)
+
+
+def _read_container(path: Path, fps: float | None, max_frames: int | None) -> Video:
+    cv2 = _cv2()
+    cap = cv2.VideoCapture(str(path))
+    try:
+        if not cap.isOpened():
+            raise VideoError(f"cannot read video {path}: the file is corrupt or in an unsupported format")
+        source_fps = float(cap.get(cv2.CAP_PROP_FPS) or 0.0)
+        if not (math.isfinite(source_fps) and 0 < source_fps <= 1000):
+            source_fps = DEFAULT_FPS
+
+        def decoded() -> Iterator[np.ndarray]:
+            while True:
+                ok, frame = cap.read()
+                if not ok or frame is None:
+                    return
+                if frame.ndim == 2:
+                    frame = cv2.cvtColor(frame, cv2.COLOR_GRAY2RGB)
+                elif frame.shape[2] == 4:
+                    frame = cv2.cvtColor(frame, cv2.COLOR_BGRA2RGB)
+                else:
+                    frame = cv2.cvtColor(frame, cv2.COLOR_BGR2RGB)
+                yield frame
+
+        frames, kept = _resample_stream(decoded(), source_fps, fps, max_frames)
+    finally:
+        cap.release()
+    if not frames:
+        raise VideoError(f"video {path} contains no frames (empty, or corrupt from the first frame)")
+    shapes = {f.shape for f in frames}
+    if len(shapes) > 1:  # pragma: no cover - containers keep one size
+        raise VideoError(f"video {path} changes frame size mid-stream: {sorted(shapes)}")
+    return Video(np.stack(frames), float(fps or source_fps), str(path), kept)
+
+
+def list_images(folder: Path) -> list[Path]:
+    """The image files in ``folder``, in natural name order (``2.png`` before ``10.png``)."""
+    return sorted((p for p in folder.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES
+                   and not p.name.startswith(".")), key=lambda p: natural_key(p.name))
+
+
+def _decode_image(path: Path) -> np.ndarray:
+    """One image as H x W x 3 uint8 RGB (gray expanded, alpha dropped, 16-bit reduced)."""
+    cv2 = _cv2()
+    try:
+        data = np.fromfile(str(path), dtype=np.uint8)  # unlike imread, any path name works
+    except OSError as e:
+        raise VideoError(f"cannot read frame {path}: {e}") from None
+    image = cv2.imdecode(data, cv2.IMREAD_COLOR) if data.size else None
+    if image is None:
+        raise VideoError(f"cannot read frame {path}: not a readable image")
+    return cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
+
+
+def _read_folder(path: Path, max_frames: int | None) -> tuple[np.ndarray, list[int]]:
+    files = list_images(path)
+    if not files:
+        raise VideoError(f"folder {path} contains no frames ({', '.join(IMAGE_SUFFIXES)})")
+    if max_frames is not None:
+        files = files[:max_frames]
+    frames = []
+    for f in files:
+        image = _decode_image(f)
+        if frames and image.shape != frames[0].shape:
+            h0, w0 = frames[0].shape[:2]
+            h, w = image.shape[:2]
+            raise VideoError(
+                f"frames in {path} have different sizes: {f.name} is {w}x{h} but {files[0].name} is {w0}x{h0}"
+            )
+        frames.append(image)
+    return np.stack(frames), list(range(len(frames)))
+
+
+def _read_npy(path: Path) -> np.ndarray:
+    try:
+        data = np.load(path, allow_pickle=False)
+    except (ValueError, OSError, EOFError) as e:
+        raise VideoError(f"cannot read video {path}: {e}") from None
+    if not isinstance(data, np.ndarray):  # pragma: no cover - np.load of .npy gives arrays
+        raise VideoError(f"cannot read video {path}: not a single array")
+    if data.ndim in (3, 4) and data.shape[0] == 0:
+        raise VideoError(f"video {path} contains no frames (shape {tuple(data.shape)})")
+    return as_rgb_uint8(data, what=f"video {path.name}")
+
+
+# ---- writing -----------------------------------------------------------------------------------
+def same_file(a: str | Path, b: str | Path) -> bool:
+    """Whether two paths name the same file or folder (links and ``..`` resolved)."""
+    a, b = Path(a), Path(b)
+    try:
+        if a.exists() and b.exists():
+            return os.path.samefile(a, b)
+    except OSError:
+        pass
+    return os.path.normcase(os.path.realpath(a)) == os.path.normcase(os.path.realpath(b))
+
+
+def output_kind(path: str | Path) -> str:
+    """``"video"``, ``"gif"``, ``"npy"`` or ``"folder"`` for a target path (VideoError if none)."""
+    text = str(path)
+    p = Path(path)
+    if text.endswith(("/", os.sep)) or (p.is_dir()):
+        return "folder"
+    suffix = p.suffix.lower()
+    if suffix in WRITE_CODECS:
+        return "video"
+    if suffix == ".gif":
+        return "gif"
+    if suffix == ".npy":
+        return "npy"
+    if suffix == "":
+        return "folder"
+    raise VideoError(
+        f"cannot write {p.name}: unknown output format {p.suffix!r}; use {', '.join(WRITE_CODECS)}, .gif, .npy, "
+        "or a folder (a name without a suffix, or ending in '/')"
+    )
+
+
+def write_video(path: str | Path, frames: np.ndarray, fps: float, input_path: str | Path | None = None) -> Path:
+    """Write ``T x H x W x 3`` RGB frames (uint8, or float in [0, 1]); returns the path.
+
+    The format follows the name (see the module docstring). Video codecs need even
+    sizes: an odd height or width is padded by repeating the last row or column (a
+    warning says so), never cropped. The write is atomic, and refuses to replace
+    ``input_path`` (the video being inpainted). An existing folder is replaced only if it
+    holds nothing but images (an earlier output), never a folder with other files.
+    """
+    kind = output_kind(path)
+    target = Path(path)
+    if input_path is not None and same_file(target, input_path):
+        raise VideoError(f"refusing to overwrite the input {input_path}: choose another output name")
+    frames = as_rgb_uint8(frames)
+    if not (isinstance(fps, (int, float)) and math.isfinite(fps) and fps > 0):
+        raise VideoError(f"the frame rate must be a positive number, got {fps!r}")
+    if kind != "folder" and target.is_dir():
+        raise VideoError(f"cannot write {target}: a folder of that name exists")
+    if kind == "folder" and target.exists() and not target.is_dir():
+        raise VideoError(f"cannot write frames to {target}: a file of that name exists")
+    target.parent.mkdir(parents=True, exist_ok=True)
+    if kind == "folder":
+        _write_folder_atomic(target, frames)
+        return target
+    tmp = target.with_name(f".{target.stem}.partial-{uuid.uuid4().hex[:8]}{target.suffix}")
+    try:
+        if kind == "npy":
+            with open(tmp, "wb") as f:
+                np.save(f, frames, allow_pickle=False)
+        elif kind == "gif":
+            _write_gif(tmp, frames, fps)
+        else:
+            _write_container(tmp, frames, fps, WRITE_CODECS[target.suffix.lower()])
+        os.replace(tmp, target)
+    except BaseException:
+        _remove(tmp)
+        raise
+    return target
+
+
+def _remove(path: Path) -> None:
+    try:
+        if path.is_dir() and not path.is_symlink():
+            shutil.rmtree(path, ignore_errors=True)
+        elif path.exists() or path.is_symlink():
+            path.unlink()
+    except OSError:  # pragma: no cover - best effort cleanup
+        pass
+
+
+def _open_writer(path: Path, fourcc: str, fps: float, width: int, height: int):
+    cv2 = _cv2()
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*fourcc), float(fps), (width, height))
+    if not writer.isOpened():
+        writer.release()
+        raise VideoError(f"cannot write {path.suffix} video with codec {fourcc!r} (OpenCV has no encoder for it)")
+    return writer
+
+
+def _write_container(path: Path, frames: np.ndarray, fps: float, fourcc: str) -> None:
+    T, H, W, _ = frames.shape
+    pad_h, pad_w = H % 2, W % 2
+    if pad_h or pad_w:
+        warnings.warn(
+            f"{W}x{H} is odd: video codecs need even sizes, so the last "
+            f"{'row' if pad_h else ''}{' and ' if pad_h and pad_w else ''}{'column' if pad_w else ''} is repeated "
+            f"({W + pad_w}x{H + pad_h}); write PNG frames or .npy to keep the exact size",
+            stacklevel=3,
+        )
+        frames = np.pad(frames, ((0, 0), (0, pad_h), (0, pad_w), (0, 0)), mode="edge")
+    writer = _open_writer(path, fourcc, fps, W + pad_w, H + pad_h)
+    try:
+        for frame in frames:
+            writer.write(np.ascontiguousarray(frame[..., ::-1]))  # RGB -> BGR
+    finally:
+        writer.release()
+    if not path.exists() or path.stat().st_size == 0:
+        raise VideoError(f"OpenCV wrote nothing to {path}")
+
+
+def _write_gif(path: Path, frames: np.ndarray, fps: float) -> None:
+    from PIL import Image
+
+    images = [Image.fromarray(f) for f in frames]
+    images[0].save(path, format="GIF", save_all=True, append_images=images[1:],
+                   duration=max(10, round(1000.0 / fps)), loop=0)
+
+
+def _encode_png(path: Path, frame: np.ndarray) -> None:
+    cv2 = _cv2()
+    ok, data = cv2.imencode(".png", np.ascontiguousarray(frame[..., ::-1]))
+    if not ok:  # pragma: no cover
+        raise VideoError(f"cannot encode {path.name} as PNG")
+    data.tofile(str(path))
+
+
+def _write_folder_atomic(target: Path, frames: np.ndarray) -> None:
+    if target.is_dir():
+        others = [p.name for p in target.iterdir() if not (p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)]
+        if others:
+            raise VideoError(
+                f"refusing to replace the folder {target}: it holds more than frames ({', '.join(sorted(others)[:3])}"
+                f"{', ...' if len(others) > 3 else ''}); choose an empty or new folder"
+            )
+    token = uuid.uuid4().hex[:8]
+    tmp = target.with_name(f".{target.name}.partial-{token}")
+    old = target.with_name(f".{target.name}.old-{token}")
+    try:
+        tmp.mkdir()
+        for t, frame in enumerate(frames):
+            _encode_png(tmp / FRAME_NAME.format(t), frame)
+        if target.is_dir():
+            # Two renames: the old frames move aside, the new ones take the name.
+            os.replace(target, old)
+            try:
+                os.replace(tmp, target)
+            except BaseException:
+                os.replace(old, target)
+                raise
+            _remove(old)
+        else:
+            os.replace(tmp, target)
+    except BaseException:
+        _remove(tmp)
+        raise
+
+
+# ---- model resolution --------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Geometry:
+    """How source frames map onto the model's fixed resolution, and back.
+
+    The source image (``src_h x src_w``) occupies ``box = (y0, x0, y1, x1)`` of the model
+    frame (``model_h x model_w``, end-exclusive); model pixels outside the box are padding.
+
+    Policy (``mode``):
+
+    ``"stretch"`` (the default): the whole frame is resized to the model size, ignoring
+        the aspect ratio (box = the whole model frame). Every source pixel is seen by
+        the model, so every hole can be filled, and all model pixels carry content. The
+        price is anisotropic distortion: a 16:9 frame is squeezed 1.78x horizontally,
+        so the model sees narrow objects. For the moderate aspect ratios of ordinary
+        video this costs less than the alternatives: centre-cropping cannot fill holes
+        outside the crop, and letterboxing spends model pixels on padding (44 % of them
+        for 16:9), which lowers the effective resolution at 64 x 64.
+    ``"letterbox"``: resize so the long side fits, keep the aspect ratio, and pad the
+        rest by repeating the edge pixels (the padding counts as known, never as hole).
+        Use it for extreme aspect ratios, where stretching distorts too much.
+
+    Either way the whole frame is covered, and :func:`composite_back` reproduces every
+    known source pixel bit-exactly.
+    """
+
+    src_h: int
+    src_w: int
+    model_h: int
+    model_w: int
+    box: tuple[int, int, int, int]
+    mode: str = "stretch"
+
+    @classmethod
+    def compute(cls, src_size: tuple[int, int], size: int | tuple[int, int], mode: str = "stretch") -> "Geometry":
+        src_h, src_w = (int(v) for v in src_size)
+        model_h, model_w = (size, size) if isinstance(size, (int, np.integer)) else (int(size[0]), int(size[1]))
+        if min(src_h, src_w, model_h, model_w) < 1:
+            raise VideoError(f"sizes must be positive: source {src_w}x{src_h}, model {model_w}x{model_h}")
+        if mode == "stretch":
+            box = (0, 0, model_h, model_w)
+        elif mode == "letterbox":
+            scale = min(model_h / src_h, model_w / src_w)
+            bh = min(model_h, max(1, round(src_h * scale)))
+            bw = min(model_w, max(1, round(src_w * scale)))
+            y0, x0 = (model_h - bh) // 2, (model_w - bw) // 2
+            box = (y0, x0, y0 + bh, x0 + bw)
+        else:
+            raise VideoError(f"unknown resize mode {mode!r}: use 'stretch' or 'letterbox'")
+        return cls(src_h, src_w, model_h, model_w, box, mode)
+
+    @property
+    def box_size(self) -> tuple[int, int]:
+        y0, x0, y1, x1 = self.box
+        return y1 - y0, x1 - x0
+
+    @property
+    def distortion(self) -> float:
+        """How much wider than the source things look to the model (1.0 = none; 0.56 for
+        16:9 stretched to a square: things look 0.56 times as wide)."""
+        bh, bw = self.box_size
+        return (bw / self.src_w) / (bh / self.src_h)
+
+
+def _interp(src_hw: tuple[int, int], dst_hw: tuple[int, int]) -> int:
+    """Area averaging when shrinking (anti-aliased), bicubic when enlarging."""
+    cv2 = _cv2()
+    return cv2.INTER_AREA if dst_hw[0] <= src_hw[0] and dst_hw[1] <= src_hw[1] else cv2.INTER_CUBIC
+
+
+def _resize_frames(frames: np.ndarray, hw: tuple[int, int]) -> np.ndarray:
+    cv2 = _cv2()
+    h, w = hw
+    if frames.shape[1:3] == (h, w):
+        return frames.copy()
+    mode = _interp(frames.shape[1:3], hw)
+    return np.stack([cv2.resize(f, (w, h), interpolation=mode) for f in frames])
+
+
+def to_model_resolution(frames: np.ndarray, size: int | tuple[int, int], mode: str = "stretch"
+                        ) -> tuple[np.ndarray, Geometry]:
+    """Frames ``T x H x W x 3`` -> ``(T x size x size x 3 uint8, geometry)``.
+
+    Shrinking uses area averaging, enlarging bicubic. See :class:`Geometry` for the
+    policy; pass the geometry to :func:`mask_to_model_resolution` and :func:`composite_back`.
+    """
+    frames = as_rgb_uint8(frames)
+    geometry = Geometry.compute(frames.shape[1:3], size, mode)
+    y0, x0, y1, x1 = geometry.box
+    content = _resize_frames(frames, geometry.box_size)
+    if geometry.box == (0, 0, geometry.model_h, geometry.model_w):
+        return content, geometry
+    pad = ((0, 0), (y0, geometry.model_h - y1), (x0, geometry.model_w - x1), (0, 0))
+    return np.pad(content, pad, mode="edge"), geometry
+
+
+def _covering(src: int, dst: int) -> list[tuple[int, int]]:
+    """For each of ``dst`` output cells spanning ``src`` input pixels, the input range
+    ``[lo, hi)`` it overlaps with positive area (exact integer arithmetic)."""
+    return [((i * src) // dst, -((-(i + 1) * src) // dst)) for i in range(dst)]
+
+
+def mask_to_model_resolution(hole: np.ndarray, geometry: Geometry) -> np.ndarray:
+    """Hole ``T x H x W`` (or ``H x W``) -> ``T x model_h x model_w`` bool.
+
+    A model pixel is a hole if ANY source pixel it covers (with positive area) is a hole:
+    area interpolation followed by ``> 0``, computed exactly with integer bounds (OpenCV's
+    INTER_AREA drops overlaps under 1e-3 of a pixel and would round small fractions to 0
+    in uint8). No hole pixel is lost; the hole may grow by up to one model pixel.
+    Letterbox padding is never a hole.
+    """
+    hole = _as_hole(hole, geometry)
+    bh, bw = geometry.box_size
+    rows = np.stack([hole[:, lo:hi].any(axis=1) for lo, hi in _covering(geometry.src_h, bh)], axis=1)
+    small = np.stack([rows[:, :, lo:hi].any(axis=2) for lo, hi in _covering(geometry.src_w, bw)], axis=2)
+    out = np.zeros((hole.shape[0], geometry.model_h, geometry.model_w), dtype=bool)
+    y0, x0, y1, x1 = geometry.box
+    out[:, y0:y1, x0:x1] = small
+    return out
+
+
+def _as_hole(hole: np.ndarray, geometry: Geometry, num_frames: int | None = None) -> np.ndarray:
+    hole = np.asarray(hole)
+    if hole.ndim == 2:
+        hole = hole[None]
+    if hole.ndim != 3 or hole.shape[1:] != (geometry.src_h, geometry.src_w):
+        raise MaskError(
+            f"the mask is {_shape_text(hole.shape)} but the video is {geometry.src_w}x{geometry.src_h}"
+        )
+    if num_frames is not None and hole.shape[0] not in (1, num_frames):
+        raise MaskError(f"the mask has {hole.shape[0]} frames but the video has {num_frames}")
+    if num_frames is not None and hole.shape[0] == 1 and num_frames > 1:
+        hole = np.broadcast_to(hole, (num_frames,) + hole.shape[1:])
+    return hole.astype(bool, copy=False)
+
+
+def _shape_text(shape: tuple[int, ...]) -> str:
+    if len(shape) == 3:
+        return f"{shape[2]}x{shape[1]} ({shape[0]} frames)"
+    return "shaped " + " x ".join(map(str, shape))
+
+
+def composite_back(original_frames: np.ndarray, original_hole: np.ndarray, filled_model_frames: np.ndarray,
+                   geometry: Geometry) -> np.ndarray:
+    """Put the model's output back at the original resolution.
+
+    The filled model frames are cut to the geometry's box and resized to the source size
+    (bicubic when enlarging, area when shrinking), and written ONLY into the original hole
+    pixels: every known pixel is returned bit-exactly. Frames without a hole are not
+    resized at all.
+    """
+    original = as_rgb_uint8(original_frames, "original frames")
+    T = original.shape[0]
+    if original.shape[1:3] != (geometry.src_h, geometry.src_w):
+        raise VideoError(
+            f"the frames are {original.shape[2]}x{original.shape[1]} but the geometry is for "
+            f"{geometry.src_w}x{geometry.src_h}"
+        )
+    hole = _as_hole(original_hole, geometry, num_frames=T)
+    filled = as_rgb_uint8(filled_model_frames, "filled frames")
+    if filled.shape[:3] != (T, geometry.model_h, geometry.model_w):
+        raise VideoError(
+            f"the filled frames are {tuple(filled.shape[:3])} (T, H, W) but "
+            f"{(T, geometry.model_h, geometry.model_w)} was expected"
+        )
+    cv2 = _cv2()
+    y0, x0, y1, x1 = geometry.box
+    mode = _interp(geometry.box_size, (geometry.src_h, geometry.src_w))
+    out = original.copy()
+    for t in np.flatnonzero(hole.reshape(T, -1).any(axis=1)):
+        up = cv2.resize(np.ascontiguousarray(filled[t, y0:y1, x0:x1]), (geometry.src_w, geometry.src_h),
+                        interpolation=mode)
+        rows, cols = np.flatnonzero(hole[t].any(axis=1)), np.flatnonzero(hole[t].any(axis=0))
+        box = (slice(rows[0], rows[-1] + 1), slice(cols[0], cols[-1] + 1))  # the hole's bounding box
+        np.copyto(out[t][box], up[box], where=hole[t][box][:, :, None])
+    return out
+
+
+def check_mask(hole: np.ndarray, video: Video | np.ndarray) -> np.ndarray:
+    """The hole as ``T x H x W`` bool for this video: one frame is repeated, a size or
+    frame-count mismatch is a :class:`~vidsched.errors.MaskError`."""
+    frames = video.frames if isinstance(video, Video) else np.asarray(video)
+    geometry = Geometry(frames.shape[1], frames.shape[2], frames.shape[1], frames.shape[2],
+                        (0, 0, frames.shape[1], frames.shape[2]))
+    return np.ascontiguousarray(_as_hole(hole, geometry, num_frames=frames.shape[0]))
+
+
+# ---- comparison video --------------------------------------------------------------------------
+def _label_band(width: int, texts: list[tuple[int, str]], height: int, scale: float) -> np.ndarray:
+    cv2 = _cv2()
+    band = np.full((height, width, 3), 24, dtype=np.uint8)
+    for x, text in texts:
+        (_, th), _ = cv2.getTextSize(text, cv2.FONT_HERSHEY_SIMPLEX, scale, 1)
+        cv2.putText(band, text, (x + 3, (height + th) // 2), cv2.FONT_HERSHEY_SIMPLEX, scale,
+                    (240, 240, 240), 1, cv2.LINE_AA)
+    return band
+
+
+def side_by_side(original: np.ndarray, hole: np.ndarray, result: np.ndarray,
+                 labels: tuple[str, str] = ("input (hole tinted)", "result"), gap: int = 4,
+                 tint: tuple[int, int, int] = HOLE_TINT, zoom: int = 1) -> np.ndarray:
+    """A comparison video: the input with its hole tinted (50 % ``tint``) | the result.
+
+    Labels go in a dark band above the panels (so they hide nothing, even at 64 x 64).
+    ``zoom`` enlarges both panels (nearest neighbour) for small videos. Shape:
+    ``T x (band + zoom*H) x (2*zoom*W + gap) x 3`` uint8 with ``band = 0`` if ``labels``
+    is empty.
+    """
+    original = as_rgb_uint8(original, "original frames")
+    result = as_rgb_uint8(result, "result frames")
+    if result.shape != original.shape:
+        raise VideoError(f"the result is {tuple(result.shape)} but the input is {tuple(original.shape)}")
+    T, H, W, _ = original.shape
+    geometry = Geometry(H, W, H, W, (0, 0, H, W))
+    hole = _as_hole(hole, geometry, num_frames=T)
+    tinted = original.copy()
+    overlay = (original.astype(np.uint16) + np.array(tint, dtype=np.uint16) + 1) // 2
+    tinted[hole] = overlay[hole].astype(np.uint8)
+    if zoom > 1:
+        tinted = tinted.repeat(zoom, axis=1).repeat(zoom, axis=2)
+        result = result.repeat(zoom, axis=1).repeat(zoom, axis=2)
+        H, W = H * zoom, W * zoom
+    sep = np.full((T, H, gap, 3), 255, dtype=np.uint8)
+    panels = np.concatenate([tinted, sep, result], axis=2)
+    if not labels:
+        return panels
+    scale = max(0.3, min(1.0, W / 320))
+    band_h = int(round(22 * scale)) + 8
+    band = _label_band(panels.shape[2], [(0, labels[0]), (W + gap, labels[1] if len(labels) > 1 else "")],
+                       band_h, scale)
+    return np.concatenate([np.broadcast_to(band, (T,) + band.shape), panels], axis=1)
+
