@@ -214,14 +214,10 @@ def schemes_cmd() -> None:
         print(f"{b.name:<{width}}  {b.summary}")
 
 
-@app.command("run")
-def run_cmd(
-    scheme: Annotated[str, typer.Option("--scheme", help="Scheme used when inpainting.")] = "improved_ar_far_future",
-    set_: SetOpt = None,
-    output: Annotated[Path, typer.Option("--output", "-o", help="Where to write the plan and its figure.")] = Path("out"),
-) -> None:
-    """Inpaint a video (the diffusion runtime is not built yet: this compiles and draws the plan)."""
-    plan = _compile(scheme, set_, None, False, 100, "heun")
+def _show_default_plan(scheme: str, sets, output: Path) -> None:
+    """What `vidsched run` does while no trained checkpoint is shipped: the plan it would run."""
+    plan = _compile(scheme, sets, None, False, 100, "heun")
+    output = output if output.suffix == "" else output.with_suffix("")
     output.mkdir(parents=True, exist_ok=True)
     _atomic_write(output / "plan.json", plan.to_json(indent=1))
     print("\n".join(summary_lines(plan)))
@@ -233,11 +229,95 @@ def run_cmd(
         print(f"  figure written to {fig}")
     except RuntimeError as e:
         print(f"  (no figure: {e})", file=sys.stderr)
-    print(
-        "note: the diffusion runtime and the trained model are not part of this version yet; "
-        "`vidsched run` shows the plan it will execute.",
-        file=sys.stderr,
+
+
+@app.command("run")
+def run_cmd(
+    video: Annotated[Optional[Path], typer.Argument(help="Video: .mp4/.avi/.gif, a folder of PNG frames, or .npy (T x H x W x 3 uint8). Default: the shipped example.")] = None,
+    mask: MaskOpt = None,
+    mask_white_is_known: InvertOpt = False,
+    scheme: Annotated[str, typer.Option("--scheme", help="Sampling scheme (file or built-in name).")] = "improved_ar_far_future",
+    set_: SetOpt = None,
+    checkpoint: Annotated[Optional[Path], typer.Option("--checkpoint", "-c", help="Model checkpoint (.safetensors with its .json). Default: the shipped one.")] = None,
+    steps: Annotated[int, typer.Option("--steps", min=1, help="Sampler steps per stage (Heun: 2N-1 network evaluations).")] = 25,
+    sampler: SamplerOpt = Sampler.heun,
+    seed: Annotated[int, typer.Option("--seed", help="Random seed; each stage gets its own stream from (seed, stage).")] = 0,
+    batch_stages: Annotated[bool, typer.Option("--batch-stages/--no-batch-stages", help="Run independent stages as one batched network call.")] = True,
+    output: Annotated[Optional[Path], typer.Option("--output", "-o", help="Output: video file (.mp4/.avi), a folder of PNGs, or .npy.")] = None,
+    compare: Annotated[Optional[Path], typer.Option("--compare", help="Also write a side-by-side video: input with holes tinted | result.")] = None,
+    fps: Annotated[Optional[float], typer.Option("--fps", help="Resample the video to this frame rate first.")] = None,
+    resume: Annotated[bool, typer.Option("--resume", help="Continue an interrupted run (same arguments) from its saved progress.")] = False,
+    device: Annotated[str, typer.Option("--device", help="auto, cpu or cuda.")] = "auto",
+    cuda_graphs: Annotated[bool, typer.Option("--cuda-graphs/--no-cuda-graphs", help="Replay CUDA graphs of the network call (GPU only).")] = True,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bars.")] = False,
+) -> None:
+    """Inpaint a video: fill the mask's holes with the diffusion model, stage by stage."""
+    from vidsched.runtime import pipeline
+
+    if video is None:
+        video, mask = pipeline.DEFAULT_VIDEO, mask or pipeline.DEFAULT_MASK
+        checkpoint = checkpoint or pipeline.DEFAULT_CHECKPOINT
+        missing = [p for p in (video, mask, checkpoint) if not Path(p).exists()]
+        if missing:
+            print(
+                "note: `vidsched run` with no arguments inpaints the shipped example clip with the shipped "
+                "checkpoint, and this version ships neither yet (they come with the trained model). "
+                "Until then it shows the plan it would execute; to inpaint your own video: "
+                "vidsched run VIDEO --mask MASK --checkpoint CKPT",
+                file=sys.stderr,
+            )
+            _show_default_plan(scheme, set_, output or Path("out"))
+            return
+    checkpoint = checkpoint or pipeline.DEFAULT_CHECKPOINT
+    if not Path(checkpoint).exists() and checkpoint == pipeline.DEFAULT_CHECKPOINT:
+        raise VidschedError(
+            "no checkpoint given and no trained checkpoint is shipped with this version yet; pass --checkpoint"
+        )
+    if output is None:
+        output = Path(video).with_name(Path(video).stem + "_inpainted.mp4")
+    req = pipeline.RunRequest(
+        video=Path(video), mask=mask, output=output, scheme=scheme, overrides=list(set_ or []),
+        checkpoint=Path(checkpoint), sampler=sampler.value, steps=steps, seed=seed, batch_stages=batch_stages,
+        fps=fps, mask_white_is_known=mask_white_is_known, compare=compare, resume=resume, device=device,
+        cuda_graphs=cuda_graphs,
     )
+    from vidsched.progress import run_with_progress
+
+    result = run_with_progress(req, quiet=quiet)
+    for note in result.notes:
+        print(f"note: {note}", file=sys.stderr)
+    if result.copied_through:
+        print(f"wrote {result.output} (copied through: nothing to fill)")
+        return
+    resumed = f", resumed at batch {result.resumed_from_batch}" if result.resumed_from_batch else ""
+    print(
+        f"wrote {result.output}: {result.frames} frames; {result.stages} stages in {result.batches} batches, "
+        f"{result.network_evaluations:,} network evaluations, {result.seconds:.1f} s{resumed}"
+    )
+    if compare is not None:
+        print(f"wrote {compare}")
+
+
+@app.command("model-info")
+def model_info_cmd(
+    checkpoint: Annotated[Optional[Path], typer.Option("--checkpoint", "-c", help="A checkpoint to describe.")] = None,
+    preset: Annotated[Optional[str], typer.Option("--preset", help="A built-in configuration: tiny or paper.")] = None,
+) -> None:
+    """Describe the network: resolution, K, channels, attention, parameter count."""
+    from vidsched.model.unet import VideoUNetConfig, describe
+
+    if checkpoint is not None:
+        from vidsched.model.checkpoint import load_checkpoint
+
+        _model, config, meta = load_checkpoint(checkpoint)
+        print(describe(config))
+        if meta:
+            print("checkpoint: " + ", ".join(f"{k}={v}" for k, v in meta.items() if not isinstance(v, (dict, list))))
+        return
+    name = preset or "tiny"
+    if name not in ("tiny", "paper"):
+        raise typer.BadParameter("tiny or paper", param_hint="--preset")
+    print(describe(getattr(VideoUNetConfig, name)()))
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -48,9 +48,10 @@ class CheckpointError(VidschedError):
 
 
 def _stem(path: str | os.PathLike) -> Path:
-    """``dir/`` -> ``dir/checkpoint``; ``x.json``/``x.safetensors``/``x.pt``/``x`` -> ``x``."""
+    """An existing directory or a path ending in a separator (``dir/``) -> ``dir/checkpoint``;
+    ``x.json``, ``x.safetensors``, ``x.pt`` or ``x`` -> ``x``."""
     p = Path(path)
-    if p.is_dir():
+    if p.is_dir() or str(path).endswith((os.sep, "/")):
         return p / DEFAULT_NAME
     return p.with_suffix("") if p.suffix in _SUFFIXES else p
 
@@ -106,7 +107,8 @@ def save_checkpoint(
 ) -> Path:
     """Write ``<name>.safetensors`` and ``<name>.json``; return the JSON file's path.
 
-    ``path`` is a directory (files named ``checkpoint.*`` inside it), a stem
+    ``path`` is a directory (existing, or written with a trailing ``/``; the files are
+    then named ``checkpoint.*``), a stem
     (``runs/step1000``), or either file name (``runs/step1000.json``). ``meta`` must be
     JSON-serialisable (step, noise schedule, EMA rate, ...).
     """

@@ -149,8 +149,9 @@ class Progress:
     """Callbacks for progress display (all optional)."""
 
     on_batch_start: Callable[[int, list[int]], None] | None = None
-    on_step: Callable[[int], None] | None = None  # called once per network evaluation
+    on_step: Callable[[], None] | None = None  # called once per sampler step
     on_batch_end: Callable[[int], None] | None = None
+    on_start: Callable[[int, int, int], None] | None = None  # (stages left, batches left, steps per stage)
 
 
 def batches_to_run(plan: Plan, batch_stages: bool) -> list[list[int]]:
@@ -241,6 +242,9 @@ class Executor:
         stats = RunStats(stages=len(plan.stages), batches=len(order), batches_done_before=start_batch)
         per_stage = self.settings.evaluations_per_stage
         t0 = time.perf_counter()
+        if progress.on_start:
+            left = sum(len(order[b]) for b in range(start_batch, len(order)))
+            progress.on_start(left, len(order) - start_batch, self.settings.steps)
         for b in range(start_batch, len(order)):
             members = order[b]
             if progress.on_batch_start:

@@ -1,0 +1,65 @@
+"""Progress bars for `vidsched run`: one over stages, one over the network evaluations
+of the current batch (rich; shown on stderr, off with --quiet or when not a terminal)."""
+
+from __future__ import annotations
+
+import sys
+
+from vidsched.runtime.executor import Progress
+
+
+def run_with_progress(req, quiet: bool = False):
+    from vidsched.runtime.pipeline import inpaint
+
+    if quiet or not sys.stderr.isatty():
+        return inpaint(req, progress=_LinesProgress(quiet).progress())
+
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress as Bars, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+
+    bars = Bars(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        TimeRemainingColumn(),
+        console=Console(stderr=True),
+        transient=False,
+    )
+    state: dict = {}
+
+    def on_start(stages: int, batches: int, steps: int) -> None:
+        state["stages"] = bars.add_task("stages", total=stages)
+        state["steps"] = bars.add_task("sampler steps", total=steps)
+        state["total_steps"] = steps
+
+    def on_batch_start(b: int, members: list[int]) -> None:
+        state["members"] = len(members)
+        what = f"batch {b}: stage{'s' if len(members) > 1 else ''} {', '.join(map(str, members[:6]))}"
+        bars.reset(state["steps"], total=state["total_steps"], description=what + (" ..." if len(members) > 6 else ""))
+
+    def on_step() -> None:
+        bars.advance(state["steps"])
+
+    def on_batch_end(b: int) -> None:
+        bars.advance(state["stages"], state["members"])
+
+    with bars:
+        return inpaint(req, progress=Progress(on_batch_start, on_step, on_batch_end, on_start))
+
+
+class _LinesProgress:
+    """Plain one-line-per-batch progress for logs (nothing with --quiet)."""
+
+    def __init__(self, quiet: bool) -> None:
+        self.quiet = quiet
+        self.done = 0
+
+    def progress(self) -> Progress:
+        if self.quiet:
+            return Progress()
+
+        def start(b: int, members: list[int]) -> None:
+            print(f"batch {b}: stages {', '.join(map(str, members))}", file=sys.stderr, flush=True)
+
+        return Progress(on_batch_start=start)

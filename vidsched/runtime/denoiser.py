@@ -1,0 +1,26 @@
+"""The network-backed denoiser factory used by the executor."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import torch
+
+from vidsched.diffusion.precond import Conditioning, make_denoiser
+from vidsched.runtime.cuda_graphs import GraphedModel
+
+
+def model_denoiser(model: torch.nn.Module, cuda_graphs: bool = True) -> Callable:
+    """``make(values, known, index, valid) -> denoise(x, sigma)`` for one batch of windows.
+
+    The model call is wrapped in :class:`GraphedModel`, which captures a CUDA graph per
+    input shape on a GPU (and is a plain call on the CPU or with ``cuda_graphs=False``).
+    """
+    graphed = GraphedModel(model, enabled=cuda_graphs)
+
+    def make(values: torch.Tensor, known: torch.Tensor, index: torch.Tensor, valid: torch.Tensor):
+        cond = Conditioning(known_values=values, known=known, frame_index=index, frame_valid=valid)
+        return make_denoiser(graphed, cond)
+
+    make.graphed = graphed  # type: ignore[attr-defined]  # for tests and benchmarks
+    return make
