@@ -31,13 +31,11 @@ import gc
 import io
 import json
 import os
-import platform
 import pstats
 import statistics
 import sys
 import time
 from collections.abc import Callable
-from importlib import metadata
 from pathlib import Path
 
 try:
@@ -45,11 +43,15 @@ try:
 except ModuleNotFoundError:  # run from a checkout without installing
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from vidsched.compiler import builtin_schemes, compile_scheme, load_scheme_source
-from vidsched.lang.interp import check, evaluate
-from vidsched.lang.parser import parse
-from vidsched.lang.validate import validate
-from vidsched.plan import lower
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # benchmarks/_machine.py
+from _machine import load_avg as load_after  # noqa: E402
+from _machine import machine  # noqa: E402
+
+from vidsched.compiler import builtin_schemes, compile_scheme, load_scheme_source  # noqa: E402
+from vidsched.lang.interp import check, evaluate  # noqa: E402
+from vidsched.lang.parser import parse  # noqa: E402
+from vidsched.lang.validate import validate  # noqa: E402
+from vidsched.plan import lower  # noqa: E402
 
 T_SMALL = 1_000
 T_LARGE = 10_000
@@ -90,47 +92,6 @@ def timed(fn: Callable[[], object], repeats: int) -> tuple[float, Timing, object
         if sum(timing.wall) > BUDGET_SECONDS:
             break
     return timing.median, timing, result
-
-
-def cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            key, _, value = line.partition(":")
-            if key.strip() in ("model name", "Hardware", "cpu model"):
-                return value.strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine() or "unknown"
-
-
-def machine() -> dict:
-    try:
-        usable = len(os.sched_getaffinity(0))
-    except AttributeError:  # not Linux
-        usable = os.cpu_count()
-    versions = {}
-    for dist in ("vidsched", "lark", "networkx", "pydantic", "numpy"):
-        try:
-            versions[dist] = metadata.version(dist)
-        except metadata.PackageNotFoundError:
-            versions[dist] = None
-    return {
-        "cpu": cpu_model(),
-        "cores": os.cpu_count(),
-        "usable_cores": usable,
-        "platform": platform.platform(),
-        "python": platform.python_version(),
-        "python_implementation": platform.python_implementation(),
-        "packages": versions,
-    }
-
-
-def load_after() -> float | None:
-    """1-minute load average: other work on the machine makes wall times noisy."""
-    try:
-        return round(os.getloadavg()[0], 2)
-    except (AttributeError, OSError):
-        return None
 
 
 def overrides(T: int) -> dict[str, int]:
