@@ -273,8 +273,10 @@ def run_cmd(
         raise VidschedError(
             "no checkpoint given and no trained checkpoint is shipped with this version yet; pass --checkpoint"
         )
-    if output is None:
-        output = Path(video).with_name(Path(video).stem + "_inpainted.mp4")
+    if output is None:  # beside the user, not beside the input (which may be package data)
+        output = Path.cwd() / (Path(video).stem + "_inpainted.mp4")
+        if video == pipeline.DEFAULT_VIDEO and compare is None:
+            compare = Path.cwd() / (Path(video).stem + "_compare.mp4")
     req = pipeline.RunRequest(
         video=Path(video), mask=mask, output=output, scheme=scheme, overrides=list(set_ or []),
         checkpoint=Path(checkpoint), sampler=sampler.value, steps=steps, seed=seed, batch_stages=batch_stages,
@@ -283,7 +285,19 @@ def run_cmd(
     )
     from vidsched.progress import run_with_progress
 
-    result = run_with_progress(req, quiet=quiet)
+    try:
+        result = run_with_progress(req, quiet=quiet)
+    except KeyboardInterrupt:
+        # Typer would exit 130 silently; say where the progress is and how to continue.
+        from vidsched.runtime.resume import partial_dir
+
+        saved = partial_dir(output)
+        if (saved / "state.json").is_file():
+            print(f"interrupted: progress saved in {saved}; run the same command with --resume to continue",
+                  file=sys.stderr)
+        else:
+            print("interrupted before the first batch finished: nothing was saved", file=sys.stderr)
+        raise typer.Exit(130) from None
     for note in result.notes:
         print(f"note: {note}", file=sys.stderr)
     if result.copied_through:

@@ -736,6 +736,7 @@ def side_by_side(original: np.ndarray, hole: np.ndarray, result: np.ndarray,
         return panels
     scale = max(0.3, min(1.0, W / 320))
     band_h = int(round(22 * scale)) + 8
+    band_h += (band_h + H) % 2  # an even total height: video codecs need one (no padding warning)
     band = _label_band(panels.shape[2], [(0, labels[0]), (W + gap, labels[1] if len(labels) > 1 else "")],
                        band_h, scale)
     return np.concatenate([np.broadcast_to(band, (T,) + band.shape), panels], axis=1)

@@ -20,11 +20,24 @@ import numpy as np
 from vidsched.errors import MaskError, VidschedError
 
 DEFAULT_SCHEME = "improved_ar_far_future"
-PACKAGE_ASSETS = Path(__file__).resolve().parents[1] / "assets"
-DEFAULT_CHECKPOINT = PACKAGE_ASSETS / "vidsched-vtest64.safetensors"
-REPO_EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
-DEFAULT_VIDEO = REPO_EXAMPLES / "vtest_heldout.mp4"
-DEFAULT_MASK = REPO_EXAMPLES / "vtest_heldout_mask.npy"
+
+
+def _package_dir(package: str, fallback: Path) -> Path:
+    """An installed data package's folder, or its source folder in a checkout."""
+    try:
+        from importlib import resources
+
+        return Path(str(resources.files(package)))
+    except (ModuleNotFoundError, TypeError):
+        return fallback
+
+
+_ROOT = Path(__file__).resolve().parents[2]
+PACKAGE_ASSETS = _package_dir("vidsched.assets", _ROOT / "vidsched" / "assets")
+EXAMPLES = _package_dir("vidsched.examples", _ROOT / "examples")
+DEFAULT_CHECKPOINT = PACKAGE_ASSETS / "vidsched-vtest64.json"
+DEFAULT_VIDEO = EXAMPLES / "vtest_heldout.mp4"
+DEFAULT_MASK = EXAMPLES / "vtest_heldout_mask"
 
 
 @dataclass
@@ -77,10 +90,16 @@ def pick_device(name: str):
 def load_inputs(req: RunRequest):
     """The video and a hole mask of the same shape (T, H, W)."""
     from vidsched.masks_io import load_mask
-    from vidsched.videoio import check_mask, read_video, same_file
+    from vidsched.videoio import check_mask, output_kind, read_video, same_file
 
     if same_file(req.video, req.output):
         raise VidschedError(f"the output {req.output} is the input video; choose another -o")
+    # Check the output names before any work, not after the sampling.
+    output_kind(req.output)
+    if req.compare is not None:
+        output_kind(req.compare)
+        if same_file(req.compare, req.video) or same_file(req.compare, req.output):
+            raise VidschedError(f"--compare {req.compare} is the input or the output; choose another name")
     video = read_video(req.video, fps=req.fps)
     if req.mask is None:
         raise MaskError("no mask given: pass --mask (white / nonzero = pixels to fill)")
@@ -133,8 +152,10 @@ def inpaint(req: RunRequest, progress=None) -> RunResult:
     settings = SamplerSettings(name=req.sampler, steps=req.steps)
     plan = compile_scheme(req.scheme, overrides, complete_frames=complete, steps=req.steps, sampler=req.sampler)
 
+    # The saved state is "batches done so far" in the order the executor runs them, so
+    # the batching choice is part of the run (a different order would skip stages).
     run_key = fingerprint(plan.model_dump(mode="json"), small, small_hole, req.seed, settings.to_dict(),
-                          str(Path(req.checkpoint).resolve()))
+                          str(Path(req.checkpoint).resolve()), {"batch_stages": req.batch_stages})
     store = ProgressStore(req.output, run_key)
     start_batch = 0
     buffer = initial_buffer(small, small_hole)
@@ -147,6 +168,8 @@ def inpaint(req: RunRequest, progress=None) -> RunResult:
             result.notes.append("--resume: no saved progress found, starting from the beginning")
     elif store.exists():
         store.clear()  # a stale state from an earlier run of the same output
+        result.notes.append(f"discarded the saved progress of an earlier run in {store.dir} "
+                            "(--resume continues one)")
 
     executor = Executor(model_denoiser(model, cuda_graphs=req.cuda_graphs), settings, device=device)
     t0 = time.perf_counter()

@@ -101,8 +101,9 @@ class ProgressStore:
             raise ResumeError(f"the saved progress in {self.dir} is unreadable ({e}); delete it to start over") from None
         if state["fingerprint"] != self.run_fingerprint:
             raise ResumeError(
-                f"the saved progress in {self.dir} belongs to a different run (other input, scheme, seed or "
-                "sampler settings); rerun with the same arguments, or delete the folder to start over"
+                f"the saved progress in {self.dir} belongs to a different run (other input, mask, scheme, "
+                "checkpoint, seed, sampler settings or --batch-stages choice); rerun with the same arguments, "
+                "or delete the folder to start over"
             )
         return RunState(int(state["next_batch"]), buffer)
 
