@@ -20,7 +20,17 @@ def model_denoiser(model: torch.nn.Module, cuda_graphs: bool = True) -> Callable
 
     def make(values: torch.Tensor, known: torch.Tensor, index: torch.Tensor, valid: torch.Tensor):
         cond = Conditioning(known_values=values, known=known, frame_index=index, frame_valid=valid)
-        return make_denoiser(graphed, cond)
+        base = make_denoiser(graphed, cond)
+
+        def denoise(x: torch.Tensor, sigma: torch.Tensor) -> torch.Tensor:
+            # Pixel values live in [-1, 1]. An eps-predicting network's estimate
+            # D = x - sigma * eps_hat multiplies the error of eps_hat by sigma, so at the
+            # high noise levels of the first steps (sigma up to 80) it lands far outside
+            # the data range; clipping it (as DDPM samplers clip x0) keeps those early
+            # steps on the data manifold's scale. Known pixels are already in range.
+            return base(x, sigma).clamp(-1.0, 1.0)
+
+        return denoise
 
     make.graphed = graphed  # type: ignore[attr-defined]  # for tests and benchmarks
     return make
