@@ -200,3 +200,14 @@ def test_nan_names_the_stage(improved_ar_plan):
     frames, hole = video_and_hole()
     with pytest.raises(SamplingError, match="stage 0"):
         run(improved_ar_plan, frames, hole, make=nan_denoiser)
+
+
+def test_a_cap_on_windows_per_call_changes_nothing():
+    plan = compile_scheme("hierarchy2", {"T": T, "K": 8})
+    frames, hole = video_and_hole(1)
+    whole, stats_whole = run(plan, frames, hole, make=noisy_denoiser, seed=3)
+    buffer = initial_buffer(frames, hole)
+    stats_cap = Executor(noisy_denoiser, SETTINGS, max_windows_per_call=1).run(plan, buffer, hole, seed=3)
+    assert np.array_equal(compose_output(frames, hole, buffer), whole)
+    assert stats_cap.network_evaluations == stats_whole.network_evaluations
+    assert stats_cap.sequential_calls > stats_whole.sequential_calls

@@ -250,6 +250,7 @@ def run_cmd(
     device: Annotated[str, typer.Option("--device", help="auto, cpu or cuda.")] = "auto",
     cuda_graphs: Annotated[bool, typer.Option("--cuda-graphs/--no-cuda-graphs", help="Replay CUDA graphs of the network call (GPU only).")] = True,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bars.")] = False,
+    windows_per_call: Annotated[Optional[int], typer.Option("--windows-per-call", min=1, help="Most stage windows per network call (default: 1 on CPU, the whole batch on a GPU); results do not depend on it.")] = None,
 ) -> None:
     """Inpaint a video: fill the mask's holes with the diffusion model, stage by stage."""
     from vidsched.runtime import pipeline
@@ -281,7 +282,7 @@ def run_cmd(
         video=Path(video), mask=mask, output=output, scheme=scheme, overrides=list(set_ or []),
         checkpoint=Path(checkpoint), sampler=sampler.value, steps=steps, seed=seed, batch_stages=batch_stages,
         fps=fps, mask_white_is_known=mask_white_is_known, compare=compare, resume=resume, device=device,
-        cuda_graphs=cuda_graphs,
+        cuda_graphs=cuda_graphs, max_windows_per_call=windows_per_call,
     )
     from vidsched.progress import run_with_progress
 

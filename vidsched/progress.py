@@ -38,6 +38,9 @@ def run_with_progress(req, quiet: bool = False):
         what = f"batch {b}: stage{'s' if len(members) > 1 else ''} {', '.join(map(str, members[:6]))}"
         bars.reset(state["steps"], total=state["total_steps"], description=what + (" ..." if len(members) > 6 else ""))
 
+    def on_batch_calls(calls: int) -> None:
+        bars.update(state["steps"], total=state["total_steps"] * calls)
+
     def on_step() -> None:
         bars.advance(state["steps"])
 
@@ -45,7 +48,7 @@ def run_with_progress(req, quiet: bool = False):
         bars.advance(state["stages"], state["members"])
 
     with bars:
-        return inpaint(req, progress=Progress(on_batch_start, on_step, on_batch_end, on_start))
+        return inpaint(req, progress=Progress(on_batch_start, on_step, on_batch_end, on_start, on_batch_calls))
 
 
 class _LinesProgress:

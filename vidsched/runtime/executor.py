@@ -152,6 +152,7 @@ class Progress:
     on_step: Callable[[], None] | None = None  # called once per sampler step
     on_batch_end: Callable[[int], None] | None = None
     on_start: Callable[[int, int, int], None] | None = None  # (stages left, batches left, steps per stage)
+    on_batch_calls: Callable[[int], None] | None = None  # sampler runs this batch takes (windows capped per call)
 
 
 def batches_to_run(plan: Plan, batch_stages: bool) -> list[list[int]]:
@@ -174,6 +175,11 @@ class Executor:
     settings: SamplerSettings = field(default_factory=SamplerSettings)
     device: torch.device = field(default_factory=lambda: torch.device("cpu"))
     dtype: torch.dtype = torch.float32
+    # Most windows per network call; None = the whole batch. Every window of a batch is
+    # still read before any is written, so a cap never changes a result (each stage has
+    # its own noise stream). On a CPU a cap of 1 is faster: batched activations fall
+    # out of the cache (BENCHMARKS.md, stage batching).
+    max_windows_per_call: int | None = None
 
     def sigmas(self) -> torch.Tensor:
         from vidsched.diffusion.schedules import karras_sigmas, schedule_sigmas
@@ -251,11 +257,16 @@ class Executor:
                 progress.on_batch_start(b, members)
             # Gather every window of the batch before writing anything.
             windows = [gather_window(plan.stages[i], buffer, hole, K) for i in members]
-            samples = self.sample_batch(windows, seed, progress.on_step)
+            cap = self.max_windows_per_call or len(windows)
+            if progress.on_batch_calls:
+                progress.on_batch_calls(-(-len(windows) // cap))
+            samples = []
+            for start in range(0, len(windows), cap):
+                samples.extend(self.sample_batch(windows[start : start + cap], seed, progress.on_step))
+                stats.sequential_calls += per_stage
             for window, sample in zip(windows, samples):
                 write_back(window, sample, buffer, hole)
             stats.network_evaluations += per_stage * len(members)
-            stats.sequential_calls += per_stage
             if after_batch is not None:
                 after_batch(b + 1, buffer)
             if progress.on_batch_end:

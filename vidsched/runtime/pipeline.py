@@ -58,6 +58,7 @@ class RunRequest:
     resume: bool = False
     device: str = "auto"
     cuda_graphs: bool = True
+    max_windows_per_call: int | None = None  # None: 1 on CPU, the whole batch on a GPU
 
 
 @dataclass
@@ -171,7 +172,11 @@ def inpaint(req: RunRequest, progress=None) -> RunResult:
         result.notes.append(f"discarded the saved progress of an earlier run in {store.dir} "
                             "(--resume continues one)")
 
-    executor = Executor(model_denoiser(model, cuda_graphs=req.cuda_graphs), settings, device=device)
+    # On a CPU, one window per network call is fastest (BENCHMARKS.md); batches still
+    # read every window before writing, so results do not depend on this.
+    cap = req.max_windows_per_call if req.max_windows_per_call else (1 if device.type == "cpu" else None)
+    executor = Executor(model_denoiser(model, cuda_graphs=req.cuda_graphs), settings, device=device,
+                        max_windows_per_call=cap)
     t0 = time.perf_counter()
     with torch.inference_mode():
         stats = executor.run(plan, buffer, small_hole, seed=req.seed, batch_stages=req.batch_stages,
