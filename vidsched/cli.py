@@ -7,7 +7,6 @@ never import torch (a test checks this).
 
 from __future__ import annotations
 
-import json
 import sys
 from enum import Enum
 from pathlib import Path
@@ -15,6 +14,7 @@ from typing import Annotated, Optional
 
 import typer
 
+from vidsched.atomic import atomic_write_text
 from vidsched.errors import VidschedError
 
 app = typer.Typer(
@@ -124,7 +124,7 @@ def compile_cmd(
     """Check a scheme and lower it to an execution plan."""
     plan = _compile(scheme, set_, mask, mask_white_is_known, steps, sampler.value)
     if output is not None:
-        _atomic_write(output, plan.to_json(indent=1))
+        atomic_write_text(output, plan.to_json(indent=1))
     if as_json:
         print(plan.to_json(indent=1))
     else:
@@ -133,21 +133,6 @@ def compile_cmd(
         print("\n".join(summary_lines(plan)))
         if output is not None:
             print(f"  plan written to {output}")
-
-
-def _atomic_write(path: Path, text: str) -> None:
-    import os
-    import tempfile
-
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def load_plan_or_compile(target: str, sets, mask, invert, steps, sampler) -> dict:
@@ -219,7 +204,7 @@ def _show_default_plan(scheme: str, sets, output: Path) -> None:
     plan = _compile(scheme, sets, None, False, 100, "heun")
     output = output if output.suffix == "" else output.with_suffix("")
     output.mkdir(parents=True, exist_ok=True)
-    _atomic_write(output / "plan.json", plan.to_json(indent=1))
+    atomic_write_text(output / "plan.json", plan.to_json(indent=1))
     print("\n".join(summary_lines(plan)))
     print(f"  plan written to {output / 'plan.json'}")
     try:

@@ -19,13 +19,13 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 from pathlib import Path
 from typing import Any
 
 import torch
 from torch import Tensor
 
+from vidsched.atomic import atomic_write
 from vidsched.errors import VidschedError
 from vidsched.model.unet import VideoUNet, VideoUNetConfig
 
@@ -80,21 +80,6 @@ def _resolve_json(path: str | os.PathLike) -> Path:
     return json_path
 
 
-def _atomic_write(target: Path, write) -> None:
-    """Call ``write(tmp_path)`` on a temporary file beside target, then move it into place."""
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
-    os.close(fd)
-    try:
-        write(tmp)
-        os.replace(tmp, target)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except FileNotFoundError:
-            pass
-        raise
-
-
 # --------------------------------------------------------------------------------------
 # Save
 
@@ -121,10 +106,10 @@ def save_checkpoint(
 
     if _st is not None:
         weights, weights_format = stem.with_suffix(".safetensors"), "safetensors"
-        _atomic_write(weights, lambda tmp: _st.save_file(tensors, tmp, metadata={"format": "pt"}))
+        atomic_write(weights, lambda tmp: _st.save_file(tensors, tmp, metadata={"format": "pt"}))
     else:  # pragma: no cover
         weights, weights_format = stem.with_suffix(".pt"), "torch"
-        _atomic_write(weights, lambda tmp: torch.save(tensors, tmp))
+        atomic_write(weights, lambda tmp: torch.save(tensors, tmp))
 
     document = {
         "format": FORMAT,
@@ -140,7 +125,7 @@ def save_checkpoint(
     except (TypeError, ValueError) as e:
         raise CheckpointError(f"checkpoint metadata is not JSON-serialisable: {e}") from None
     json_path = stem.with_suffix(".json")
-    _atomic_write(json_path, lambda tmp: Path(tmp).write_text(text, encoding="utf-8"))
+    atomic_write(json_path, lambda tmp: Path(tmp).write_text(text, encoding="utf-8"))
     return json_path
 
 

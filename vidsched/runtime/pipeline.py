@@ -10,7 +10,6 @@ Every known pixel of the input is returned unchanged: only hole pixels are writt
 
 from __future__ import annotations
 
-import shutil
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -195,7 +194,3 @@ def inpaint(req: RunRequest, progress=None) -> RunResult:
             f"{plan.mask.complete_frames} frames have no hole: {plan.mask.stages_saved} stages of the scheme were skipped"
         )
     return result
-
-
-def copy_tree(src: Path, dst: Path) -> None:  # pragma: no cover - helper for examples
-    shutil.copytree(src, dst, dirs_exist_ok=True)

@@ -18,13 +18,13 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
+from vidsched.atomic import atomic_write
 from vidsched.errors import VidschedError
 
 STATE_FILE = "state.json"
@@ -54,13 +54,9 @@ def fingerprint(*parts: object) -> str:
     return h.hexdigest()
 
 
-def _atomic_bytes(path: Path, write) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    with open(tmp, "wb") as f:
-        write(f)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
+def _save_npy(path: str, array: np.ndarray) -> None:
+    with open(path, "wb") as f:  # np.save(path) would append ".npy" to the temporary name
+        np.save(f, array, allow_pickle=False)
 
 
 @dataclass
@@ -84,9 +80,9 @@ class ProgressStore:
         # Alternate between two buffer files so the one state.json names stays intact
         # until the new state.json replaces it.
         name = f"buffer-{next_batch % 2}.npy"
-        _atomic_bytes(self.dir / name, lambda f: np.save(f, buffer, allow_pickle=False))
+        atomic_write(self.dir / name, lambda tmp: _save_npy(tmp, buffer), fsync=True)
         state = {"format": FORMAT, "fingerprint": self.run_fingerprint, "next_batch": next_batch, "buffer": name}
-        _atomic_bytes(self.dir / STATE_FILE, lambda f: f.write(json.dumps(state).encode()))
+        atomic_write(self.dir / STATE_FILE, lambda tmp: Path(tmp).write_text(json.dumps(state)), fsync=True)
 
     def load(self) -> RunState:
         path = self.dir / STATE_FILE

@@ -12,7 +12,6 @@ from __future__ import annotations
 import copy
 import csv
 import json
-import os
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -20,6 +19,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from vidsched.atomic import atomic_write
 from vidsched.diffusion.precond import training_loss
 from vidsched.model.checkpoint import save_checkpoint
 from vidsched.model.unet import VideoUNet, VideoUNetConfig
@@ -43,12 +43,6 @@ class TrainConfig:
     log_every: int = 25
     threads: int = 0  # torch CPU threads (0: torch's default)
     model: dict = field(default_factory=lambda: VideoUNetConfig.tiny().to_dict())
-
-
-def _atomic_torch_save(obj, path: Path) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    torch.save(obj, tmp)
-    os.replace(tmp, path)
 
 
 def train(cfg: TrainConfig, frames: np.ndarray, resume: bool = False, log=print) -> Path:
@@ -90,11 +84,9 @@ def train(cfg: TrainConfig, frames: np.ndarray, resume: bool = False, log=print)
         meta = {"step": step, "schedule": cfg.schedule, "ema_decay": cfg.ema_decay, "trained_on": str(cfg.run_dir)}
         save_checkpoint(run / "checkpoint", model.state_dict(), model_cfg, dict(meta, weights="raw"))
         save_checkpoint(run / "ema", ema.state_dict(), model_cfg, dict(meta, weights="ema"))
-        _atomic_torch_save(
-            {"optimizer": opt.state_dict(), "step": step, "torch_rng": gen.get_state(),
-             "numpy_rng": json.dumps(sampler.rng.bit_generator.state)},
-            state_path,
-        )
+        state = {"optimizer": opt.state_dict(), "step": step, "torch_rng": gen.get_state(),
+                 "numpy_rng": json.dumps(sampler.rng.bit_generator.state)}
+        atomic_write(state_path, lambda tmp: torch.save(state, tmp))
 
     model.train()
     t_start = time.perf_counter()
