@@ -1,19 +1,59 @@
-"""Train the video U-Net on a real clip (by default OpenCV's vtest.avi, training split).
+"""Train the video U-Net on real footage (by default OpenCV's vtest.avi, training split).
 
-    python model/train.py fetch-vtest                      # data/vtest.avi, sha256-checked
-    python model/train.py train --steps 4000 --run-dir runs/vtest64
-    python model/train.py train --run-dir runs/vtest64 --resume
+    python model/train.py fetch-vtest                                # data/vtest.avi, sha256-checked
+    python model/train.py train --config model/configs/vtest64.yaml  # the shipped checkpoint's recipe
+    python model/train.py train --config model/configs/vtest64.yaml --resume     # after a crash or Ctrl-C
+    python model/train.py train --config model/configs/smoke.yaml --dry-run      # check a config, train nothing
+    torchrun --nproc_per_node=2 model/train.py train --config ...    # DistributedDataParallel
 
-The first 80 % of the clip's frames train; the last 20 % are held out.
+`--set key=value` overrides any config key (dotted for sections: --set data.fps=10,
+--set model.channels=64). The first 80 % of every clip's frames train; the rest are
+held out (sample PNGs during training; model/evaluate_heldout.py afterwards).
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
+
+
+def _progress(total: int, start: int):
+    """A rich progress bar with loss and steps/s on a terminal; plain lines otherwise."""
+    if not sys.stdout.isatty():
+        return None, None
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+    bar = Progress(TextColumn("training"), BarColumn(), MofNCompleteColumn(),
+                   TextColumn("loss {task.fields[loss]}  {task.fields[rate]}"), TimeRemainingColumn())
+    task = bar.add_task("train", total=total, completed=start, loss="-", rate="")
+
+    def on_report(r) -> None:
+        bar.update(task, completed=r.step, loss=f"{r.loss:.4f}",
+                   rate=f"{r.steps_per_second:.2f} steps/s, data {100 * r.data_share:.0f} %")
+
+    return bar, on_report
+
+
+def _describe(cfg, train_clips, held_out) -> list[str]:
+    model = cfg.model_config()
+    from vidsched.model.unet import VideoUNet
+
+    params = sum(p.numel() for p in VideoUNet(model).parameters())
+    frames = sum(len(c) for c in train_clips)
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    return [
+        f"data: {cfg.data.source}: {len(train_clips)} clip(s), {frames} training frames, "
+        f"{sum(len(c) for c in held_out)} held out, at {model.image_size}x{model.image_size}",
+        f"model: {params:,} parameters, K = {model.max_frames}",
+        f"training: {cfg.steps} steps x batch {cfg.batch_size} x {world} process(es), lr {cfg.lr:g}"
+        + (f" (cosine decay from step {cfg.decay_start})" if cfg.decay_start else "")
+        + f", EMA {cfg.ema_decay}, {cfg.schedule} noise schedule",
+        f"run folder: {cfg.run_dir}",
+    ]
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -22,40 +62,59 @@ def main(argv: list[str] | None = None) -> int:
     fetch = sub.add_parser("fetch-vtest", help="download OpenCV's vtest.avi and check its sha256")
     fetch.add_argument("--dest", type=Path, default=REPO / "data" / "vtest.avi")
     tr = sub.add_parser("train", help="train (or resume) a run")
-    tr.add_argument("--video", type=Path, default=REPO / "data" / "vtest.avi")
-    tr.add_argument("--run-dir", default="runs/vtest64")
-    tr.add_argument("--steps", type=int, default=4000)
-    tr.add_argument("--batch-size", type=int, default=2)
-    tr.add_argument("--lr", type=float, default=2e-4)
-    tr.add_argument("--schedule", default="cosine", choices=["linear", "cosine", "sigmoid"])
-    tr.add_argument("--save-every", type=int, default=250)
-    tr.add_argument("--threads", type=int, default=0)
-    tr.add_argument("--seed", type=int, default=0)
-    tr.add_argument("--resume", action="store_true")
+    tr.add_argument("--config", type=Path, help="a YAML file of config keys (model/configs/); defaults otherwise")
+    tr.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                    help="override a config key (repeatable; dotted keys for sections)")
+    tr.add_argument("--run-dir", help="the run folder (overrides the config's run_dir)")
+    tr.add_argument("--steps", type=int, help="train up to this step (overrides the config's steps)")
+    tr.add_argument("--resume", action="store_true", help="continue the run in the run folder")
+    tr.add_argument("--dry-run", action="store_true", help="resolve the config, load data, build the model; train nothing")
     args = parser.parse_args(argv)
 
     from vidsched.errors import VidschedError
-    from vidsched.training.data import fetch_vtest, load_frames, split
 
     try:
         if args.command == "fetch-vtest":
+            from vidsched.training.data import fetch_vtest
+
             print(f"vtest.avi at {fetch_vtest(args.dest)}")
             return 0
-        from vidsched.model.unet import VideoUNetConfig
-        from vidsched.training.trainer import TrainConfig, train
+        from vidsched.training.config import load_config, to_yaml
+        from vidsched.training.data import load_training_data
 
-        video = args.video if args.video.exists() else fetch_vtest(args.video)
-        model = VideoUNetConfig.tiny()
-        frames, _held_out = split(load_frames(video, model.image_size))
-        cfg = TrainConfig(run_dir=args.run_dir, steps=args.steps, batch_size=args.batch_size, lr=args.lr,
-                          schedule=args.schedule, save_every=args.save_every, threads=args.threads, seed=args.seed,
-                          model=model.to_dict())
-        print(f"training on {len(frames)} frames of {video} at {model.image_size}x{model.image_size}, K={model.max_frames}")
-        train(cfg, frames, resume=args.resume, log=lambda s: print(s, flush=True))
+        cfg = load_config(args.config, args.overrides, run_dir=args.run_dir, steps=args.steps)
+        size = cfg.model_config().image_size
+        train_clips, held_out = load_training_data(cfg.data, size, root=REPO)
+        rank0 = int(os.environ.get("RANK", "0")) == 0
+        if rank0:
+            print("\n".join(_describe(cfg, train_clips, held_out)), flush=True)
+        if args.dry_run:
+            print("resolved config (written to the run folder as config.yaml when training):\n")
+            print(to_yaml(cfg))
+            print("dry run: nothing trained, nothing written")
+            return 0
+
+        from vidsched.training.trainer import train
+
+        bar, on_report = _progress(cfg.steps, 0) if rank0 else (None, None)
+        log = (bar.console.print if bar is not None else (lambda s: print(s, flush=True))) if rank0 else (lambda s: None)
+        held = held_out[0] if held_out else None
+        if bar is not None:
+            with bar:
+                run = train(cfg, train_clips, held, resume=args.resume, log=log, on_report=on_report)
+        else:
+            run = train(cfg, train_clips, held, resume=args.resume, log=log)
+        if rank0:
+            print(f"done: weights in {run}/ema.json (EMA) and {run}/checkpoint.json (raw); "
+                  f"try: vidsched run --checkpoint {run}/ema.json")
         return 0
     except VidschedError as e:
         print(f"error: {e}", file=sys.stderr)
         return 1
+    except KeyboardInterrupt:
+        print("\ninterrupted: continue with the same command and --resume (progress is saved every save_every steps)",
+              file=sys.stderr)
+        return 130
 
 
 if __name__ == "__main__":

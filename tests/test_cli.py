@@ -368,9 +368,10 @@ def test_vidsched_script(tmp_path):
     assert out.returncode == 0 and "ar" in out.stdout.split()
 
 
-def test_compile_render_and_schemes_never_import_torch(tmp_path, ar_file):
+def test_compile_render_schemes_and_masks_never_import_torch(tmp_path, ar_file):
     plan = tmp_path / "plan.json"
     figure = tmp_path / "figure.svg"
+    made = tmp_path / "made.npy"
     mask = write_mask(tmp_path / "mask.npy", 16, {1, 2})
     code = textwrap.dedent(
         f"""
@@ -382,6 +383,7 @@ def test_compile_render_and_schemes_never_import_torch(tmp_path, ar_file):
             main(["schemes"]),
             main(["render", {str(plan)!r}, "-o", {str(figure)!r}]),
             main(["render", {str(ar_file)!r}, "-o", {str(figure)!r}, "--view", "graph"]),
+            main(["masks", "--type", "grid", "--frames", "4", "--size", "16", "-o", {str(made)!r}]),
         ]
         bad = sorted(m for m in sys.modules if m == "torch" or m.startswith("torch."))
         print("CODES", codes)
@@ -393,5 +395,5 @@ def test_compile_render_and_schemes_never_import_torch(tmp_path, ar_file):
     assert result.returncode == 0, result.stderr
     lines = dict(line.split(" ", 1) for line in result.stdout.splitlines() if line.startswith(("CODES", "TORCH")))
     render_ok = "0" if shutil.which("dot") else "1"
-    assert lines["CODES"] in (f"[0, 0, 0, {render_ok}, {render_ok}]", "[0, 0, 0, 0, 0]"), result.stderr
+    assert lines["CODES"] in (f"[0, 0, 0, {render_ok}, {render_ok}, 0]", "[0, 0, 0, 0, 0, 0]"), result.stderr
     assert lines["TORCH"] == "[]"

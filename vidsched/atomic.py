@@ -12,6 +12,12 @@ from collections.abc import Callable
 from pathlib import Path
 
 
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
 def atomic_write(target: str | Path, write: Callable[[str], object], fsync: bool = False) -> Path:
     """Call ``write(tmp_path)`` on a temporary file beside `target`, then move it into place."""
     target = Path(target)
@@ -20,6 +26,8 @@ def atomic_write(target: str | Path, write: Callable[[str], object], fsync: bool
     os.close(fd)
     try:
         write(tmp)
+        # mkstemp makes the file owner-only (0600); give it the mode a plain open() would.
+        os.chmod(tmp, 0o666 & ~_umask())
         if fsync:
             with open(tmp, "rb") as f:
                 os.fsync(f.fileno())

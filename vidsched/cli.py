@@ -1,8 +1,8 @@
 """The ``vidsched`` command line: thin Typer adapters over importable functions.
 
 One place (:func:`main`) turns the project's errors into a message on stderr and exit
-status 1; Typer/Click usage errors exit with 2. ``compile``, ``render`` and ``schemes``
-never import torch (a test checks this).
+status 1; Typer/Click usage errors exit with 2. ``compile``, ``render``, ``schemes`` and
+``masks`` never import torch (a test checks this).
 """
 
 from __future__ import annotations
@@ -33,6 +33,13 @@ class Sampler(str, Enum):
 class View(str, Enum):
     stages = "stages"
     graph = "graph"
+
+
+class MaskType(str, Enum):  # vidsched.training.masks.MASK_TYPES
+    grid = "grid"
+    lines = "lines"
+    box = "box"
+    blob = "blob"
 
 
 SetOpt = Annotated[
@@ -197,6 +204,41 @@ def schemes_cmd() -> None:
     width = max((len(b.name) for b in items), default=0)
     for b in items:
         print(f"{b.name:<{width}}  {b.summary}")
+
+
+@app.command("masks")
+def masks_cmd(
+    output: Annotated[str, typer.Option("--output", "-o", metavar="OUT", help="Where to write (white = fill): .npy (bool T x H x W), a folder (one PNG per frame: a name without a suffix), a video (.mp4/.avi/.mov/.mkv), or .png (one image, for a hole that does not move).")],
+    kind: Annotated[MaskType, typer.Option("--type", help="Hole pattern: a grid, horizontal or vertical lines, a box, or a blob.")] = MaskType.blob,
+    moving: Annotated[bool, typer.Option("--moving/--stationary", help="Move the hole (random direction and speed; it bounces off the edges) or keep it still.")] = True,
+    frames: Annotated[int, typer.Option("--frames", min=1, help="Number of frames.")] = 16,
+    size: Annotated[int, typer.Option("--size", min=4, help="Frame side in pixels (square frames).")] = 64,
+    height: Annotated[Optional[int], typer.Option("--height", min=4, help="Frame height, for rectangular frames (default: --size).")] = None,
+    width: Annotated[Optional[int], typer.Option("--width", min=4, help="Frame width, for rectangular frames (default: --size).")] = None,
+    seed: Annotated[int, typer.Option("--seed", help="Random seed: the same options and seed give the same mask.")] = 0,
+) -> None:
+    """Make a random inpainting mask (the paper's appendix D), e.g. for `vidsched run --mask`."""
+    from vidsched.errors import MaskError
+    from vidsched.masks_io import mask_output_kind, write_mask
+    from vidsched.training.masks import generate_mask
+
+    try:
+        target_kind = mask_output_kind(output)
+    except MaskError as e:
+        raise typer.BadParameter(str(e), param_hint="--output") from None
+    if target_kind == "image" and moving and frames > 1:
+        raise typer.BadParameter(
+            f"{Path(output).name} is one image, for a hole that does not move: add --stationary, "
+            "or write .npy, a folder or a video", param_hint="--output")
+    H, W = height or size, width or size
+    try:
+        hole = generate_mask(kind.value, frames, (H, W), moving=moving, seed=seed)
+    except ValueError as e:
+        raise VidschedError(str(e)) from None
+    path = write_mask(output, hole)
+    extent = "one image for every frame" if target_kind == "image" else _n(frames, "frame")
+    print(f"wrote {path}: {'moving' if moving else 'stationary'} {kind.value} mask, {W}x{H}, {extent}, "
+          f"hole {100 * hole.mean():.1f}% of pixels (seed {seed})")
 
 
 def _show_default_plan(scheme: str, sets, output: Path) -> None:

@@ -6,15 +6,21 @@ Formats: ``.npy`` (T x H x W, or T x H x W x C whose channels are combined), one
 :mod:`vidsched.videoio`; gray > 127 is a hole, which absorbs codec noise).
 Convention: white / nonzero = pixels to fill, as in ProPainter and E2FGVI; pass
 ``invert=True`` for DEVIL's convention (white = known).
+
+:func:`write_mask` writes a mask in a form :func:`load_mask` reads back: ``.npy`` (bool
+T x H x W), a folder of PNGs (``frame_00000.png`` ..., white = fill), a video
+(``.mp4 .avi .mov .mkv``, white = fill) or one ``.png`` for a hole that does not move.
 """
 
 from __future__ import annotations
 
+import os
 import re
 from pathlib import Path
 
 import numpy as np
 
+from vidsched.atomic import atomic_write
 from vidsched.errors import MaskError
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff")
@@ -101,3 +107,81 @@ def _video_suffixes() -> tuple[str, ...]:
 def complete_frames(hole: np.ndarray) -> list[int]:
     """Frames with no pixel to fill."""
     return np.flatnonzero(~hole.reshape(hole.shape[0], -1).any(axis=1)).tolist()
+
+
+# ---- writing -----------------------------------------------------------------------------------
+#: Suffixes :func:`write_mask` writes as a video (white = fill); the lossy codecs still give
+#: the mask back because :func:`load_mask` thresholds at 127. Not ``.gif``: Pillow merges
+#: identical consecutive frames, so a GIF would lose frames of a mask that stands still.
+MASK_VIDEO_SUFFIXES = (".mp4", ".m4v", ".mov", ".avi", ".mkv")
+
+
+def mask_output_kind(path: str | Path) -> str:
+    """``"npy"``, ``"image"`` (one ``.png``), ``"video"`` or ``"folder"`` (a name without a
+    suffix, one ending in ``/``, or an existing folder) for a target; MaskError otherwise."""
+    text, p = str(path), Path(path)
+    if text.endswith(("/", os.sep)) or p.is_dir() or p.suffix == "":
+        return "folder"
+    suffix = p.suffix.lower()
+    if suffix == ".npy":
+        return "npy"
+    if suffix == ".png":
+        return "image"
+    if suffix in MASK_VIDEO_SUFFIXES:
+        return "video"
+    raise MaskError(
+        f"cannot write {p.name}: unknown mask format {p.suffix!r}; use .npy, a folder (a name without a "
+        f"suffix), a video ({', '.join(MASK_VIDEO_SUFFIXES)}) or .png (a hole that does not move)"
+    )
+
+
+def write_mask(path: str | Path, mask: np.ndarray, fps: float | None = None) -> Path:
+    """Write a bool mask ``T x H x W`` (True = fill) so that :func:`load_mask` returns it.
+
+    The format follows the name (:func:`mask_output_kind`): ``.npy`` keeps the bool array;
+    a folder gets one white-on-black PNG per frame; a video file gets white-on-black
+    frames at ``fps`` (default 10; codecs need even sizes); a ``.png`` holds one frame,
+    so it takes only a mask whose frames are all the same (:func:`load_mask` repeats it).
+    Writes are atomic, and replace an earlier output of the same name (a folder only if
+    it holds nothing but images). Raises MaskError.
+    """
+    target = Path(path)
+    kind = mask_output_kind(path)
+    hole = np.asarray(mask)
+    if hole.ndim != 3 or hole.size == 0:
+        raise MaskError(f"a mask must be T x H x W, got shape {tuple(hole.shape)}")
+    hole = hole.astype(bool, copy=False)
+    T, H, W = hole.shape
+    if kind != "folder" and target.is_dir():
+        raise MaskError(f"cannot write {target}: a folder of that name exists")
+    if kind == "npy":
+        def save(tmp: str) -> None:
+            with open(tmp, "wb") as f:
+                np.save(f, np.ascontiguousarray(hole), allow_pickle=False)
+
+        return atomic_write(target, save)
+    if kind == "image":
+        if T > 1 and (hole != hole[:1]).any():
+            raise MaskError(
+                f"cannot write a moving mask to {target.name}: a .png holds one frame (the same hole in every "
+                "frame); write .npy, a folder or a video instead"
+            )
+
+        def save_png(tmp: str) -> None:
+            from PIL import Image
+
+            Image.fromarray(hole[0].astype(np.uint8) * 255).save(tmp, format="PNG")
+
+        return atomic_write(target, save_png)
+    if kind == "video" and (H % 2 or W % 2):
+        raise MaskError(
+            f"cannot write a {W}x{H} mask to {target.name}: video codecs need an even width and height; "
+            "write .npy or a folder of PNGs instead"
+        )
+    from vidsched.videoio import DEFAULT_FPS, VideoError, write_video
+
+    frames = np.repeat((hole.astype(np.uint8) * 255)[..., None], 3, axis=-1)
+    try:
+        return write_video(path, frames, fps or DEFAULT_FPS)
+    except VideoError as e:
+        raise MaskError(str(e)) from None

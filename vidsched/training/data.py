@@ -94,21 +94,29 @@ class ExampleSampler:
     than K are padded (and marked invalid, so attention ignores them).
     """
 
-    def __init__(self, frames: np.ndarray, K: int, seed: int = 0, p_consecutive: float = 0.5,
+    def __init__(self, frames: np.ndarray | list[np.ndarray], K: int, seed: int = 0, p_consecutive: float = 0.5,
                  max_span: int | None = None) -> None:
-        self.frames = frames
+        # One clip, or several (each (N, S, S, 3) uint8, N may differ): a window never
+        # straddles two clips, and longer clips are drawn proportionally more often.
+        self.clips = [frames] if isinstance(frames, np.ndarray) else list(frames)
+        if not self.clips or any(len(c) == 0 for c in self.clips):
+            raise VidschedError("no training frames (every clip needs at least one frame)")
+        lengths = np.array([len(c) for c in self.clips], float)
+        self.clip_p = lengths / lengths.sum()
         self.K = K
         self.rng = np.random.default_rng(seed)
         self.p_consecutive = p_consecutive
-        self.max_span = max_span or len(frames)
+        self.max_span = max_span
 
     def example(self):
         rng, K = self.rng, self.K
-        span = min(self.max_span, len(self.frames))
-        offset = int(rng.integers(0, len(self.frames) - span + 1))
+        # With a single clip no draw is made, so single-clip runs keep their random stream.
+        clip = self.clips[0] if len(self.clips) == 1 else self.clips[int(rng.choice(len(self.clips), p=self.clip_p))]
+        span = min(self.max_span or len(clip), len(clip))
+        offset = int(rng.integers(0, len(clip) - span + 1))
         gen, obs = sample_frame_indices(rng, K, span, self.p_consecutive)
         window = sorted(gen + obs)
-        size = self.frames.shape[1]
+        size = clip.shape[1]
         hole = random_mask(max(window) - min(window) + 1, size, rng)
         x0 = np.zeros((K, 3, size, size), np.float32)
         known = np.zeros((K, 1, size, size), np.float32)
@@ -117,7 +125,7 @@ class ExampleSampler:
         valid = np.zeros(K, bool)
         gen_set = set(gen)
         for p, f in enumerate(window):
-            x0[p] = self.frames[offset + f].transpose(2, 0, 1).astype(np.float32) / 127.5 - 1.0
+            x0[p] = clip[offset + f].transpose(2, 0, 1).astype(np.float32) / 127.5 - 1.0
             h = hole[f - min(window)]
             if f in gen_set:
                 known[p, 0] = ~h
@@ -132,3 +140,18 @@ class ExampleSampler:
     def batch(self, batch_size: int) -> Batch:
         parts = [self.example() for _ in range(batch_size)]
         return Batch(*(np.stack(p) for p in zip(*parts)))
+
+
+def load_training_data(data, size: int, root: Path = Path(".")) -> tuple[list[np.ndarray], list[np.ndarray]]:
+    """(training clips, held-out clips) at ``size`` x ``size`` for a :class:`DataConfig`.
+
+    ``source: vtest`` is OpenCV's clip, fetched into ``root/data/vtest.avi`` if missing;
+    anything else is a video, array or frame folder, or a folder of them (see
+    :mod:`vidsched.training.video_folder`). Each clip is split in time: its first
+    ``train_fraction`` of frames train, the rest are held out.
+    """
+    from vidsched.training.video_folder import load_folder, split_clips
+
+    source = fetch_vtest(Path(root) / "data" / "vtest.avi") if data.source == "vtest" else Path(data.source)
+    clips = load_folder(source, size, fps=data.fps, crop=data.crop, min_frames=data.min_frames)
+    return split_clips(clips, data.train_fraction)

@@ -1,108 +1,255 @@
-"""Training loop: eq. 3 of the paper with AdamW, EMA and gradient clipping.
+"""Training loop: eq. 3 of the paper with AdamW, EMA, gradient clipping, and DDP.
 
 State is written to a run folder: ``checkpoint.safetensors`` / ``.json`` (the raw
-weights), ``ema.safetensors`` / ``.json`` (the EMA weights, what `vidsched run` uses),
-``train_state.pt`` (optimizer, step, RNG; loaded with ``weights_only=True``) and
-``log.csv``. Everything is written atomically, so a killed run resumes from its last
-save with ``resume=True``.
+weights), ``ema.safetensors`` / ``.json`` (the EMA weights, what gets shipped),
+``train_state.pt`` (optimizer, step and every random stream; loaded with
+``weights_only=True``), ``config.yaml`` (the resolved config), ``log.csv``, ``loss.png``
+and ``samples/``. Everything is written atomically, so a killed run resumes from its
+last save with ``resume=True`` -- on the CPU bit-identically: the same losses and
+weights as a run that was never interrupted.
+
+Under ``torchrun --nproc_per_node=N`` each process trains on its own random examples
+(seeded by rank) with DistributedDataParallel averaging the gradients (nccl on GPUs,
+gloo on the CPU); rank 0 writes the run folder, and every save checks that the replicas'
+weights are still identical.
 """
 
 from __future__ import annotations
 
 import copy
 import csv
+import hashlib
 import json
+import math
+import os
 import time
-from dataclasses import asdict, dataclass, field
+from collections.abc import Callable
+from contextlib import nullcontext
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import torch
 
-from vidsched.atomic import atomic_write
+from vidsched.atomic import atomic_write, atomic_write_text
 from vidsched.diffusion.precond import training_loss
-from vidsched.model.checkpoint import save_checkpoint
-from vidsched.model.unet import VideoUNet, VideoUNetConfig
+from vidsched.errors import VidschedError
+from vidsched.model.checkpoint import read_checkpoint, save_checkpoint
+from vidsched.model.unet import VideoUNet
+from vidsched.training.config import TrainConfig, to_yaml
 from vidsched.training.data import ExampleSampler
+from vidsched.training.report import plot_loss, write_preview
+
+RANK_SEED_STRIDE = 1000  # rank r draws examples from seed + 1000 r (rank 0: the single-process streams)
 
 
-@dataclass
-class TrainConfig:
-    run_dir: str = "runs/tiny"
-    steps: int = 2000
-    batch_size: int = 2
-    lr: float = 2e-4
-    warmup_steps: int = 200
-    weight_decay: float = 0.0
-    ema_decay: float = 0.999  # the paper's EMA rate
-    grad_clip: float = 1.0
-    schedule: str = "cosine"  # Chen 2023 noise schedule: linear, cosine or sigmoid
-    p_consecutive: float = 0.5  # mixture weight of runs of consecutive frames
-    seed: int = 0
-    save_every: int = 250
-    log_every: int = 25
-    threads: int = 0  # torch CPU threads (0: torch's default)
-    model: dict = field(default_factory=lambda: VideoUNetConfig.tiny().to_dict())
+def learning_rate(cfg: TrainConfig, step: int) -> float:
+    """The lr of optimizer step `step` (0-based): linear warmup, constant, then an optional cosine decay."""
+    lr = cfg.lr * min(1.0, (step + 1) / max(1, cfg.warmup_steps))
+    if 0 < cfg.decay_start <= step and cfg.steps > cfg.decay_start:
+        progress = min(1.0, (step - cfg.decay_start) / (cfg.steps - cfg.decay_start))
+        floor = cfg.min_lr_ratio * cfg.lr
+        lr = floor + (lr - floor) * 0.5 * (1.0 + math.cos(math.pi * progress))
+    return lr
 
 
-def train(cfg: TrainConfig, frames: np.ndarray, resume: bool = False, log=print) -> Path:
-    """Train on `frames` (N, S, S, 3) uint8; returns the run folder."""
+@dataclass(frozen=True)
+class Distributed:
+    """This process's place in a torchrun job (rank 0 of 1 when run plainly)."""
+
+    rank: int = 0
+    world: int = 1
+    local_rank: int = 0
+
+    @property
+    def main(self) -> bool:
+        return self.rank == 0
+
+
+def setup_distributed(cfg: TrainConfig) -> tuple[Distributed, torch.device]:
+    """Join the torchrun job named by the environment (if any) and pick the device."""
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    use_cuda = cfg.device == "cuda" or (cfg.device == "auto" and torch.cuda.is_available())
+    if cfg.device == "cuda" and not torch.cuda.is_available():
+        raise VidschedError("device: cuda was asked for, but torch sees no CUDA device")
+    if world == 1:
+        return Distributed(), torch.device("cuda" if use_cuda else "cpu")
+    import torch.distributed as dist
+
+    dist_info = Distributed(int(os.environ["RANK"]), world, int(os.environ.get("LOCAL_RANK", "0")))
+    if use_cuda:
+        torch.cuda.set_device(dist_info.local_rank)
+    if not dist.is_initialized():
+        dist.init_process_group("nccl" if use_cuda else "gloo")
+    return dist_info, torch.device(f"cuda:{dist_info.local_rank}" if use_cuda else "cpu")
+
+
+def _all_gather(obj, dist_info: Distributed) -> list:
+    if dist_info.world == 1:
+        return [obj]
+    import torch.distributed as dist
+
+    out = [None] * dist_info.world
+    dist.all_gather_object(out, obj)
+    return out
+
+
+def weights_digest(model: torch.nn.Module) -> str:
+    """sha256 of every parameter and buffer, bit for bit (replicas must agree exactly)."""
+    h = hashlib.sha256()
+    for name, tensor in sorted(model.state_dict().items()):
+        h.update(name.encode())
+        h.update(tensor.detach().cpu().contiguous().view(torch.uint8).numpy().tobytes())
+    return h.hexdigest()
+
+
+@dataclass(frozen=True)
+class StepReport:
+    """What the trainer tells its caller after each logged interval."""
+
+    step: int
+    steps: int
+    loss: float
+    lr: float
+    steps_per_second: float
+    data_share: float  # fraction of the wall time spent making examples
+
+
+def _check_resumable(run: Path, cfg: TrainConfig) -> None:
+    """A run folder may be resumed with other step counts or rates, not another network."""
+    saved = run / "checkpoint.json"
+    if not saved.exists():
+        return
+    meta = json.loads(saved.read_text())
+    model = cfg.model_config().to_dict()
+    if meta.get("config") and meta["config"] != model:
+        diff = sorted(k for k in model if meta["config"].get(k) != model[k])
+        raise VidschedError(
+            f"{run} holds a run of another network (differs in {', '.join(diff)}); "
+            "resume with its config or pick a new run_dir"
+        )
+
+
+def train(
+    cfg: TrainConfig,
+    clips: np.ndarray | list[np.ndarray],
+    held_out: np.ndarray | None = None,
+    resume: bool = False,
+    log: Callable[[str], None] = print,
+    on_report: Callable[[StepReport], None] | None = None,
+) -> Path:
+    """Train on ``clips`` ((N, S, S, 3) uint8 arrays); returns the run folder.
+
+    ``held_out`` frames, if given, feed the periodic sample PNGs.
+    """
+    threads = torch.get_num_threads()
     if cfg.threads:
         torch.set_num_threads(cfg.threads)
+    try:
+        return _train(cfg, clips, held_out, resume, log, on_report)
+    finally:
+        torch.set_num_threads(threads)  # a library call leaves the process as it found it
+
+
+def _train(cfg, clips, held_out, resume, log, on_report) -> Path:
+    dist_info, device = setup_distributed(cfg)
     run = Path(cfg.run_dir)
-    run.mkdir(parents=True, exist_ok=True)
-    (run / "config.json").write_text(json.dumps(asdict(cfg), indent=1))
-    model_cfg = VideoUNetConfig.from_dict(cfg.model)
-    torch.manual_seed(cfg.seed)
-    model = VideoUNet(model_cfg)
+    state_path = run / "train_state.pt"
+    if resume:
+        _check_resumable(run, cfg)
+    elif (run / "checkpoint.json").exists() or state_path.exists():
+        raise VidschedError(f"{run} already holds a run; pass --resume to continue it, or pick another run_dir")
+    if dist_info.main:
+        run.mkdir(parents=True, exist_ok=True)
+        atomic_write_text(run / "config.yaml", to_yaml(cfg))
+
+    model_cfg = cfg.model_config()
+    torch.manual_seed(cfg.seed)  # identical initial weights on every rank
+    model = VideoUNet(model_cfg).to(device)
     ema = copy.deepcopy(model).eval().requires_grad_(False)
     opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
-    sampler = ExampleSampler(frames, model_cfg.max_frames, seed=cfg.seed, p_consecutive=cfg.p_consecutive)
-    gen = torch.Generator().manual_seed(cfg.seed + 1)
+    rank_seed = cfg.seed + RANK_SEED_STRIDE * dist_info.rank
+    sampler = ExampleSampler(clips, model_cfg.max_frames, seed=rank_seed, p_consecutive=cfg.p_consecutive)
+    gen = torch.Generator().manual_seed(rank_seed + 1)  # diffusion times and noise (on the host: device-independent)
     step = 0
-    state_path = run / "train_state.pt"
     if resume and state_path.exists():
-        from vidsched.model.checkpoint import read_checkpoint
-
         state = torch.load(state_path, weights_only=True)
         model.load_state_dict(read_checkpoint(run / "checkpoint.json")[0])
         ema.load_state_dict(read_checkpoint(run / "ema.json")[0])
         opt.load_state_dict(state["optimizer"])
         step = int(state["step"])
-        gen.set_state(state["torch_rng"])
-        sampler.rng.bit_generator.state = json.loads(state["numpy_rng"])
+        rngs = state.get("rng") or [{"torch": state["torch_rng"], "numpy": state["numpy_rng"]}]
+        if len(rngs) != dist_info.world:
+            log(f"note: the run was saved by {len(rngs)} process(es), now {dist_info.world}: "
+                "random streams restart from the seed")
+        else:
+            mine = rngs[dist_info.rank]
+            gen.set_state(mine["torch"])
+            sampler.rng.bit_generator.state = json.loads(mine["numpy"])
+            if "torch_global" in mine:
+                torch.set_rng_state(mine["torch_global"])  # dropout
         log(f"resumed at step {step}")
+    elif resume:
+        log(f"nothing to resume in {run}: starting from step 0")
+
+    net = model
+    if dist_info.world > 1:
+        from torch.nn.parallel import DistributedDataParallel
+
+        net = DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None)
 
     log_path = run / "log.csv"
-    new_log = not log_path.exists() or step == 0
-    log_file = open(log_path, "w" if new_log else "a", newline="")
-    writer = csv.writer(log_file)
-    if new_log:
-        writer.writerow(["step", "loss", "lr", "seconds", "data_seconds"])
+    log_file = writer = None
+    if dist_info.main:
+        new_log = not log_path.exists() or step == 0
+        log_file = open(log_path, "w" if new_log else "a", newline="")
+        writer = csv.writer(log_file)
+        if new_log:
+            writer.writerow(["step", "loss", "lr", "seconds", "data_seconds"])
 
     def save() -> None:
-        meta = {"step": step, "schedule": cfg.schedule, "ema_decay": cfg.ema_decay, "trained_on": str(cfg.run_dir)}
+        rng = {"torch": gen.get_state(), "numpy": json.dumps(sampler.rng.bit_generator.state),
+               "torch_global": torch.get_rng_state()}
+        rngs = _all_gather(rng, dist_info)
+        digests = _all_gather(weights_digest(model), dist_info)
+        if len(set(digests)) != 1:
+            raise VidschedError(f"DDP replicas diverged at step {step}: weight digests {digests}")
+        if not dist_info.main:
+            return
+        meta = {"step": step, "schedule": cfg.schedule, "ema_decay": cfg.ema_decay, "trained_on": cfg.data.source,
+                "processes": dist_info.world}
         save_checkpoint(run / "checkpoint", model.state_dict(), model_cfg, dict(meta, weights="raw"))
         save_checkpoint(run / "ema", ema.state_dict(), model_cfg, dict(meta, weights="ema"))
-        state = {"optimizer": opt.state_dict(), "step": step, "torch_rng": gen.get_state(),
-                 "numpy_rng": json.dumps(sampler.rng.bit_generator.state)}
+        state = {"optimizer": opt.state_dict(), "step": step, "rng": rngs}
         atomic_write(state_path, lambda tmp: torch.save(state, tmp))
+        atomic_write_text(run / "replicas.json", json.dumps({"step": step, "weights_sha256": digests}, indent=1))
+        log_file.flush()
+        plot_loss(log_path, run / "loss.png")
 
+    def preview() -> None:
+        if dist_info.main and held_out is not None and len(held_out):
+            path = write_preview(ema, held_out, run / "samples" / f"step_{step:06d}.png", cfg.sample_steps)
+            log(f"samples: {path}")
+
+    autocast = (torch.autocast("cuda", dtype=torch.bfloat16) if device.type == "cuda" and cfg.bf16
+                else nullcontext())
     model.train()
-    t_start = time.perf_counter()
-    losses, data_time = [], 0.0
+    t_start, start_step = time.perf_counter(), step
+    losses, data_time, interval_start = [], 0.0, time.perf_counter()
     while step < cfg.steps:
         t0 = time.perf_counter()
         b = sampler.batch(cfg.batch_size)
-        x0, known, loss_mask = torch.from_numpy(b.x0), torch.from_numpy(b.known), torch.from_numpy(b.loss_mask)
-        index, valid = torch.from_numpy(b.index), torch.from_numpy(b.valid)
-        t = torch.rand(cfg.batch_size, generator=gen)
-        noise = torch.randn(x0.shape, generator=gen)
+        x0, known, loss_mask, index, valid = (
+            torch.from_numpy(a).to(device) for a in (b.x0, b.known, b.loss_mask, b.index, b.valid)
+        )
+        t = torch.rand(cfg.batch_size, generator=gen).to(device)
+        noise = torch.randn(x0.shape, generator=gen).to(device)
         data_time += time.perf_counter() - t0
-        lr = cfg.lr * min(1.0, (step + 1) / max(1, cfg.warmup_steps))
+        lr = learning_rate(cfg, step)
         for group in opt.param_groups:
             group["lr"] = lr
-        loss = training_loss(model, x0, t, noise, known, index, valid, loss_mask, cfg.schedule)
+        with autocast:
+            loss = training_loss(net, x0, t, noise, known, index, valid, loss_mask, cfg.schedule)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
@@ -111,15 +258,28 @@ def train(cfg: TrainConfig, frames: np.ndarray, resume: bool = False, log=print)
             for p_ema, p in zip(ema.parameters(), model.parameters()):
                 p_ema.lerp_(p, 1.0 - cfg.ema_decay)
         step += 1
-        losses.append(loss.item())
+        losses.append(loss.detach())
         if step % cfg.log_every == 0 or step == cfg.steps:
-            elapsed = time.perf_counter() - t_start
-            writer.writerow([step, f"{np.mean(losses):.5f}", f"{lr:.2e}", f"{elapsed:.1f}", f"{data_time:.1f}"])
-            log_file.flush()
-            log(f"step {step}/{cfg.steps} loss {np.mean(losses):.4f} lr {lr:.1e} "
-                f"{step / max(elapsed, 1e-9):.2f} steps/s (data {100 * data_time / max(elapsed, 1e-9):.0f} %)")
-            losses = []
+            mean_loss = float(torch.stack(losses).float().mean())  # one host sync per log interval
+            if dist_info.world > 1:
+                mean_loss = float(np.mean(_all_gather(mean_loss, dist_info)))
+            now = time.perf_counter()
+            report = StepReport(step, cfg.steps, mean_loss, lr, len(losses) / max(now - interval_start, 1e-9),
+                                data_time / max(now - t_start, 1e-9))
+            if dist_info.main:
+                writer.writerow([step, f"{mean_loss:.5f}", f"{lr:.2e}", f"{now - t_start:.1f}", f"{data_time:.1f}"])
+                if on_report is not None:
+                    on_report(report)
+                else:
+                    log(f"step {step}/{cfg.steps} loss {mean_loss:.4f} lr {lr:.1e} "
+                        f"{report.steps_per_second:.2f} steps/s (data {100 * report.data_share:.0f} %)")
+            losses, interval_start = [], now
         if step % cfg.save_every == 0 or step == cfg.steps:
             save()
-    log_file.close()
+        if cfg.sample_every and (step % cfg.sample_every == 0 or step == cfg.steps):
+            preview()
+    if step == start_step and dist_info.main:
+        log(f"{run} is already at step {step} of {cfg.steps}: nothing to do")
+    if log_file is not None:
+        log_file.close()
     return run

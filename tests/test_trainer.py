@@ -1,0 +1,193 @@
+"""The trainer: configs, lr schedule, bit-identical resume, DDP replicas, run-folder outputs."""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+import yaml
+
+from vidsched.errors import VidschedError
+from vidsched.model.checkpoint import read_checkpoint_info
+from vidsched.training.config import ConfigError, TrainConfig, load_config, to_yaml
+from vidsched.training.trainer import learning_rate, train, weights_digest
+
+REPO = Path(__file__).resolve().parents[1]
+CONFIGS = REPO / "model" / "configs"
+
+# A network small enough for a few steps in well under a second.
+MICRO = {"preset": "tiny", "image_size": 16, "max_frames": 4, "channels": 8, "channel_mult": [1, 2],
+         "attention_resolutions": [8], "num_heads": 2, "rel_pos_channels": 8, "norm_groups": 4}
+
+
+def micro_config(run_dir: Path, **changes) -> TrainConfig:
+    values = {"run_dir": str(run_dir), "model": MICRO, "steps": 6, "batch_size": 2, "log_every": 1,
+              "save_every": 3, "sample_every": 0, "warmup_steps": 2, "threads": 1, **changes}
+    return load_config(None, [f"{k}={json.dumps(v)}" for k, v in values.items()])
+
+
+@pytest.fixture(scope="module")
+def clip() -> np.ndarray:
+    rng = np.random.default_rng(0)
+    base = rng.integers(0, 255, (1, 16, 16, 3))
+    drift = np.arange(40)[:, None, None, None] * 3  # a little motion so frames differ
+    return ((base + drift) % 256).astype(np.uint8)
+
+
+def losses(run: Path) -> list[tuple[int, str]]:
+    with open(run / "log.csv", newline="") as f:
+        return [(int(r["step"]), r["loss"]) for r in csv.DictReader(f)]
+
+
+# ---- config ---------------------------------------------------------------------------------
+def test_shipped_configs_load_and_vtest64_is_the_shipped_network():
+    for path in sorted(CONFIGS.glob("*.yaml")):
+        cfg = load_config(path)
+        assert cfg.steps >= 1, path
+    cfg = load_config(CONFIGS / "vtest64.yaml")
+    shipped_config, _, _ = read_checkpoint_info(REPO / "vidsched" / "assets" / "vidsched-vtest64.json")
+    assert cfg.model_config() == shipped_config
+
+
+def test_overrides_and_resolved_yaml(tmp_path):
+    path = tmp_path / "c.yaml"
+    path.write_text("steps: 10\ndata:\n  fps: 5\nmodel:\n  preset: tiny\n  channels: 16\n")
+    cfg = load_config(path, ["data.crop=center", "lr=1e-3", "model.num_heads=2"], run_dir="elsewhere")
+    assert (cfg.steps, cfg.data.fps, cfg.data.crop, cfg.lr, cfg.run_dir) == (10, 5.0, "center", 1e-3, "elsewhere")
+    resolved = yaml.safe_load(to_yaml(cfg))
+    assert resolved["model"]["channels"] == 16 and resolved["model"]["num_heads"] == 2
+    assert resolved["model"]["max_frames"] == 8  # the preset's value, written out
+    assert load_config(None, [f"{k}={json.dumps(v)}" for k, v in resolved.items() if k != "data"]).steps == 10
+
+
+@pytest.mark.parametrize("text, message", [
+    ("stpes: 10", "did you mean 'steps'"),
+    ("data: {fsp: 3}", "did you mean 'fps'"),
+    ("model: {chanels: 3}", "did you mean 'channels'"),
+    ("model: {preset: huge}", "unknown preset 'huge'"),
+    ("steps: ten", "steps must be an integer"),
+    ("lr: -1", "lr must be positive"),
+    ("schedule: quadratic", "schedule must be one of"),
+    ("data: {crop: diagonal}", "data.crop must be one of"),
+    ("model: {image_size: 30}", "not divisible"),
+    ("- 1\n- 2", "expected a mapping"),
+    ("steps: [1", "not valid YAML"),
+])
+def test_bad_configs_are_named(tmp_path, text, message):
+    path = tmp_path / "c.yaml"
+    path.write_text(text)
+    with pytest.raises(ConfigError, match=message.replace("(", r"\(").replace("[", r"\[")):
+        load_config(path)
+
+
+def test_bad_override_syntax():
+    with pytest.raises(ConfigError, match="KEY=VALUE"):
+        load_config(None, ["steps"])
+
+
+def test_learning_rate_schedule():
+    cfg = TrainConfig(steps=1000, lr=1e-3, warmup_steps=100, decay_start=600, min_lr_ratio=0.1)
+    assert learning_rate(cfg, 0) == pytest.approx(1e-5)
+    assert learning_rate(cfg, 99) == pytest.approx(1e-3)
+    assert learning_rate(cfg, 599) == pytest.approx(1e-3)
+    assert learning_rate(cfg, 800) == pytest.approx(0.55e-3)  # half way down the cosine
+    assert learning_rate(cfg, 1000) == pytest.approx(1e-4)
+    lrs = [learning_rate(cfg, s) for s in range(600, 1001)]
+    assert all(a >= b for a, b in zip(lrs, lrs[1:]))
+    assert learning_rate(TrainConfig(steps=1000, lr=1e-3, warmup_steps=1), 999) == 1e-3  # no decay by default
+
+
+# ---- training -------------------------------------------------------------------------------
+def test_resume_is_bit_identical(tmp_path, clip):
+    whole = train(micro_config(tmp_path / "whole"), clip, log=lambda s: None)
+    part = tmp_path / "part"
+    train(micro_config(part, steps=3), clip, log=lambda s: None)
+    train(micro_config(part), clip, resume=True, log=lambda s: None)
+    assert losses(whole) == losses(part)
+    assert [s for s, _ in losses(part)] == list(range(1, 7))
+    for name in ("checkpoint.safetensors", "ema.safetensors"):
+        assert (whole / name).read_bytes() == (part / name).read_bytes(), name
+
+
+def test_training_changes_the_weights_and_writes_the_run_folder(tmp_path, clip):
+    cfg = micro_config(tmp_path / "run", steps=4, save_every=2, sample_every=4, sample_steps=2)
+    torch.manual_seed(cfg.seed)
+    from vidsched.model.unet import VideoUNet
+
+    initial = weights_digest(VideoUNet(cfg.model_config()))
+    run = train(cfg, clip, held_out=clip[-8:], log=lambda s: None)
+    _, meta, _ = read_checkpoint_info(run / "ema.json")
+    assert meta["step"] == 4 and meta["weights"] == "ema"
+    replicas = json.loads((run / "replicas.json").read_text())
+    assert replicas["weights_sha256"] != [initial]
+    assert yaml.safe_load((run / "config.yaml").read_text())["model"]["channels"] == 8
+    from PIL import Image
+
+    sample = Image.open(run / "samples" / "step_000004.png")
+    assert sample.width > 2 * 16 and sample.height > 4 * 16
+    loss_png = run / "loss.png"
+    assert loss_png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_run_folder_is_never_silently_reused(tmp_path, clip):
+    run = tmp_path / "run"
+    train(micro_config(run, steps=2), clip, log=lambda s: None)
+    with pytest.raises(VidschedError, match="--resume"):
+        train(micro_config(run, steps=2), clip, log=lambda s: None)
+    other = dict(MICRO, channels=16)
+    with pytest.raises(VidschedError, match="another network.*channels"):
+        train(micro_config(run, steps=4, model=other), clip, resume=True, log=lambda s: None)
+
+
+# ---- the command line -----------------------------------------------------------------------
+def _micro_yaml(tmp_path: Path, clip: np.ndarray, **changes) -> Path:
+    np.save(tmp_path / "clip.npy", clip)
+    values = {"run_dir": str(tmp_path / "run"), "data": {"source": str(tmp_path / "clip.npy"), "min_frames": 8},
+              "model": MICRO, "steps": 4, "batch_size": 1, "log_every": 1, "save_every": 2, "sample_every": 0,
+              "threads": 1, **changes}
+    path = tmp_path / "cfg.yaml"
+    path.write_text(yaml.safe_dump(values))
+    return path
+
+
+def test_dry_run_writes_nothing(tmp_path, clip):
+    cfg = _micro_yaml(tmp_path, clip)
+    proc = subprocess.run([sys.executable, str(REPO / "model" / "train.py"), "train", "--config", str(cfg),
+                           "--dry-run", "--set", "lr=5e-4"], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    assert "32 training frames, 8 held out" in proc.stdout
+    assert "lr: 0.0005" in proc.stdout and "nothing trained" in proc.stdout
+    assert not (tmp_path / "run").exists()
+
+
+def test_bad_config_on_the_command_line_is_one_line(tmp_path, clip):
+    cfg = _micro_yaml(tmp_path, clip)
+    proc = subprocess.run([sys.executable, str(REPO / "model" / "train.py"), "train", "--config", str(cfg),
+                           "--set", "stepz=3"], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 1
+    assert proc.stderr.strip() == "error: unknown config key 'stepz'; did you mean 'steps'?"
+
+
+def test_torchrun_two_cpu_processes_keep_identical_replicas(tmp_path, clip):
+    cfg = _micro_yaml(tmp_path, clip)
+    env = {k: v for k, v in os.environ.items() if k not in ("RANK", "WORLD_SIZE", "LOCAL_RANK", "MASTER_ADDR", "MASTER_PORT")}
+    proc = subprocess.run(
+        [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2",
+         str(REPO / "model" / "train.py"), "train", "--config", str(cfg)],
+        capture_output=True, text=True, timeout=300, env=env,
+    )
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
+    assert "x 2 process(es)" in proc.stdout
+    replicas = json.loads((tmp_path / "run" / "replicas.json").read_text())
+    assert replicas["step"] == 4
+    assert len(replicas["weights_sha256"]) == 2 and len(set(replicas["weights_sha256"])) == 1
+    state = torch.load(tmp_path / "run" / "train_state.pt", weights_only=True)
+    assert len(state["rng"]) == 2  # each rank's streams, for resuming
+    assert state["rng"][0]["numpy"] != state["rng"][1]["numpy"]  # ranks draw different examples

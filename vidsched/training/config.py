@@ -1,0 +1,222 @@
+"""Training configuration: one dataclass, loaded from a YAML file in ``model/configs/``.
+
+A config file holds only what differs from the defaults below; ``--set key=value``
+(dotted keys for the nested sections, values parsed as YAML) overrides it on the
+command line. Every key is checked: a misspelt key is an error that names the closest
+valid one, so a typo never silently trains with a default. The resolved config (every
+field, the model preset expanded) is written to the run folder as ``config.yaml``.
+"""
+
+from __future__ import annotations
+
+import difflib
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from vidsched.errors import VidschedError
+from vidsched.model.unet import VideoUNetConfig
+
+PRESETS = {"tiny": VideoUNetConfig.tiny, "paper": VideoUNetConfig.paper}
+SCHEDULES = ("linear", "cosine", "sigmoid")
+CROPS = ("none", "center", "random")
+
+
+class ConfigError(VidschedError):
+    """A training config that cannot be used (unknown key, bad value, unreadable file)."""
+
+
+@dataclass(frozen=True)
+class DataConfig:
+    # "vtest": OpenCV's vtest.avi (fetched and sha256-checked into data/); otherwise a
+    # video file, a .npy array, a PNG folder, or a folder of any of these.
+    source: str = "vtest"
+    fps: float | None = None  # resample every clip to this frame rate (None: keep it)
+    crop: str = "none"  # "none" stretches to a square (as `vidsched run` does); "center" / "random" crop a square
+    train_fraction: float = 0.8  # the first 80 % of each clip's frames train, the rest are held out
+    min_frames: int = 16  # shorter clips are skipped (they cannot hold a long-range window)
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    run_dir: str = "runs/tiny"
+    data: DataConfig = field(default_factory=DataConfig)
+    # The network: a preset name (tiny, paper) and any VideoUNetConfig field to override.
+    model: dict = field(default_factory=lambda: {"preset": "tiny"})
+    steps: int = 2000
+    batch_size: int = 2  # per process: under torchrun the global batch is batch_size x processes
+    lr: float = 2e-4
+    warmup_steps: int = 200  # linear warmup from 0
+    decay_start: int = 0  # from this step a cosine takes the lr to min_lr_ratio * lr at `steps` (0: constant)
+    min_lr_ratio: float = 0.1
+    weight_decay: float = 0.0
+    ema_decay: float = 0.999  # the paper's EMA rate (appendix E)
+    grad_clip: float = 1.0  # max global gradient norm
+    schedule: str = "cosine"  # Chen 2023 noise schedule: linear, cosine or sigmoid
+    p_consecutive: float = 0.5  # mixture weight of runs of consecutive frames (sec. 4.3)
+    seed: int = 0
+    save_every: int = 250
+    log_every: int = 25
+    sample_every: int = 1000  # a PNG of held-out inpaintings every N steps (0: never)
+    sample_steps: int = 12  # Heun steps for those previews
+    threads: int = 0  # torch CPU threads (0: torch's default)
+    device: str = "auto"  # auto (CUDA if present), cpu, cuda
+    bf16: bool = True  # bfloat16 autocast on CUDA (ignored on the CPU)
+
+    def model_config(self) -> VideoUNetConfig:
+        return resolve_model(self.model)
+
+    def resolved(self) -> dict:
+        """Every field, with the model preset expanded to its full set of fields."""
+        d = asdict(self)
+        d["model"] = self.model_config().to_dict()
+        return d
+
+
+def resolve_model(spec: dict) -> VideoUNetConfig:
+    spec = dict(spec)
+    preset = spec.pop("preset", None)
+    if preset is None:
+        base = VideoUNetConfig().to_dict()
+    elif preset in PRESETS:
+        base = PRESETS[preset]().to_dict()
+    else:
+        raise ConfigError(f"model.preset: unknown preset {preset!r} (choose from {', '.join(PRESETS)})")
+    unknown = [k for k in spec if k not in base]
+    if unknown:
+        raise ConfigError(_unknown("model", unknown[0], base))
+    try:
+        return VideoUNetConfig.from_dict({**base, **spec})
+    except (TypeError, ValueError) as e:
+        raise ConfigError(f"model: {e}") from None
+
+
+def _unknown(section: str, key: str, valid) -> str:
+    close = difflib.get_close_matches(key, list(valid), n=1)
+    hint = f"; did you mean {close[0]!r}?" if close else f" (valid keys: {', '.join(sorted(valid))})"
+    where = f"{section}.{key}" if section else key
+    return f"unknown config key {where!r}{hint}"
+
+
+def _check_type(where: str, value: Any, default: Any) -> Any:
+    """Coerce a YAML value to the type of the field's default (ints may be given for floats)."""
+    if isinstance(default, bool):
+        if not isinstance(value, bool):
+            raise ConfigError(f"{where} must be true or false, got {value!r}")
+        return value
+    if isinstance(default, int):
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise ConfigError(f"{where} must be an integer, got {value!r}")
+        return value
+    if isinstance(default, float) or (default is None and where.endswith("fps")):
+        if value is None and default is None:
+            return None
+        if isinstance(value, str):  # YAML 1.1 reads 5e-4 (no dot) as a string
+            try:
+                value = float(value)
+            except ValueError:
+                pass
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise ConfigError(f"{where} must be a number, got {value!r}")
+        return float(value)
+    if isinstance(default, str):
+        if not isinstance(value, str):
+            raise ConfigError(f"{where} must be a string, got {value!r}")
+        return value
+    return value
+
+
+def _build(cls, values: dict, section: str = ""):
+    defaults = cls()
+    names = {f.name for f in fields(cls)}
+    kwargs = {}
+    for key, value in values.items():
+        if key not in names:
+            raise ConfigError(_unknown(section, key, names))
+        where = f"{section}.{key}" if section else key
+        default = getattr(defaults, key)
+        if isinstance(default, DataConfig):
+            if not isinstance(value, dict):
+                raise ConfigError(f"{where} must be a mapping, got {value!r}")
+            kwargs[key] = _build(DataConfig, value, where)
+        elif key == "model":
+            if not isinstance(value, dict):
+                raise ConfigError(f"model must be a mapping (preset and overrides), got {value!r}")
+            kwargs[key] = dict(value)
+        else:
+            kwargs[key] = _check_type(where, value, default)
+    return cls(**kwargs)
+
+
+def validate(cfg: TrainConfig) -> TrainConfig:
+    problems = []
+    positive = ("steps", "batch_size", "save_every", "log_every", "sample_steps")
+    problems += [f"{k} must be at least 1, got {getattr(cfg, k)}" for k in positive if getattr(cfg, k) < 1]
+    nonneg = ("warmup_steps", "decay_start", "sample_every", "threads", "seed")
+    problems += [f"{k} must be >= 0, got {getattr(cfg, k)}" for k in nonneg if getattr(cfg, k) < 0]
+    if not cfg.lr > 0:
+        problems.append(f"lr must be positive, got {cfg.lr}")
+    if not 0.0 <= cfg.ema_decay < 1.0:
+        problems.append(f"ema_decay must be in [0, 1), got {cfg.ema_decay}")
+    if not 0.0 <= cfg.p_consecutive <= 1.0:
+        problems.append(f"p_consecutive must be in [0, 1], got {cfg.p_consecutive}")
+    if not 0.0 <= cfg.min_lr_ratio <= 1.0:
+        problems.append(f"min_lr_ratio must be in [0, 1], got {cfg.min_lr_ratio}")
+    if cfg.schedule not in SCHEDULES:
+        problems.append(f"schedule must be one of {', '.join(SCHEDULES)}, got {cfg.schedule!r}")
+    if cfg.device not in ("auto", "cpu", "cuda"):
+        problems.append(f"device must be auto, cpu or cuda, got {cfg.device!r}")
+    if cfg.data.crop not in CROPS:
+        problems.append(f"data.crop must be one of {', '.join(CROPS)}, got {cfg.data.crop!r}")
+    if not 0.0 < cfg.data.train_fraction <= 1.0:
+        problems.append(f"data.train_fraction must be in (0, 1], got {cfg.data.train_fraction}")
+    if cfg.data.fps is not None and not cfg.data.fps > 0:
+        problems.append(f"data.fps must be positive, got {cfg.data.fps}")
+    if problems:
+        raise ConfigError("invalid training config: " + "; ".join(problems))
+    cfg.model_config()  # raises ConfigError for a bad model section
+    return cfg
+
+
+def parse_override(text: str) -> tuple[list[str], Any]:
+    """``data.fps=10`` -> (["data", "fps"], 10); the value is parsed as YAML."""
+    key, sep, value = text.partition("=")
+    if not sep or not key.strip():
+        raise ConfigError(f"--set expects KEY=VALUE (e.g. steps=500 or data.fps=10), got {text!r}")
+    try:
+        parsed = yaml.safe_load(value) if value.strip() else None
+    except yaml.YAMLError as e:
+        raise ConfigError(f"--set {text!r}: the value is not valid YAML ({e})") from None
+    return key.strip().split("."), parsed
+
+
+def load_config(path: Path | None = None, overrides: list[str] = (), **fixed: Any) -> TrainConfig:
+    """The config of a YAML file (or the defaults), with ``--set`` overrides and ``fixed`` fields."""
+    values: dict = {}
+    if path is not None:
+        path = Path(path)
+        try:
+            loaded = yaml.safe_load(path.read_text())
+        except OSError as e:
+            raise ConfigError(f"cannot read config {path}: {e.strerror or e}") from None
+        except yaml.YAMLError as e:
+            raise ConfigError(f"{path} is not valid YAML: {e}") from None
+        if loaded is not None and not isinstance(loaded, dict):
+            raise ConfigError(f"{path}: expected a mapping of config keys, got {type(loaded).__name__}")
+        values = loaded or {}
+    for text in overrides:
+        keys, value = parse_override(text)
+        target = values
+        for k in keys[:-1]:
+            target = target.setdefault(k, {})
+            if not isinstance(target, dict):
+                raise ConfigError(f"--set {text!r}: {k} is not a section")
+        target[keys[-1]] = value
+    values.update({k: v for k, v in fixed.items() if v is not None})
+    return validate(_build(TrainConfig, values))
+
+
+def to_yaml(cfg: TrainConfig) -> str:
+    return yaml.safe_dump(cfg.resolved(), sort_keys=False, default_flow_style=None)
