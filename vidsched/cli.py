@@ -340,6 +340,43 @@ def run_cmd(
         print(f"wrote {compare}")
 
 
+@app.command("eval")
+def eval_cmd(
+    pred: Annotated[Path, typer.Option("--pred", help="The inpainted video, or a folder of them (dataset mode).")],
+    gt: Annotated[Path, typer.Option("--gt", help="The ground-truth video, or a folder of them with matching names.")],
+    mask: Annotated[Path, typer.Option("--mask", "-m", help="The mask (white = hole), or a folder of them with matching names.")],
+    mask_white_is_known: InvertOpt = False,
+    metrics: Annotated[str, typer.Option("--metrics", help="Comma-separated: psnr, ssim, lpips, pvcs, e_warp, fid, vfid (or 'all', 'offline').")] = "all",
+    json_out: Annotated[bool, typer.Option("--json", help="Print the report as JSON on stdout.")] = False,
+    output: Annotated[Optional[Path], typer.Option("--output", "-o", help="Also write the JSON report to this file.")] = None,
+    device: Annotated[str, typer.Option("--device", help="Device for the weight-backed metrics: cpu or cuda.")] = "cpu",
+) -> None:
+    """Score an inpainting against the ground truth with DEVIL's metrics (on the composite)."""
+    import json
+
+    from vidsched.metrics.suite import METRICS, OFFLINE, evaluate, load_videos, report_lines
+
+    chosen = {"all": list(METRICS), "offline": list(OFFLINE)}.get(metrics)
+    if chosen is None:
+        chosen = [m.strip().lower() for m in metrics.split(",") if m.strip()]
+        bad = [m for m in chosen if m not in METRICS]
+        if bad or not chosen:
+            raise typer.BadParameter(f"unknown metric {bad[0] if bad else metrics!r}; choose from "
+                                     f"{', '.join(METRICS)}, all, offline", param_hint="--metrics")
+    videos = load_videos(pred, gt, mask, invert=mask_white_is_known)
+    status = (lambda name: print(f"computing {name} ...", file=sys.stderr)) if not json_out else None
+    report = evaluate(videos, chosen, device=device, on_metric=status)
+    document = json.dumps(report.to_dict(), indent=1)
+    if output is not None:
+        atomic_write_text(output, document)
+    if json_out:
+        print(document)
+    else:
+        print("\n".join(report_lines(report)))
+        if output is not None:
+            print(f"wrote {output}")
+
+
 @app.command("model-info")
 def model_info_cmd(
     checkpoint: Annotated[Optional[Path], typer.Option("--checkpoint", "-c", help="A checkpoint to describe.")] = None,

@@ -20,6 +20,7 @@ from __future__ import annotations
 import json
 import os
 from pathlib import Path
+from collections.abc import Mapping
 from typing import Any
 
 import torch
@@ -184,17 +185,18 @@ def _read_weights(weights: Path) -> dict[str, Tensor]:
         raise CheckpointError(f"weights file {weights} is corrupt or truncated ({type(e).__name__}: {e})") from None
 
 
-def _compare(state: dict[str, Tensor], expected: dict[str, Tensor], source: Path) -> None:
-    """Raise a CheckpointError naming missing/unexpected keys and shape mismatches."""
+def state_dict_mismatch(state: Mapping[str, Tensor], expected: Mapping[str, Tensor], file: str = "checkpoint",
+                        network: str = "model") -> list[str]:
+    """What keeps ``state`` from loading strictly into a module whose state dict is
+    ``expected``: counts and samples of missing and unexpected keys, shape mismatches.
+    Empty when it fits. Shared by checkpoints and the metric networks' weight files."""
     missing = [k for k in expected if k not in state]
     unexpected = [k for k in state if k not in expected]
     mismatched = [
-        f"{k}: checkpoint {tuple(state[k].shape)} vs model {tuple(v.shape)}"
+        f"{k}: {file} {tuple(state[k].shape)} vs {network} {tuple(v.shape)}"
         for k, v in expected.items()
         if k in state and tuple(state[k].shape) != tuple(v.shape)
     ]
-    if not (missing or unexpected or mismatched):
-        return
 
     def listing(items: list[str], limit: int = 5) -> str:
         more = f", ... ({len(items) - limit} more)" if len(items) > limit else ""
@@ -207,6 +209,14 @@ def _compare(state: dict[str, Tensor], expected: dict[str, Tensor], source: Path
         parts.append(f"{len(unexpected)} unexpected key(s): {listing(unexpected)}")
     if mismatched:
         parts.append(f"{len(mismatched)} shape mismatch(es): {listing(mismatched, 3)}")
+    return parts
+
+
+def _compare(state: dict[str, Tensor], expected: dict[str, Tensor], source: Path) -> None:
+    """Raise a CheckpointError naming missing/unexpected keys and shape mismatches."""
+    parts = state_dict_mismatch(state, expected)
+    if not parts:
+        return
     raise CheckpointError(
         f"weights in {source} do not fit the architecture its config describes "
         f"(a checkpoint of another model?): " + "; ".join(parts)

@@ -267,7 +267,7 @@ def _train(cfg, clips, held_out, resume, log, on_report) -> Path:
             report = StepReport(step, cfg.steps, mean_loss, lr, len(losses) / max(now - interval_start, 1e-9),
                                 data_time / max(now - t_start, 1e-9))
             if dist_info.main:
-                writer.writerow([step, f"{mean_loss:.5f}", f"{lr:.2e}", f"{now - t_start:.1f}", f"{data_time:.1f}"])
+                writer.writerow([step, f"{mean_loss:.5f}", f"{lr:.2e}", f"{now - t_start:.2f}", f"{data_time:.3f}"])
                 if on_report is not None:
                     on_report(report)
                 else:

@@ -1,0 +1,150 @@
+"""Inpainting methods on a test set: what the experiments and the model card compare.
+
+A *method* turns ``(gt frames, hole)`` into a prediction: the diffusion model run through
+a compiled scheme (:class:`ModelMethod`), or one of :mod:`vidsched.baselines`. A *test
+set* is a list of clips with holes: :func:`heldout_test_set` cuts them from the held-out
+last 20 % of OpenCV's vtest.avi (never seen in training) and draws appendix-D masks from
+fixed seeds, so every method sees exactly the same inputs.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from vidsched.training.masks import MASK_TYPES, generate_mask
+
+
+@dataclass(frozen=True)
+class EvalClip:
+    name: str
+    gt: np.ndarray  # (T, S, S, 3) uint8
+    hole: np.ndarray  # (T, S, S) bool
+
+
+@dataclass
+class Prediction:
+    frames: np.ndarray  # (T, S, S, 3) uint8
+    seconds: float
+    network_evaluations: int = 0
+
+
+def heldout_frames(size: int, video: Path | None = None, root: Path = Path(".")) -> np.ndarray:
+    """The held-out split of vtest (frames 636-794) at ``size`` x ``size``."""
+    from vidsched.training.data import fetch_vtest, load_frames, split
+
+    path = Path(video) if video is not None else fetch_vtest(Path(root) / "data" / "vtest.avi")
+    return split(load_frames(path, size))[1]
+
+
+def evaluation_mask(kind: str, frames: int, size: int, seed: int, moving: bool = True, min_hole: float = 0.01,
+              **options) -> np.ndarray:
+    """An appendix-D mask that holes at least ``min_hole`` of every frame.
+
+    The generator slides the frame over a pattern twice its size, so a moving box or
+    blob can leave the frame for a while (and when it never enters, the generator puts a
+    still box in the middle); a test clip should test the method in every frame with
+    the motion asked for, so seeds ``seed, seed + 100, ...`` are tried until one qualifies.
+    """
+    for attempt in range(1000):
+        hole = generate_mask(kind, frames, size, moving=moving, seed=seed + 100 * attempt, **options)
+        still = moving and frames > 1 and bool((hole == hole[0]).all())  # the generator's fallback box
+        if hole.mean(axis=(1, 2)).min() >= min_hole and not still:
+            return hole
+    raise ValueError(f"no {kind} mask of {frames} frames holes {min_hole:.0%} of every frame")
+
+
+def heldout_test_set(held: np.ndarray, kinds: Sequence[str] = MASK_TYPES, clips: int = 4, frames: int = 16,
+                     moving: bool = True, mask_seed: int = 0, min_hole: float = 0.01,
+                     mask_options: dict | None = None) -> dict[str, list[EvalClip]]:
+    """``clips`` clips of ``frames`` frames, evenly spaced over ``held``, per mask kind.
+
+    Clip c of kind k gets :func:`evaluation_mask` of seed ``mask_seed + 1000 c + index(k)``.
+    """
+    if len(held) < frames:
+        raise ValueError(f"the held-out split has {len(held)} frames, fewer than {frames}")
+    starts = np.linspace(0, len(held) - frames, clips).astype(int)
+    size = held.shape[1]
+    out: dict[str, list[EvalClip]] = {}
+    for kind in kinds:
+        k = MASK_TYPES.index(kind)
+        out[kind] = [
+            EvalClip(f"{kind}-{c}-f{start}", held[start : start + frames],
+                     evaluation_mask(kind, frames, size, mask_seed + 1000 * c + k, moving, min_hole, **(mask_options or {})))
+            for c, start in enumerate(starts)
+        ]
+    return out
+
+
+@dataclass
+class ModelMethod:
+    """The diffusion model under a scheme: compile for the clip's length, execute, composite."""
+
+    checkpoint: Path | str
+    scheme: str = "improved_ar_far_future"
+    sampler: str = "heun"
+    steps: int = 10
+    seed: int = 0
+    scheme_params: dict = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        from vidsched.model.checkpoint import load_checkpoint
+        from vidsched.runtime.denoiser import model_denoiser
+        from vidsched.runtime.executor import Executor, SamplerSettings
+
+        self.model, self.config, self.meta = load_checkpoint(self.checkpoint)
+        # One window per network call: faster on a CPU (BENCHMARKS.md, stage batching), same result.
+        self.executor = Executor(model_denoiser(self.model, cuda_graphs=False),
+                                 SamplerSettings(name=self.sampler, steps=self.steps), max_windows_per_call=1)
+
+    def __call__(self, gt: np.ndarray, hole: np.ndarray, seed: int | None = None) -> Prediction:
+        import torch
+
+        from vidsched.compiler import compile_scheme
+        from vidsched.runtime.executor import compose_output, initial_buffer
+
+        plan = compile_scheme(self.scheme, {"T": len(gt), "K": self.config.max_frames, **self.scheme_params})
+        buffer = initial_buffer(gt, hole)
+        start = time.perf_counter()
+        with torch.inference_mode():
+            stats = self.executor.run(plan, buffer, hole, seed=self.seed if seed is None else seed)
+        return Prediction(compose_output(gt, hole, buffer), time.perf_counter() - start, stats.network_evaluations)
+
+
+def baseline_method(name: str) -> Callable[[np.ndarray, np.ndarray], Prediction]:
+    from vidsched.baselines import BASELINES
+
+    fn = BASELINES[name]
+
+    def run(gt: np.ndarray, hole: np.ndarray, seed: int | None = None) -> Prediction:
+        start = time.perf_counter()
+        return Prediction(fn(gt, hole), time.perf_counter() - start)
+
+    return run
+
+
+def predict_all(method: Callable, clips: Sequence[EvalClip], seed_offset: bool = True) -> list[Prediction]:
+    """Run a method on every clip (clip c gets seed ``method.seed + c`` if it takes seeds)."""
+    out = []
+    for c, clip in enumerate(clips):
+        seed = (getattr(method, "seed", 0) + c) if seed_offset else None
+        out.append(method(masked_input(clip), clip.hole, seed=seed))
+    return out
+
+
+def masked_input(clip: EvalClip) -> np.ndarray:
+    """What a method is given: the clip with its hole blacked out, so no method (copy-through
+    included) can read the ground truth it is scored against."""
+    return np.where(clip.hole[..., None], np.uint8(0), clip.gt)
+
+
+def score(clips: Sequence[EvalClip], predictions: Sequence[Prediction], metrics: Sequence[str]):
+    """The evaluation suite's report for one method on one test set."""
+    from vidsched.metrics.suite import EvalVideo, evaluate
+
+    videos = [EvalVideo(c.name, c.gt, p.frames, c.hole) for c, p in zip(clips, predictions)]
+    return evaluate(videos, metrics)
