@@ -39,11 +39,12 @@ GOAL_DATA_SHARE = 0.10
 def frames_for(size: int) -> tuple[list, str]:
     import numpy as np
 
-    from vidsched.training.data import VTEST_SHA256, load_frames, sha256, split
+    from vidsched.training.config import DataConfig
+    from vidsched.training.data import VTEST_SHA256, load_training_data, sha256
 
     video = REPO / "data" / "vtest.avi"
     if video.exists() and sha256(video) == VTEST_SHA256:
-        return [split(load_frames(video, size))[0]], "vtest.avi training split"
+        return load_training_data(DataConfig(), size, root=REPO)[0], "vtest.avi training split"
     rng = np.random.default_rng(0)
     base = rng.integers(0, 256, (size, 2 * size, 3), dtype=np.uint8)
     clip = np.stack([np.roll(base, t, axis=1)[:, :size] for t in range(200)])

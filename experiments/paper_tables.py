@@ -17,8 +17,8 @@ FID and VFID when their weights are on the machine (otherwise listed as unavaila
 from __future__ import annotations
 
 import argparse
+import functools
 import json
-import platform
 import sys
 import time
 from pathlib import Path
@@ -34,14 +34,24 @@ BASELINES = ("telea", "ns", "propagation", "copy")
 
 
 def _machine() -> dict:
-    import os
+    sys.path.insert(0, str(REPO / "benchmarks"))
+    from _machine import RUNTIME_PACKAGES, machine, torch_info
 
-    import torch
+    return {**machine(RUNTIME_PACKAGES), "torch": torch_info()}
 
-    cpu = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
-                if line.startswith("model name")), platform.processor()) if Path("/proc/cpuinfo").exists() else platform.processor()
-    return {"cpu": cpu, "cores": os.cpu_count(), "torch_threads": torch.get_num_threads(),
-            "gpu": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None, "python": platform.python_version()}
+
+def _image_size(args) -> int:
+    from vidsched.model.checkpoint import read_checkpoint_info
+
+    return read_checkpoint_info(args.checkpoint)[0].image_size
+
+
+@functools.lru_cache(maxsize=None)
+def _held(size: int) -> np.ndarray:
+    """The held-out frames, decoded once for all experiments of a run."""
+    from vidsched.benchmark import heldout_frames
+
+    return heldout_frames(size, root=REPO)
 
 
 def _save(name: str, payload: dict) -> Path:
@@ -95,25 +105,18 @@ def _header(summary: dict, extra: str = "") -> str:
     return f"{'':<28} " + "  ".join(f"{m:>10}" for m in METRICS if m in summary) + (f"  {extra}" if extra else "")
 
 
-def _strip(frames_list: list[np.ndarray], labels: list[str], t: int, zoom: int = 3) -> np.ndarray:
-    """One row of a figure: frame t of each video side by side, each labelled above."""
+def _strip(videos: list[tuple[np.ndarray, np.ndarray | None]], labels: list[str], t: int, zoom: int = 3) -> np.ndarray:
+    """One row of a figure: frame t of each (frames, hole or None) side by side, labelled
+    above, holes tinted as in `vidsched run --compare`."""
     from vidsched.videoio import side_by_side
 
     panels = []
-    for frames, label in zip(frames_list, labels):
+    for (frames, hole), label in zip(videos, labels):
         f = frames[t : t + 1]
-        video = side_by_side(f, np.zeros(f.shape[:3], bool), f, labels=(label, ""), zoom=zoom)
+        h = np.zeros(f.shape[:3], bool) if hole is None else hole[t : t + 1]
+        video = side_by_side(f, h, f, labels=(label, ""), zoom=zoom)
         panels.append(video[0, :, : zoom * f.shape[2] + 2])  # the left panel, its label and a white gap
     return np.concatenate(panels, axis=1)
-
-
-def _tinted(clip) -> np.ndarray:
-    from vidsched.videoio import HOLE_TINT
-
-    out = clip.gt.copy()
-    overlay = ((clip.gt.astype(np.uint16) + np.array(HOLE_TINT, np.uint16) + 1) // 2).astype(np.uint8)
-    out[clip.hole] = overlay[clip.hole]
-    return out
 
 
 def _write_png(image: np.ndarray, name: str) -> None:
@@ -128,10 +131,10 @@ def _write_png(image: np.ndarray, name: str) -> None:
 
 # ---- table 1 --------------------------------------------------------------------------------
 def methods(args) -> None:
-    from vidsched.benchmark import ModelMethod, baseline_method, heldout_frames, heldout_test_set, predict_all, score
+    from vidsched.benchmark import ModelMethod, baseline_method, heldout_test_set, predict_all, score
 
     model = ModelMethod(args.checkpoint, scheme=args.scheme, steps=args.steps)
-    held = heldout_frames(model.config.image_size, root=REPO)
+    held = _held(model.config.image_size)
     test_set = heldout_test_set(held, clips=args.clips, frames=args.frames)
     print(f"vidsched: scheme {args.scheme}, Heun {args.steps} steps, checkpoint {args.checkpoint}")
     runners = {"vidsched": model,
@@ -152,8 +155,9 @@ def methods(args) -> None:
         clip = clips[0]
         t = len(clip.gt) // 2
         ours = next(iter(runners))
-        figure_rows.append(_strip([_tinted(clip), preds[ours][0].frames, preds["telea"][0].frames,
-                                   preds["propagation"][0].frames, clip.gt],
+        figure_rows.append(_strip([(clip.gt, clip.hole), (preds[ours][0].frames, None),
+                                   (preds["telea"][0].frames, None), (preds["propagation"][0].frames, None),
+                                   (clip.gt, None)],
                                   [f"{kind}: input", "vidsched", "Telea", "propagation", "ground truth"], t))
     _write_png(np.concatenate(figure_rows, axis=0), "results_methods.png")
     _write_markdown("methods", "\n".join(
@@ -166,21 +170,17 @@ def methods(args) -> None:
 
 # ---- table 2 --------------------------------------------------------------------------------
 def schemes(args) -> None:
-    from vidsched.benchmark import ModelMethod, heldout_frames, heldout_test_set, predict_all, score
+    from vidsched.benchmark import ModelMethod, heldout_test_set, predict_all, score
 
     frames = args.long_frames
-    held = None
     table = {}
     # Long occlusions: big, slow blobs that sit on walkers for many frames.
     options = {"max_speed": 0.6}
+    clips = heldout_test_set(_held(_image_size(args)), kinds=["blob"], clips=args.clips, frames=frames,
+                             min_hole=0.08, mask_options=options)["blob"]
+    print(f"moving blob masks (max speed 0.6 px/frame, >= 8 % of every frame), {len(clips)} clips x {frames} frames")
     for scheme in SCHEMES:
         model = ModelMethod(args.checkpoint, scheme=scheme, steps=args.steps)
-        if held is None:
-            held = heldout_frames(model.config.image_size, root=REPO)
-            clips = heldout_test_set(held, kinds=["blob"], clips=args.clips, frames=frames, min_hole=0.08,
-                                     mask_options=options)["blob"]
-            print(f"moving blob masks (max speed 0.6 px/frame, >= 8 % of every frame), "
-                  f"{len(clips)} clips x {frames} frames")
         preds = predict_all(model, clips)
         report = score(clips, preds, METRICS)
         evals = preds[0].network_evaluations
@@ -199,17 +199,15 @@ def schemes(args) -> None:
 
 # ---- table 3 --------------------------------------------------------------------------------
 def samplers(args) -> None:
-    from vidsched.benchmark import ModelMethod, heldout_frames, heldout_test_set, predict_all, score
+    from vidsched.benchmark import ModelMethod, heldout_test_set, predict_all, score
 
     settings = [(name, int(steps)) for name, steps in (item.split(":") for item in args.samplers.split(","))]
     table, points = {}, []
-    held = clips = None
+    clips = heldout_test_set(_held(_image_size(args)), kinds=["blob"], clips=args.sampler_clips,
+                             frames=args.frames)["blob"]
+    print(f"moving blob masks, {len(clips)} clips x {args.frames} frames, scheme {args.scheme}")
     for sampler, steps in settings:
         model = ModelMethod(args.checkpoint, scheme=args.scheme, sampler=sampler, steps=steps)
-        if clips is None:
-            held = heldout_frames(model.config.image_size, root=REPO)
-            clips = heldout_test_set(held, kinds=["blob"], clips=args.sampler_clips, frames=args.frames)["blob"]
-            print(f"moving blob masks, {len(clips)} clips x {args.frames} frames, scheme {args.scheme}")
         preds = predict_all(model, clips)
         report = score(clips, preds, METRICS)
         label = f"{sampler} {steps}"
@@ -259,10 +257,10 @@ def _plot_quality(points) -> None:
 
 # ---- diversity ------------------------------------------------------------------------------
 def diversity(args) -> None:
-    from vidsched.benchmark import ModelMethod, heldout_frames, heldout_test_set, masked_input
+    from vidsched.benchmark import ModelMethod, heldout_test_set, masked_input
 
     model = ModelMethod(args.checkpoint, scheme=args.scheme, steps=args.steps)
-    held = heldout_frames(model.config.image_size, root=REPO)
+    held = _held(model.config.image_size)
     clip = heldout_test_set(held, kinds=["box"], clips=3, frames=args.frames, min_hole=0.10)["box"][1]
     seeds = list(range(args.seeds))
     samples = np.stack([model(masked_input(clip), clip.hole, seed=s).frames for s in seeds]).astype(np.float64) / 255
@@ -271,7 +269,8 @@ def diversity(args) -> None:
     inside = float(variance[clip.hole].mean())
     outside = float(variance[~clip.hole].mean())
     t = len(clip.gt) // 2
-    row = _strip([_tinted(clip)] + [(s * 255).round().astype(np.uint8) for s in samples] + [clip.gt],
+    row = _strip([(clip.gt, clip.hole)] + [((s * 255).round().astype(np.uint8), None) for s in samples]
+                 + [(clip.gt, None)],
                  ["input"] + [f"seed {s}" for s in seeds] + ["ground truth"], t)
     _write_png(row, "results_diversity.png")
     print(f"{len(seeds)} seeds on {clip.name}: pixel variance in the hole {inside:.5f} (outside {outside:.1e})")

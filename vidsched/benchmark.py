@@ -34,11 +34,12 @@ class Prediction:
 
 
 def heldout_frames(size: int, video: Path | None = None, root: Path = Path(".")) -> np.ndarray:
-    """The held-out split of vtest (frames 636-794) at ``size`` x ``size``."""
-    from vidsched.training.data import fetch_vtest, load_frames, split
+    """The held-out split of vtest (frames 636-794; or of ``video``) at ``size`` x ``size``."""
+    from vidsched.training.config import DataConfig
+    from vidsched.training.data import load_training_data
 
-    path = Path(video) if video is not None else fetch_vtest(Path(root) / "data" / "vtest.avi")
-    return split(load_frames(path, size))[1]
+    data = DataConfig(source=str(video)) if video is not None else DataConfig()
+    return load_training_data(data, size, root=root)[1][0]
 
 
 def evaluation_mask(kind: str, frames: int, size: int, seed: int, moving: bool = True, min_hole: float = 0.01,

@@ -10,7 +10,8 @@ field, the model preset expanded) is written to the run folder as ``config.yaml`
 from __future__ import annotations
 
 import difflib
-from dataclasses import asdict, dataclass, field, fields
+import typing
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -100,19 +101,21 @@ def _unknown(section: str, key: str, valid) -> str:
     return f"unknown config key {where!r}{hint}"
 
 
-def _check_type(where: str, value: Any, default: Any) -> Any:
-    """Coerce a YAML value to the type of the field's default (ints may be given for floats)."""
-    if isinstance(default, bool):
+def _check_type(where: str, value: Any, hint: Any) -> Any:
+    """Check a YAML value against the field's type hint (ints may be given for floats;
+    ``X | None`` fields also take null)."""
+    if value is None and type(None) in typing.get_args(hint):
+        return None
+    kind = next((t for t in (typing.get_args(hint) or (hint,)) if t is not type(None)), hint)
+    if kind is bool:
         if not isinstance(value, bool):
             raise ConfigError(f"{where} must be true or false, got {value!r}")
         return value
-    if isinstance(default, int):
+    if kind is int:
         if isinstance(value, bool) or not isinstance(value, int):
             raise ConfigError(f"{where} must be an integer, got {value!r}")
         return value
-    if isinstance(default, float) or (default is None and where.endswith("fps")):
-        if value is None and default is None:
-            return None
+    if kind is float:
         if isinstance(value, str):  # YAML 1.1 reads 5e-4 (no dot) as a string
             try:
                 value = float(value)
@@ -121,32 +124,23 @@ def _check_type(where: str, value: Any, default: Any) -> Any:
         if isinstance(value, bool) or not isinstance(value, (int, float)):
             raise ConfigError(f"{where} must be a number, got {value!r}")
         return float(value)
-    if isinstance(default, str):
-        if not isinstance(value, str):
-            raise ConfigError(f"{where} must be a string, got {value!r}")
-        return value
+    if kind is str and not isinstance(value, str):
+        raise ConfigError(f"{where} must be a string, got {value!r}")
+    if kind in (dict, DataConfig) and not isinstance(value, dict):
+        detail = " (preset and overrides)" if kind is dict else ""
+        raise ConfigError(f"{where} must be a mapping{detail}, got {value!r}")
     return value
 
 
 def _build(cls, values: dict, section: str = ""):
-    defaults = cls()
-    names = {f.name for f in fields(cls)}
+    hints = typing.get_type_hints(cls)
     kwargs = {}
     for key, value in values.items():
-        if key not in names:
-            raise ConfigError(_unknown(section, key, names))
+        if key not in hints:
+            raise ConfigError(_unknown(section, key, hints))
         where = f"{section}.{key}" if section else key
-        default = getattr(defaults, key)
-        if isinstance(default, DataConfig):
-            if not isinstance(value, dict):
-                raise ConfigError(f"{where} must be a mapping, got {value!r}")
-            kwargs[key] = _build(DataConfig, value, where)
-        elif key == "model":
-            if not isinstance(value, dict):
-                raise ConfigError(f"model must be a mapping (preset and overrides), got {value!r}")
-            kwargs[key] = dict(value)
-        else:
-            kwargs[key] = _check_type(where, value, default)
+        value = _check_type(where, value, hints[key])
+        kwargs[key] = _build(DataConfig, value, where) if hints[key] is DataConfig else value
     return cls(**kwargs)
 
 
