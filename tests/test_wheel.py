@@ -5,11 +5,14 @@ package data; a wheel that forgot them would still pass every other test, becaus
 checkout the code falls back to ``grammar/`` and ``schemes/`` beside the package.
 
 Offline: the wheel is built with ``--no-isolation`` (setuptools from this environment) from a copy of the source tree (so the checkout gets no ``build/``), and
-installed with ``--no-deps --no-index`` into a venv made with ``--system-site-packages``
-so lark, pydantic, typer, ... come from this environment. That environment may also
-hold an editable install of the checkout (``pip install -e .``); its import hook is
-appended to ``sys.meta_path``, after the normal path finder, so the venv's own copy,
-earlier on ``sys.path``, wins. The test checks that with ``vidsched.__file__``.
+installed with ``--no-deps --no-index`` into a fresh venv whose ``.pth`` file appends the
+site-packages folders of the interpreter running the tests, so lark, pydantic, typer, ...
+come from this environment however it was made. (``--system-site-packages`` would not
+do: inside a user's venv it shows the *base* interpreter's packages, not the venv's.)
+Folders appended by a ``.pth`` line are not scanned for ``.pth`` files themselves, so an
+editable install of the checkout in this environment (``pip install -e .``) installs no
+import hook in the venv; the test checks with ``vidsched.__file__`` that the wheel's copy
+is the one imported.
 """
 
 from __future__ import annotations
@@ -86,16 +89,27 @@ def wheel_venv(tmp_path_factory) -> tuple[Path, Path, Path, Path]:
     assert len(wheels) == 1, f"expected one wheel, got {wheels}"
 
     # No pip in the venv (ensurepip is slow): the venv's python runs this
-    # environment's pip through the system site-packages and installs into the venv.
-    venv.EnvBuilder(system_site_packages=True, with_pip=False, symlinks=(os.name != "nt")).create(env_dir)
+    # environment's pip through the appended site-packages and installs into the venv.
+    venv.EnvBuilder(system_site_packages=False, with_pip=False, symlinks=(os.name != "nt")).create(env_dir)
     bin_dir = env_dir / ("Scripts" if os.name == "nt" else "bin")
     py = bin_dir / ("python.exe" if os.name == "nt" else "python")
+    venv_site = Path(_run([str(py), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"], work, env).stdout.strip())
+    (venv_site / "_vidsched_test_parent.pth").write_text("\n".join(_parent_site_packages()) + "\n")
     _run(
         [str(py), "-m", "pip", "install", "--no-deps", "--no-index", "--ignore-installed", "--no-compile", str(wheels[0])],
         work,
         env,
     )
     return py, bin_dir, work, src
+
+
+def _parent_site_packages() -> list[str]:
+    """The site-packages folders of the interpreter running the tests (its venv's, if any)."""
+    import site
+    import sysconfig
+
+    folders = [sysconfig.get_paths()["purelib"], sysconfig.get_paths()["platlib"], *site.getsitepackages()]
+    return list(dict.fromkeys(f for f in folders if Path(f).is_dir()))
 
 
 def _venv_env(bin_dir: Path) -> dict[str, str]:
