@@ -44,7 +44,7 @@ def frames_for(size: int) -> tuple[list, str]:
 
     video = REPO / "data" / "vtest.avi"
     if video.exists() and sha256(video) == VTEST_SHA256:
-        return load_training_data(DataConfig(), size, root=REPO)[0], "vtest.avi training split"
+        return load_training_data(DataConfig(), size, root=REPO).train, "vtest.avi training split"
     rng = np.random.default_rng(0)
     base = rng.integers(0, 256, (size, 2 * size, 3), dtype=np.uint8)
     clip = np.stack([np.roll(base, t, axis=1)[:, :size] for t in range(200)])

@@ -1,8 +1,10 @@
-"""Draw docs/img/masks.png: the four mask types of `vidsched masks`, moving, over the example clip.
+"""Draw docs/img/masks.png: the mask types of `vidsched masks`, moving, over the example clip.
 
-One row per type (grid, lines, box, blob), six frames spread over a 32-frame mask, the
-hole tinted as in `vidsched run --compare`. The masks come from the same generator as
-`vidsched masks --type TYPE --frames 32 --height 120 --width 160 --seed SEED`:
+One row per type (MASK_TYPES: grid, lines, box, blob, object, logo; logos never move),
+six frames spread over a 32-frame mask, the hole tinted as in `vidsched run --compare`.
+The masks come from the same generator as `vidsched masks --type TYPE --frames 32
+--height 120 --width 160 --seed SEED`, with SEED = --seed (default 3), or the seed in
+KIND_SEEDS for the types listed there:
 
     python docs/make_mask_figure.py            # writes docs/img/masks.png
 """
@@ -29,6 +31,7 @@ FRAMES = 32
 SHOWN = 6
 HEIGHT, WIDTH = 120, 160  # the example clip (384 x 288) scaled down, same aspect ratio
 SEED = 3
+KIND_SEEDS = {"object": 14}  # a person-like silhouette (most seeds give cars, animals or irregular blobs)
 LABEL_W, HEADER_H, GAP = 56, 18, 3
 BACKGROUND = (255, 255, 255)
 TEXT = (20, 20, 20)
@@ -48,7 +51,7 @@ def figure(clip: Path, seed: int = SEED) -> Image.Image:
     for col, t in enumerate(shown):
         draw.text((LABEL_W + col * (WIDTH + GAP) + 2, 3), f"frame {t}", fill=TEXT)
     for row, kind in enumerate(MASK_TYPES):
-        hole = generate_mask(kind, FRAMES, (HEIGHT, WIDTH), moving=True, seed=seed)
+        hole = generate_mask(kind, FRAMES, (HEIGHT, WIDTH), moving=True, seed=KIND_SEEDS.get(kind, seed))
         y = HEADER_H + row * (HEIGHT + GAP)
         draw.text((4, y + HEIGHT // 2 - 6), kind, fill=TEXT)
         for col, t in enumerate(shown):

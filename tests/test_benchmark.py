@@ -11,7 +11,7 @@ from vidsched.benchmark import (
 )
 from vidsched.model.checkpoint import save_checkpoint
 from vidsched.model.unet import VideoUNet, VideoUNetConfig
-from vidsched.training.masks import MASK_TYPES
+from vidsched.training.masks import APPENDIX_D_TYPES
 
 CONFIG = VideoUNetConfig(image_size=16, max_frames=4, channels=8, channel_mult=(1, 2), attention_resolutions=(8,),
                          num_heads=2, rel_pos_channels=8, norm_groups=4)
@@ -23,7 +23,7 @@ def held() -> np.ndarray:
     return rng.integers(0, 256, (40, 16, 16, 3), dtype=np.uint8)
 
 
-@pytest.mark.parametrize("kind", MASK_TYPES)
+@pytest.mark.parametrize("kind", APPENDIX_D_TYPES + ("object",))
 def test_test_masks_hole_every_frame_and_move(kind):
     for seed in range(8):
         hole = evaluation_mask(kind, 12, 32, seed, min_hole=0.02)
@@ -31,17 +31,29 @@ def test_test_masks_hole_every_frame_and_move(kind):
         assert not (hole == hole[0]).all()
 
 
+def test_logo_test_masks_stand_still():
+    for seed in range(4):
+        hole = evaluation_mask("logo", 12, 32, seed, min_hole=0.02)
+        assert hole.mean(axis=(1, 2)).min() >= 0.02 and (hole == hole[0]).all()
+
+
 def test_test_set_is_reproducible_and_spans_the_split(held):
     a = heldout_test_set(held, clips=3, frames=8)
     b = heldout_test_set(held, clips=3, frames=8)
-    assert list(a) == list(MASK_TYPES)
-    for kind in MASK_TYPES:
+    assert list(a) == list(APPENDIX_D_TYPES)  # the paper's kinds by default
+    for kind in APPENDIX_D_TYPES:
         assert [c.name for c in a[kind]] == [f"{kind}-0-f0", f"{kind}-1-f16", f"{kind}-2-f32"]
         for x, y in zip(a[kind], b[kind]):
             assert np.array_equal(x.hole, y.hole) and np.array_equal(x.gt, y.gt)
     assert np.array_equal(a["grid"][2].gt, held[32:40])
     with pytest.raises(ValueError, match="fewer than"):
         heldout_test_set(held[:5], frames=8)
+
+
+def test_test_set_of_the_new_kinds(held):
+    more = heldout_test_set(held, kinds=["object", "logo"], clips=2, frames=8)
+    assert [c.name for c in more["object"]] == ["object-0-f0", "object-1-f32"]
+    assert all(c.hole.any(axis=(1, 2)).all() for c in more["object"] + more["logo"])
 
 
 def test_methods_never_see_the_hole(held):

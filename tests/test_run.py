@@ -176,6 +176,16 @@ def test_ddpm_sampler(capsys, assets, reference, tmp_path):
     assert not np.array_equal(result, reference)
 
 
+def test_dpmpp_2m_sampler(capsys, assets, reference, tmp_path):
+    out = tmp_path / "dpm.npy"
+    code, stdout, stderr = cli(capsys, *run_args(assets, out, "-q", "--sampler", "dpmpp_2m"))
+    assert code == 0, stderr
+    assert "8 network evaluations" in stdout  # DPM-Solver++(2M): one evaluation per step
+    result = np.load(out)
+    assert_inpainted(assets, result)
+    assert not np.array_equal(result, reference)
+
+
 # ---- 3. interruption and --resume --------------------------------------------------------------
 def crash_after_batch(monkeypatch, batches_done: int = 2) -> None:
     """Make the run stop like a Ctrl-C right after the progress of batch `batches_done`

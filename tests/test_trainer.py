@@ -76,6 +76,11 @@ def test_overrides_and_resolved_yaml(tmp_path):
     ("lr: -1", "lr must be positive"),
     ("schedule: quadratic", "schedule must be one of"),
     ("data: {crop: diagonal}", "data.crop must be one of"),
+    ("prediction: x0", "prediction must be eps or v"),
+    ("data: {source: corpus}", "needs data.crop: multiscale"),
+    ("data: {crop: multiscale, max_stride: 0}", "max_stride must be at least 1"),
+    ("data: {still_share: 2}", "still_share must be in"),
+    ("data: {mask_mix: {appendix_d: 1, stars: 1}}", "data.mask_mix"),
     ("model: {image_size: 30}", "not divisible"),
     ("- 1\n- 2", "expected a mapping"),
     ("steps: [1", "not valid YAML"),
@@ -191,3 +196,18 @@ def test_torchrun_two_cpu_processes_keep_identical_replicas(tmp_path, clip):
     state = torch.load(tmp_path / "run" / "train_state.pt", weights_only=True)
     assert len(state["rng"]) == 2  # each rank's streams, for resuming
     assert state["rng"][0]["numpy"] != state["rng"][1]["numpy"]  # ranks draw different examples
+
+
+def test_v_prediction_multiscale_run_records_its_prediction_and_refuses_another_on_resume(tmp_path):
+    """A v-prediction run on a clip of its own size (cropped at random zooms) trains, says
+    what it predicts in the checkpoint, and cannot be resumed as an eps run."""
+    rng = np.random.default_rng(5)
+    big = rng.integers(0, 255, (30, 40, 52, 3)).astype(np.uint8)
+    run = tmp_path / "v"
+    cfg = micro_config(run, steps=3, prediction="v", data={"crop": "multiscale", "max_stride": 2})
+    train(cfg, [big], held_out=None, log=lambda s: None)
+    _, meta, _ = read_checkpoint_info(run / "ema.json")
+    assert meta["prediction"] == "v" and meta["schedule"] == "cosine"
+    assert all(np.isfinite(float(loss)) for _, loss in losses(run))
+    with pytest.raises(VidschedError, match="v-prediction"):
+        train(micro_config(run, steps=4), [big], resume=True, log=lambda s: None)

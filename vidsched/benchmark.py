@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
-from vidsched.training.masks import MASK_TYPES, generate_mask
+from vidsched.training.masks import APPENDIX_D_TYPES, MASK_TYPES, STATIONARY_TYPES, generate_mask
 
 
 @dataclass(frozen=True)
@@ -39,30 +39,32 @@ def heldout_frames(size: int, video: Path | None = None, root: Path = Path("."))
     from vidsched.training.data import load_training_data
 
     data = DataConfig(source=str(video)) if video is not None else DataConfig()
-    return load_training_data(data, size, root=root)[1][0]
+    return load_training_data(data, size, root=root).heldout[0]
 
 
 def evaluation_mask(kind: str, frames: int, size: int, seed: int, moving: bool = True, min_hole: float = 0.01,
               **options) -> np.ndarray:
-    """An appendix-D mask that holes at least ``min_hole`` of every frame.
+    """A mask of ``kind`` (an appendix-D kind, or any of ``MASK_TYPES``) that holes at
+    least ``min_hole`` of every frame.
 
-    The generator slides the frame over a pattern twice its size, so a moving box or
-    blob can leave the frame for a while (and when it never enters, the generator puts a
-    still box in the middle); a test clip should test the method in every frame with
-    the motion asked for, so seeds ``seed, seed + 100, ...`` are tried until one qualifies.
+    Every generated frame has a hole, but thin lines or a small blob can hole less than
+    ``min_hole``, and a slow hole over a few frames may not move a whole pixel; a test
+    clip should test the method in every frame with the motion asked for (logos never
+    move), so seeds ``seed, seed + 100, ...`` are tried until one qualifies.
     """
     for attempt in range(1000):
         hole = generate_mask(kind, frames, size, moving=moving, seed=seed + 100 * attempt, **options)
-        still = moving and frames > 1 and bool((hole == hole[0]).all())  # the generator's fallback box
+        still = moving and kind not in STATIONARY_TYPES and frames > 1 and bool((hole == hole[0]).all())
         if hole.mean(axis=(1, 2)).min() >= min_hole and not still:
             return hole
     raise ValueError(f"no {kind} mask of {frames} frames holes {min_hole:.0%} of every frame")
 
 
-def heldout_test_set(held: np.ndarray, kinds: Sequence[str] = MASK_TYPES, clips: int = 4, frames: int = 16,
+def heldout_test_set(held: np.ndarray, kinds: Sequence[str] = APPENDIX_D_TYPES, clips: int = 4, frames: int = 16,
                      moving: bool = True, mask_seed: int = 0, min_hole: float = 0.01,
                      mask_options: dict | None = None) -> dict[str, list[EvalClip]]:
-    """``clips`` clips of ``frames`` frames, evenly spaced over ``held``, per mask kind.
+    """``clips`` clips of ``frames`` frames, evenly spaced over ``held``, per mask kind
+    (by default the paper's appendix-D kinds; ``object`` and ``logo`` may be asked for).
 
     Clip c of kind k gets :func:`evaluation_mask` of seed ``mask_seed + 1000 c + index(k)``.
     """
@@ -93,14 +95,15 @@ class ModelMethod:
     scheme_params: dict = field(default_factory=dict)
 
     def __post_init__(self) -> None:
-        from vidsched.model.checkpoint import load_checkpoint
+        from vidsched.model.checkpoint import load_checkpoint, prediction_of, schedule_of
         from vidsched.runtime.denoiser import model_denoiser
         from vidsched.runtime.executor import Executor, SamplerSettings
 
         self.model, self.config, self.meta = load_checkpoint(self.checkpoint)
         # One window per network call: faster on a CPU (BENCHMARKS.md, stage batching), same result.
-        self.executor = Executor(model_denoiser(self.model, cuda_graphs=False),
-                                 SamplerSettings(name=self.sampler, steps=self.steps), max_windows_per_call=1)
+        settings = SamplerSettings(name=self.sampler, steps=self.steps, schedule=schedule_of(self.meta))
+        self.executor = Executor(model_denoiser(self.model, cuda_graphs=False, prediction=prediction_of(self.meta)),
+                                 settings, max_windows_per_call=1)
 
     def __call__(self, gt: np.ndarray, hole: np.ndarray, seed: int | None = None) -> Prediction:
         import torch

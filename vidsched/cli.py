@@ -28,6 +28,7 @@ app = typer.Typer(
 class Sampler(str, Enum):
     heun = "heun"
     ddpm = "ddpm"
+    dpmpp_2m = "dpmpp_2m"
 
 
 class View(str, Enum):
@@ -40,6 +41,8 @@ class MaskType(str, Enum):  # vidsched.training.masks.MASK_TYPES
     lines = "lines"
     box = "box"
     blob = "blob"
+    object = "object"
+    logo = "logo"
 
 
 SetOpt = Annotated[
@@ -209,15 +212,15 @@ def schemes_cmd() -> None:
 @app.command("masks")
 def masks_cmd(
     output: Annotated[str, typer.Option("--output", "-o", metavar="OUT", help="Where to write (white = fill): .npy (bool T x H x W), a folder (one PNG per frame: a name without a suffix), a video (.mp4/.avi/.mov/.mkv), or .png (one image, for a hole that does not move).")],
-    kind: Annotated[MaskType, typer.Option("--type", help="Hole pattern: a grid, horizontal or vertical lines, a box, or a blob.")] = MaskType.blob,
-    moving: Annotated[bool, typer.Option("--moving/--stationary", help="Move the hole (random direction and speed; it bounces off the edges) or keep it still.")] = True,
+    kind: Annotated[MaskType, typer.Option("--type", help="Hole pattern: a grid, horizontal or vertical lines, a box or a blob (the paper's appendix D), an object silhouette (object removal), or a logo or caption overlay (watermark removal; it never moves).")] = MaskType.blob,
+    moving: Annotated[bool, typer.Option("--moving/--stationary", help="Move the hole (random direction and speed; it stays in view) or keep it still. Logos are always still.")] = True,
     frames: Annotated[int, typer.Option("--frames", min=1, help="Number of frames.")] = 16,
     size: Annotated[int, typer.Option("--size", min=4, help="Frame side in pixels (square frames).")] = 64,
     height: Annotated[Optional[int], typer.Option("--height", min=4, help="Frame height, for rectangular frames (default: --size).")] = None,
     width: Annotated[Optional[int], typer.Option("--width", min=4, help="Frame width, for rectangular frames (default: --size).")] = None,
     seed: Annotated[int, typer.Option("--seed", help="Random seed: the same options and seed give the same mask.")] = 0,
 ) -> None:
-    """Make a random inpainting mask (the paper's appendix D), e.g. for `vidsched run --mask`."""
+    """Make a random inpainting mask (the paper's appendix D, an object or a logo), e.g. for `vidsched run --mask`."""
     from vidsched.errors import MaskError
     from vidsched.masks_io import mask_output_kind, write_mask
     from vidsched.training.masks import generate_mask

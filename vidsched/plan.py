@@ -31,14 +31,15 @@ PLAN_FORMAT = "vidsched.plan/1"
 
 def evaluations_per_stage(steps: int, sampler: str = "heun") -> int:
     """Network evaluations of one stage: Heun with N steps needs 2N - 1 (Karras et al.
-    2022, Alg. 2: no correction on the last step); DDPM ancestral sampling needs N."""
+    2022, Alg. 2: no correction on the last step); DDPM ancestral sampling and
+    DPM-Solver++(2M) need N."""
     if steps < 1:
         raise ValueError("steps must be at least 1")
     if sampler == "heun":
         return 2 * steps - 1
-    if sampler == "ddpm":
+    if sampler in ("ddpm", "dpmpp_2m"):
         return steps
-    raise ValueError(f"unknown sampler {sampler!r} (heun or ddpm)")
+    raise ValueError(f"unknown sampler {sampler!r} (heun, ddpm or dpmpp_2m)")
 
 
 class _Model(BaseModel):

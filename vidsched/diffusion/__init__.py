@@ -1,11 +1,13 @@
 """Diffusion: noise schedules (Chen 2023), the preconditioning shared by training and
-sampling (eps-prediction VP network as an EDM denoiser), and the samplers (EDM Heun,
+sampling (eps- or v-prediction VP network as an EDM denoiser), and the samplers (EDM Heun,
 DDPM ancestral) as pure functions of (denoise, x, sigmas)."""
 
 from vidsched.diffusion.precond import (
+    PREDICTIONS,
     Conditioning,
     denoise,
     make_denoiser,
+    network_output,
     predict_eps,
     training_loss,
 )
@@ -35,6 +37,7 @@ from vidsched.diffusion.schedules import (
 
 __all__ = [
     "EDM_DEFAULTS",
+    "PREDICTIONS",
     "SAMPLERS",
     "SCHEDULES",
     "Conditioning",
@@ -51,6 +54,7 @@ __all__ = [
     "logsnr_to_gamma",
     "logsnr_to_sigma",
     "make_denoiser",
+    "network_output",
     "predict_eps",
     "schedule_logsnr",
     "schedule_sigmas",

@@ -169,6 +169,24 @@ def read_checkpoint_info(path: str | os.PathLike) -> tuple[VideoUNetConfig, dict
     return config, meta, weights
 
 
+def prediction_of(meta: dict[str, Any]) -> str:
+    """What the network predicts, from a checkpoint's metadata: "eps" or "v" (training
+    records it; checkpoints from before v-prediction existed have none and are "eps")."""
+    prediction = meta.get("prediction", "eps")
+    if prediction not in ("eps", "v"):
+        raise CheckpointError(f"checkpoint metadata names prediction type {prediction!r}; this version knows eps and v")
+    return prediction
+
+
+def schedule_of(meta: dict[str, Any]) -> str:
+    """The noise schedule the network was trained with (Chen 2023's cosine if not recorded)."""
+    schedule = meta.get("schedule", "cosine")
+    if schedule not in ("linear", "cosine", "sigmoid"):
+        raise CheckpointError(f"checkpoint metadata names noise schedule {schedule!r}; this version knows "
+                              "linear, cosine and sigmoid")
+    return schedule
+
+
 def _read_weights(weights: Path) -> dict[str, Tensor]:
     try:
         if weights.suffix == ".safetensors":

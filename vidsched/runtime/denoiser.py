@@ -10,8 +10,11 @@ from vidsched.diffusion.precond import Conditioning, make_denoiser
 from vidsched.runtime.cuda_graphs import GraphedModel
 
 
-def model_denoiser(model: torch.nn.Module, cuda_graphs: bool = True) -> Callable:
+def model_denoiser(model: torch.nn.Module, cuda_graphs: bool = True, prediction: str = "eps") -> Callable:
     """``make(values, known, index, valid) -> denoise(x, sigma)`` for one batch of windows.
+
+    ``prediction`` is what the network predicts ("eps" or "v"; a checkpoint records it
+    in ``meta["prediction"]``, see :func:`vidsched.model.checkpoint.prediction_of`).
 
     The model call is wrapped in :class:`GraphedModel`, which captures a CUDA graph per
     input shape on a GPU (and is a plain call on the CPU or with ``cuda_graphs=False``).
@@ -20,14 +23,15 @@ def model_denoiser(model: torch.nn.Module, cuda_graphs: bool = True) -> Callable
 
     def make(values: torch.Tensor, known: torch.Tensor, index: torch.Tensor, valid: torch.Tensor):
         cond = Conditioning(known_values=values, known=known, frame_index=index, frame_valid=valid)
-        base = make_denoiser(graphed, cond)
+        base = make_denoiser(graphed, cond, prediction)
 
         def denoise(x: torch.Tensor, sigma: torch.Tensor) -> torch.Tensor:
             # Pixel values live in [-1, 1]. An eps-predicting network's estimate
             # D = x - sigma * eps_hat multiplies the error of eps_hat by sigma, so at the
             # high noise levels of the first steps (sigma up to 80) it lands far outside
             # the data range; clipping it (as DDPM samplers clip x0) keeps those early
-            # steps on the data manifold's scale. Known pixels are already in range.
+            # steps on the data manifold's scale. A v-network's D stays near the range
+            # (c_out < 1), so the clip rarely acts there. Known pixels are in range.
             return base(x, sigma).clamp(-1.0, 1.0)
 
         return denoise

@@ -42,7 +42,7 @@ class SamplingError(VidschedError):
 class SamplerSettings:
     """How each stage is sampled (Karras et al. 2022, EDM; defaults are EDM's)."""
 
-    name: str = "heun"  # "heun" (EDM Alg. 2) or "ddpm" (ancestral)
+    name: str = "heun"  # "heun" (EDM Alg. 2), "ddpm" (ancestral) or "dpmpp_2m" (DPM-Solver++(2M))
     steps: int = 25
     sigma_min: float = 0.002
     sigma_max: float = 80.0
@@ -185,15 +185,15 @@ class Executor:
         from vidsched.diffusion.schedules import karras_sigmas, schedule_sigmas
 
         s = self.settings
-        if s.name == "heun":
+        if s.name in ("heun", "dpmpp_2m"):
             return karras_sigmas(s.steps, s.sigma_min, s.sigma_max, s.rho).to(self.device, self.dtype)
         if s.name == "ddpm":
             return schedule_sigmas(s.schedule, s.steps).to(self.device, self.dtype)
-        raise VidschedError(f"unknown sampler {s.name!r} (heun or ddpm)")
+        raise VidschedError(f"unknown sampler {s.name!r} (heun, ddpm or dpmpp_2m)")
 
     def sample_batch(self, windows: Sequence[Window], seed: int, on_step=None) -> np.ndarray:
         """Sample a batch of windows; returns (B, K, 3, H, W) float32."""
-        from vidsched.diffusion.samplers import ddpm_sample, heun_sample
+        from vidsched.diffusion.samplers import SAMPLERS
 
         values, known, index, valid = _batched_windows(windows, self.device)
         denoise = self.make_denoiser(values.to(self.dtype), known.to(self.dtype), index, valid)
@@ -209,13 +209,9 @@ class Executor:
         x = noise() * sigmas[0]
         callback = (lambda info: on_step()) if on_step is not None else None
         s = self.settings
-        if s.name == "heun":
-            out = heun_sample(
-                denoise, x, sigmas, s_churn=s.s_churn, s_tmin=s.s_tmin, s_tmax=s.s_tmax, s_noise=s.s_noise,
-                noise_sampler=noise, callback=callback,
-            )
-        else:
-            out = ddpm_sample(denoise, x, sigmas, noise_sampler=noise, callback=callback)
+        options = (dict(s_churn=s.s_churn, s_tmin=s.s_tmin, s_tmax=s.s_tmax, s_noise=s.s_noise)
+                   if s.name == "heun" else {})
+        out = SAMPLERS[s.name](denoise, x, sigmas, noise_sampler=noise, callback=callback, **options)
         out = out.float()
         finite = torch.isfinite(out).flatten(1).all(dim=1).cpu()  # one sync per batch
         if not bool(finite.all()):

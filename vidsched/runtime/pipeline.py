@@ -132,7 +132,9 @@ def inpaint(req: RunRequest, progress=None) -> RunResult:
     from vidsched.runtime.executor import Executor, SamplerSettings, compose_output, initial_buffer
     from vidsched.runtime.resume import ProgressStore, fingerprint
 
-    model, config, _meta = load_checkpoint(req.checkpoint)
+    from vidsched.model.checkpoint import prediction_of, schedule_of
+
+    model, config, meta = load_checkpoint(req.checkpoint)
     device = pick_device(req.device)
     model = model.to(device).eval()
 
@@ -149,7 +151,8 @@ def inpaint(req: RunRequest, progress=None) -> RunResult:
     small, geometry = to_model_resolution(video.frames, config.image_size)
     small_hole = mask_to_model_resolution(hole, geometry)
     complete = np.flatnonzero(~small_hole.reshape(len(small_hole), -1).any(axis=1)).tolist()
-    settings = SamplerSettings(name=req.sampler, steps=req.steps)
+    # DDPM's sigma grid follows the schedule the network was trained with.
+    settings = SamplerSettings(name=req.sampler, steps=req.steps, schedule=schedule_of(meta))
     plan = compile_scheme(req.scheme, overrides, complete_frames=complete, steps=req.steps, sampler=req.sampler)
 
     # The saved state is "batches done so far" in the order the executor runs them, so
@@ -174,7 +177,7 @@ def inpaint(req: RunRequest, progress=None) -> RunResult:
     # On a CPU, one window per network call is fastest (BENCHMARKS.md); batches still
     # read every window before writing, so results do not depend on this.
     cap = req.max_windows_per_call if req.max_windows_per_call else (1 if device.type == "cpu" else None)
-    executor = Executor(model_denoiser(model, cuda_graphs=req.cuda_graphs), settings, device=device,
+    executor = Executor(model_denoiser(model, cuda_graphs=req.cuda_graphs, prediction=prediction_of(meta)), settings, device=device,
                         max_windows_per_call=cap)
     t0 = time.perf_counter()
     with torch.inference_mode():

@@ -22,7 +22,7 @@ from vidsched.model.unet import VideoUNetConfig
 
 PRESETS = {"tiny": VideoUNetConfig.tiny, "paper": VideoUNetConfig.paper}
 SCHEDULES = ("linear", "cosine", "sigmoid")
-CROPS = ("none", "center", "random")
+CROPS = ("none", "center", "random", "multiscale")
 
 
 class ConfigError(VidschedError):
@@ -31,13 +31,33 @@ class ConfigError(VidschedError):
 
 @dataclass(frozen=True)
 class DataConfig:
-    # "vtest": OpenCV's vtest.avi (fetched and sha256-checked into data/); otherwise a
-    # video file, a .npy array, a PNG folder, or a folder of any of these.
+    # "corpus": the clips and photographs of OpenCV's source archive (python model/train.py
+    # fetch-data; vidsched/training/corpus.py); "vtest": OpenCV's vtest.avi alone; otherwise
+    # a video file, a .npy array, a PNG folder, or a folder of any of these.
     source: str = "vtest"
     fps: float | None = None  # resample every clip to this frame rate (None: keep it)
-    crop: str = "none"  # "none" stretches to a square (as `vidsched run` does); "center" / "random" crop a square
+    # "none" stretches to a square (the first recipe); "center" / "random" crop a square once;
+    # "multiscale" keeps the clips at their own resolution and draws a square crop at a random
+    # zoom for every window (training matched to inference on regions; training/augment.py).
+    crop: str = "none"
     train_fraction: float = 0.8  # the first 80 % of each clip's frames train, the rest are held out
     min_frames: int = 16  # shorter clips are skipped (they cannot hold a long-range window)
+    # With crop: multiscale only (see augment()):
+    min_zoom: float = 1.0  # the closest crop is min_zoom x the model's size in source pixels
+    flip: bool = True  # random horizontal flips
+    color_jitter: float = 0.1  # brightness / contrast / saturation change of up to this fraction
+    max_stride: int = 3  # frame-rate jitter: every 1st .. max_stride-th frame
+    still_share: float = 0.0  # share of examples from photographs put in motion (source: corpus)
+    mask_mix: dict | None = None  # weights of mask groups (appendix_d, object, logo); None: appendix D only
+
+    def augment(self):
+        """The :class:`~vidsched.training.augment.Augment` of ``crop: multiscale`` (None otherwise)."""
+        if self.crop != "multiscale":
+            return None
+        from vidsched.training.augment import Augment
+
+        return Augment(min_zoom=self.min_zoom, flip=self.flip, color_jitter=self.color_jitter,
+                       max_stride=self.max_stride)
 
 
 @dataclass(frozen=True)
@@ -56,6 +76,7 @@ class TrainConfig:
     ema_decay: float = 0.999  # the paper's EMA rate (appendix E)
     grad_clip: float = 1.0  # max global gradient norm
     schedule: str = "cosine"  # Chen 2023 noise schedule: linear, cosine or sigmoid
+    prediction: str = "eps"  # what the network predicts: eps (the paper's) or v (sound at high noise)
     p_consecutive: float = 0.5  # mixture weight of runs of consecutive frames (sec. 4.3)
     seed: int = 0
     save_every: int = 250
@@ -160,12 +181,32 @@ def validate(cfg: TrainConfig) -> TrainConfig:
         problems.append(f"min_lr_ratio must be in [0, 1], got {cfg.min_lr_ratio}")
     if cfg.schedule not in SCHEDULES:
         problems.append(f"schedule must be one of {', '.join(SCHEDULES)}, got {cfg.schedule!r}")
+    if cfg.prediction not in ("eps", "v"):
+        problems.append(f"prediction must be eps or v, got {cfg.prediction!r}")
     if cfg.device not in ("auto", "cpu", "cuda"):
         problems.append(f"device must be auto, cpu or cuda, got {cfg.device!r}")
     if cfg.data.crop not in CROPS:
         problems.append(f"data.crop must be one of {', '.join(CROPS)}, got {cfg.data.crop!r}")
     if not 0.0 < cfg.data.train_fraction <= 1.0:
         problems.append(f"data.train_fraction must be in (0, 1], got {cfg.data.train_fraction}")
+    if cfg.data.crop == "multiscale" or cfg.data.source == "corpus":
+        if cfg.data.crop != "multiscale":
+            problems.append("data.source: corpus needs data.crop: multiscale (its clips have different sizes)")
+        try:
+            cfg.data.augment()
+        except ValueError as e:
+            problems.append(f"data: {e}")
+    if not 0.0 <= cfg.data.still_share <= 1.0:
+        problems.append(f"data.still_share must be in [0, 1], got {cfg.data.still_share}")
+    if cfg.data.mask_mix is not None:
+        import numpy as np
+
+        from vidsched.training.masks import random_mask
+
+        try:
+            random_mask(2, 16, np.random.default_rng(0), mix=cfg.data.mask_mix)
+        except ValueError as e:
+            problems.append(f"data.mask_mix: {e}")
     if cfg.data.fps is not None and not cfg.data.fps > 0:
         problems.append(f"data.fps must be positive, got {cfg.data.fps}")
     if problems:

@@ -27,7 +27,7 @@ def preview_clip(held_out: np.ndarray, K: int, kind: str = "blob", seed: int = 0
 
 @torch.no_grad()
 def inpaint_window(model: torch.nn.Module, frames: np.ndarray, hole: np.ndarray, steps: int,
-                   seed: int = 0) -> np.ndarray:
+                   seed: int = 0, prediction: str = "eps") -> np.ndarray:
     """Fill the hole of one window (all frames generated) with the Heun sampler.
 
     frames: (F, S, S, 3) uint8 with F <= K; hole: (F, S, S) bool. Returns the composite
@@ -46,7 +46,7 @@ def inpaint_window(model: torch.nn.Module, frames: np.ndarray, hole: np.ndarray,
     known = known.unsqueeze(0).to(device)
     index = torch.arange(F, dtype=torch.int64).unsqueeze(0).to(device)
     valid = torch.ones(1, F, dtype=torch.bool, device=device)
-    denoise = model_denoiser(model, cuda_graphs=False)(values, known, index, valid)
+    denoise = model_denoiser(model, cuda_graphs=False, prediction=prediction)(values, known, index, valid)
     sigmas = karras_sigmas(steps).to(device)
     x = torch.randn(values.shape, generator=torch.Generator().manual_seed(seed)).to(device) * sigmas[0]
     out = heun_sample(denoise, x, sigmas)  # deterministic (no churn): only the start noise is random
@@ -64,7 +64,8 @@ def preview_image(frames: np.ndarray, hole: np.ndarray, result: np.ndarray, zoom
     return np.concatenate(rows, axis=0)
 
 
-def write_preview(model: torch.nn.Module, held_out: np.ndarray, path: Path, steps: int) -> Path:
+def write_preview(model: torch.nn.Module, held_out: np.ndarray, path: Path, steps: int,
+                  prediction: str = "eps") -> Path:
     from PIL import Image
 
     K = model.config.max_frames
@@ -72,7 +73,7 @@ def write_preview(model: torch.nn.Module, held_out: np.ndarray, path: Path, step
     was_training = model.training
     model.eval()
     try:
-        result = inpaint_window(model, frames, hole, steps)
+        result = inpaint_window(model, frames, hole, steps, prediction=prediction)
     finally:
         model.train(was_training)
     image = preview_image(frames, hole, result)
@@ -123,4 +124,26 @@ def plot_loss(log_path: Path, out: Path) -> Path | None:
     fig.tight_layout()
     atomic_write(out, lambda tmp: fig.savefig(tmp, format="png"))
     plt.close(fig)
+    return out
+
+
+def examples_image(batch, zoom: int = 2, gap: int = 2) -> np.ndarray:
+    """A picture of training examples: one row per example, its K frames left to right,
+    the pixels the network must fill tinted red, observed frames framed in grey and
+    padding frames left dark -- to check by eye what the data pipeline feeds the network.
+    ``batch`` is a :class:`~vidsched.training.data.Batch`."""
+    B, K, _, S, _ = batch.x0.shape
+    cell = S * zoom
+    out = np.full((B * (cell + gap) + gap, K * (cell + gap) + gap, 3), 24, np.uint8)
+    for b in range(B):
+        for k in range(K):
+            if not batch.valid[b, k]:
+                continue
+            rgb = ((batch.x0[b, k].transpose(1, 2, 0) + 1) * 127.5).round().clip(0, 255).astype(np.uint8)
+            hole = batch.loss_mask[b, k, 0] > 0
+            rgb[hole] = (rgb[hole].astype(np.uint16) + np.array([255, 0, 0], np.uint16) + 1) // 2
+            if not hole.any() and batch.known[b, k].all():  # an observed (complete) frame
+                rgb[[0, -1]] = rgb[:, [0, -1]] = 160
+            y, x = gap + b * (cell + gap), gap + k * (cell + gap)
+            out[y:y + cell, x:x + cell] = rgb.repeat(zoom, 0).repeat(zoom, 1)
     return out

@@ -128,6 +128,10 @@ def _check_resumable(run: Path, cfg: TrainConfig) -> None:
             f"{run} holds a run of another network (differs in {', '.join(diff)}); "
             "resume with its config or pick a new run_dir"
         )
+    saved_prediction = (meta.get("meta") or {}).get("prediction", "eps")
+    if saved_prediction != cfg.prediction:
+        raise VidschedError(f"{run} holds a run trained with {saved_prediction}-prediction, the config asks for "
+                            f"{cfg.prediction}; resume with prediction: {saved_prediction} or pick a new run_dir")
 
 
 def train(
@@ -137,8 +141,11 @@ def train(
     resume: bool = False,
     log: Callable[[str], None] = print,
     on_report: Callable[[StepReport], None] | None = None,
+    stills: list[np.ndarray] | None = None,
 ) -> Path:
-    """Train on ``clips`` ((N, S, S, 3) uint8 arrays); returns the run folder.
+    """Train on ``clips`` ((N, S, S, 3) uint8 arrays, or (N, H, W, 3) at any size with
+    ``data.crop: multiscale``) and ``stills`` (photographs, for ``data.still_share``);
+    returns the run folder.
 
     ``held_out`` frames, if given, feed the periodic sample PNGs.
     """
@@ -146,12 +153,12 @@ def train(
     if cfg.threads:
         torch.set_num_threads(cfg.threads)
     try:
-        return _train(cfg, clips, held_out, resume, log, on_report)
+        return _train(cfg, clips, held_out, resume, log, on_report, stills)
     finally:
         torch.set_num_threads(threads)  # a library call leaves the process as it found it
 
 
-def _train(cfg, clips, held_out, resume, log, on_report) -> Path:
+def _train(cfg, clips, held_out, resume, log, on_report, stills=None) -> Path:
     dist_info, device = setup_distributed(cfg)
     run = Path(cfg.run_dir)
     state_path = run / "train_state.pt"
@@ -169,7 +176,7 @@ def _train(cfg, clips, held_out, resume, log, on_report) -> Path:
     ema = copy.deepcopy(model).eval().requires_grad_(False)
     opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     rank_seed = cfg.seed + RANK_SEED_STRIDE * dist_info.rank
-    sampler = ExampleSampler(clips, model_cfg.max_frames, seed=rank_seed, p_consecutive=cfg.p_consecutive)
+    sampler = ExampleSampler.from_config(cfg, clips, stills, seed=rank_seed)
     gen = torch.Generator().manual_seed(rank_seed + 1)  # diffusion times and noise (on the host: device-independent)
     step = 0
     if resume and state_path.exists():
@@ -216,7 +223,8 @@ def _train(cfg, clips, held_out, resume, log, on_report) -> Path:
             raise VidschedError(f"DDP replicas diverged at step {step}: weight digests {digests}")
         if not dist_info.main:
             return
-        meta = {"step": step, "schedule": cfg.schedule, "ema_decay": cfg.ema_decay, "trained_on": cfg.data.source,
+        meta = {"step": step, "schedule": cfg.schedule, "prediction": cfg.prediction, "ema_decay": cfg.ema_decay,
+                "trained_on": cfg.data.source,
                 "processes": dist_info.world}
         save_checkpoint(run / "checkpoint", model.state_dict(), model_cfg, dict(meta, weights="raw"))
         save_checkpoint(run / "ema", ema.state_dict(), model_cfg, dict(meta, weights="ema"))
@@ -228,7 +236,8 @@ def _train(cfg, clips, held_out, resume, log, on_report) -> Path:
 
     def preview() -> None:
         if dist_info.main and held_out is not None and len(held_out):
-            path = write_preview(ema, held_out, run / "samples" / f"step_{step:06d}.png", cfg.sample_steps)
+            path = write_preview(ema, held_out, run / "samples" / f"step_{step:06d}.png", cfg.sample_steps,
+                                 prediction=cfg.prediction)
             log(f"samples: {path}")
 
     autocast = (torch.autocast("cuda", dtype=torch.bfloat16) if device.type == "cuda" and cfg.bf16
@@ -249,7 +258,7 @@ def _train(cfg, clips, held_out, resume, log, on_report) -> Path:
         for group in opt.param_groups:
             group["lr"] = lr
         with autocast:
-            loss = training_loss(net, x0, t, noise, known, index, valid, loss_mask, cfg.schedule)
+            loss = training_loss(net, x0, t, noise, known, index, valid, loss_mask, cfg.schedule, cfg.prediction)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)

@@ -111,7 +111,9 @@ def _square_box(height: int, width: int, crop: Crop, rng: np.random.Generator) -
     return int(rng.integers(0, height - side + 1)), int(rng.integers(0, width - side + 1)), side
 
 
-def _geometry(frames: np.ndarray, size: int, crop: Crop, rng: np.random.Generator) -> np.ndarray:
+def _geometry(frames: np.ndarray, size: int | None, crop: Crop, rng: np.random.Generator) -> np.ndarray:
+    if size is None:  # native resolution (training crops every window on the fly)
+        return frames
     if crop != "none":
         y0, x0, side = _square_box(frames.shape[1], frames.shape[2], crop, rng)
         frames = frames[:, y0:y0 + side, x0:x0 + side]
@@ -138,10 +140,10 @@ def load_clip(path: Path, size: int, fps: float | None = None, crop: Crop = "cen
     return _geometry(frames, size, crop, rng if rng is not None else np.random.default_rng(0))
 
 
-def _check_options(size: int, fps: float | None, crop: str, default_fps: float, min_frames: int) -> None:
+def _check_options(size: int | None, fps: float | None, crop: str, default_fps: float, min_frames: int) -> None:
     """Bad options fail before any clip is decoded, not after minutes of decoding."""
-    if isinstance(size, bool) or not isinstance(size, (int, np.integer)) or size < 1:
-        raise VideoError(f"the size must be a positive integer, got {size!r}")
+    if size is not None and (isinstance(size, bool) or not isinstance(size, (int, np.integer)) or size < 1):
+        raise VideoError(f"the size must be a positive integer (or None: native), got {size!r}")
     for name, rate in (("fps", fps), ("default_fps", default_fps)):
         if rate is not None and not (isinstance(rate, (int, float)) and np.isfinite(rate) and rate > 0):
             raise VideoError(f"{name} must be a positive number, got {rate!r}")
