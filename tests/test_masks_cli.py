@@ -57,7 +57,8 @@ def test_each_format_reads_back_as_the_generated_mask(capsys, tmp_path, name, ki
     hole = load_mask(out)
     assert hole.shape == (12, 36, 64) and hole.dtype == bool
     assert np.array_equal(hole, expected)  # the video codecs too: load_mask thresholds at 127
-    assert stdout.startswith("wrote ") and f"moving {kind} mask, 64x36, 12 frames, hole " in stdout
+    motion = "stationary" if kind in STATIONARY_TYPES else "moving"
+    assert stdout.startswith("wrote ") and f"{motion} {kind} mask, 64x36, 12 frames, hole " in stdout
     assert f"{100 * expected.mean():.1f}% of pixels (seed 7)" in stdout
     assert not [p for p in files_in(tmp_path) if ".partial" in p or p.endswith(".tmp")], "temporary files left"
 
@@ -269,3 +270,11 @@ def test_cli_types_are_the_generators():
     from vidsched.cli import MaskType
 
     assert tuple(t.value for t in MaskType) == MASK_TYPES
+
+
+def test_logos_are_stationary_and_may_be_one_png(capsys, tmp_path):
+    """A logo never moves: the summary says so and a .png is accepted without --stationary."""
+    code, stdout, err = run_cli(capsys, "masks", "--type", "logo", "--frames", 5, "--width", 160, "--height", 96,
+                                "-o", tmp_path / "logo.png")
+    assert code == 0, err
+    assert "stationary logo mask" in stdout

@@ -223,8 +223,9 @@ def masks_cmd(
     """Make a random inpainting mask (the paper's appendix D, an object or a logo), e.g. for `vidsched run --mask`."""
     from vidsched.errors import MaskError
     from vidsched.masks_io import mask_output_kind, write_mask
-    from vidsched.training.masks import generate_mask
+    from vidsched.training.masks import STATIONARY_TYPES, generate_mask
 
+    moving = moving and kind.value not in STATIONARY_TYPES
     try:
         target_kind = mask_output_kind(output)
     except MaskError as e:
