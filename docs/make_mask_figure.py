@@ -24,8 +24,10 @@ try:
 except ModuleNotFoundError:  # run from a checkout without installing
     sys.path.insert(0, str(ROOT))
 
+from vidsched.compositing import HOLE_TINT  # noqa: E402
+from vidsched.geometry import to_model_resolution  # noqa: E402
 from vidsched.training.masks import MASK_TYPES, generate_mask  # noqa: E402
-from vidsched.videoio import HOLE_TINT, read_video, to_model_resolution  # noqa: E402
+from vidsched.videoio import read_video  # noqa: E402
 
 FRAMES = 32
 SHOWN = 6

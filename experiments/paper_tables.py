@@ -108,7 +108,7 @@ def _header(summary: dict, extra: str = "") -> str:
 def _strip(videos: list[tuple[np.ndarray, np.ndarray | None]], labels: list[str], t: int, zoom: int = 3) -> np.ndarray:
     """One row of a figure: frame t of each (frames, hole or None) side by side, labelled
     above, holes tinted as in `vidsched run --compare`."""
-    from vidsched.videoio import side_by_side
+    from vidsched.compositing import side_by_side
 
     panels = []
     for (frames, hole), label in zip(videos, labels):

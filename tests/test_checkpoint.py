@@ -117,9 +117,9 @@ def test_truncated_weights(saved):
     weights.write_bytes(data[: len(data) // 2])
     with pytest.raises(CheckpointError, match="truncated"):
         load_checkpoint(json_path)
-    # Without the recorded size to compare against, safetensors itself notices.
+    # Without the recorded size and sha256 to compare against, safetensors itself notices.
     document = json.loads(json_path.read_text())
-    del document["weights_bytes"]
+    del document["weights_bytes"], document["weights_sha256"]
     json_path.write_text(json.dumps(document))
     with pytest.raises(CheckpointError, match="corrupt or truncated"):
         load_checkpoint(json_path)
@@ -131,8 +131,39 @@ def test_corrupt_weights_same_size(saved):
     data = bytearray(weights.read_bytes())
     data[:64] = b"\xff" * 64  # garbage header
     weights.write_bytes(bytes(data))
+    with pytest.raises(CheckpointError, match="does not match its checkpoint"):
+        load_checkpoint(json_path)
+    # A checkpoint that records no sha256 (written before it was recorded) still gets a
+    # clear error from the reader itself.
+    document = json.loads(json_path.read_text())
+    del document["weights_sha256"]
+    json_path.write_text(json.dumps(document))
     with pytest.raises(CheckpointError, match="corrupt or truncated"):
         load_checkpoint(json_path)
+
+
+def test_altered_weights_of_the_same_size_are_refused(saved):
+    """A valid weights file whose values changed (same size, same keys) no longer matches
+    the sha256 its checkpoint recorded."""
+    import safetensors.torch as st
+
+    model, json_path = saved
+    weights = json_path.with_suffix(".safetensors")
+    state = st.load_file(str(weights))
+    name = next(iter(state))
+    state[name] = state[name] + 1.0
+    st.save_file(state, str(weights), metadata={"format": "pt"})
+    assert weights.stat().st_size == json.loads(json_path.read_text())["weights_bytes"]
+    with pytest.raises(CheckpointError, match="altered"):
+        load_checkpoint(json_path)
+
+
+def test_checkpoint_sha256_follows_the_contents_not_the_path(tmp_path):
+    first = save_checkpoint(tmp_path / "ck", make_model(seed=1).state_dict(), SMALL, META)
+    digest = ckpt_module.checkpoint_sha256(first)
+    assert digest == json.loads(first.read_text())["weights_sha256"]
+    second = save_checkpoint(tmp_path / "ck", make_model(seed=2).state_dict(), SMALL, META)
+    assert second == first and ckpt_module.checkpoint_sha256(second) != digest
 
 
 def test_bad_json(saved):

@@ -103,7 +103,8 @@ def test_mask_fits_the_example_video(capsys, tmp_path):
     """What `vidsched run examples/vtest_heldout.mp4 --mask mask.npy` checks before it runs."""
     if not EXAMPLE.exists():
         pytest.skip("the example clip is not in this checkout")
-    from vidsched.videoio import check_mask, read_video
+    from vidsched.geometry import check_mask
+    from vidsched.videoio import read_video
 
     video = read_video(EXAMPLE)
     out = tmp_path / "mask.npy"

@@ -271,3 +271,114 @@ def test_frechet_rejects_bad_input() -> None:
     with pytest.raises(VidschedError, match="unknown matrix square-root method"):
         frechet_distance_gaussians(np.zeros(2), np.eye(2), np.zeros(2), np.eye(2),
                                    method="svd")  # type: ignore[arg-type]
+
+
+# ---- hole-only metrics: hole PSNR and the sharpness ratio -----------------------------------
+def _square_hole(T: int = 3, H: int = 40, W: int = 48, y0: int = 10, y1: int = 30, x0: int = 12,
+                 x1: int = 36) -> np.ndarray:
+    hole = np.zeros((T, H, W), bool)
+    hole[:, y0:y1, x0:x1] = True
+    return hole
+
+
+def test_hole_psnr_identical_is_infinite() -> None:
+    from vidsched.metrics.pixel import hole_psnr
+
+    gt = smooth_video()
+    pred = gt.copy()
+    pred[~_square_hole()] = 0  # known pixels are never read
+    assert np.isposinf(hole_psnr(pred, gt, _square_hole()))
+
+
+def test_hole_psnr_constant_offset_in_the_hole() -> None:
+    from vidsched.metrics.pixel import hole_psnr
+
+    gt = np.random.default_rng(0).integers(0, 200, (3, 40, 48, 3)).astype(np.uint8)
+    hole = _square_hole()
+    pred = gt.copy()
+    pred[hole] += 51  # 51 / 255 = 0.2 -> MSE 0.04 -> 10 log10(25) dB
+    pred[~hole] = 255 - gt[~hole]  # wrong known pixels change nothing
+    assert hole_psnr(pred, gt, hole) == pytest.approx(10 * np.log10(25), abs=1e-9)
+    # pooled over all hole pixels of the video: the offset in one frame only -> MSE / 3
+    one = gt.copy()
+    one[0][hole[0]] += 51
+    assert hole_psnr(one, gt, hole) == pytest.approx(10 * np.log10(3 * 25), abs=1e-9)
+    # not diluted by the known pixels, unlike the whole-frame PSNR of the composite
+    assert psnr_video(gt, composite(gt, pred, hole)) > hole_psnr(pred, gt, hole) + 3
+
+
+def test_hole_psnr_floats_and_empty_hole() -> None:
+    from vidsched.metrics.pixel import hole_psnr
+
+    gt = np.full((2, 8, 8, 3), 0.5)
+    hole = np.zeros((2, 8, 8), bool)
+    assert np.isnan(hole_psnr(gt, gt, hole))
+    hole[1, 2:4, 2:4] = True
+    assert hole_psnr(gt + 0.01, gt, hole) == pytest.approx(40.0, abs=1e-6)
+    with pytest.raises(VidschedError):
+        hole_psnr(gt, gt, hole.astype(np.uint8))
+    with pytest.raises(VidschedError):
+        hole_psnr(gt, gt, hole[:, :4])
+
+
+def test_sharpness_ratio_identical_is_one() -> None:
+    from vidsched.metrics.pixel import sharpness_ratio
+
+    gt = smooth_video()
+    assert sharpness_ratio(gt, gt, _square_hole()) == pytest.approx(1.0, abs=1e-12)
+    flat = np.full((2, 16, 16, 3), 100, np.uint8)
+    assert sharpness_ratio(flat, flat, _square_hole(2, 16, 16, 4, 12, 4, 12)) == 1.0
+
+
+def test_sharpness_ratio_blurred_fill_is_below_one() -> None:
+    import cv2
+
+    from vidsched.metrics.pixel import sharpness_ratio
+
+    gt = smooth_video(seed=3)
+    hole = _square_hole()
+    blurred = np.stack([cv2.GaussianBlur(f, (0, 0), 2.0) for f in gt])
+    pred = np.where(hole[..., None], blurred, gt)
+    ratio = sharpness_ratio(pred, gt, hole)
+    assert 0 < ratio < 0.7
+    # a flat fill has no detail at all
+    flat = np.where(hole[..., None], np.uint8(128), gt)
+    assert sharpness_ratio(flat, gt, hole) == 0.0
+    # added noise is "sharper" than the truth
+    assert sharpness_ratio(distorted(gt), gt, hole) > 1.0
+
+
+def test_sharpness_ratio_ignores_the_border_step() -> None:
+    from vidsched.metrics.pixel import sharpness_ratio
+
+    # A flat truth, a flat fill of another grey: the only edge is the hole's border.
+    gt = np.full((2, 20, 20, 3), 50, np.uint8)
+    hole = _square_hole(2, 20, 20, 5, 15, 5, 15)
+    pred = np.where(hole[..., None], np.uint8(200), gt)
+    assert sharpness_ratio(pred, gt, hole) == 1.0  # both energies 0 once eroded
+    # ... whereas detail inside the fill counts
+    inner = pred.copy()
+    inner[:, 8, 8] = 0
+    assert np.isposinf(sharpness_ratio(inner, gt, hole))  # the truth is flat
+    # a textured truth outside the hole does not count either
+    textured = smooth_video(2, 20, 20)
+    outside = np.where(hole[..., None], np.uint8(90), textured)
+    truth = np.where(hole[..., None], np.uint8(90), textured)
+    truth[:, 9, 9] = 200  # some detail inside, so the truth's energy is not 0
+    assert sharpness_ratio(outside, truth, hole) == 0.0
+
+
+def test_sharpness_ratio_thin_hole_is_nan() -> None:
+    from vidsched.metrics.pixel import sharpness_ratio
+
+    gt = smooth_video()
+    hole = np.zeros(gt.shape[:3], bool)
+    hole[:, 10:12, :] = True  # 2 px thick: nothing left after erosion
+    assert np.isnan(sharpness_ratio(gt, gt, hole))
+    edge = np.zeros(gt.shape[:3], bool)
+    edge[:, :3, :] = True  # 3 px along the top edge: the frame edge erodes it too
+    hole3 = np.zeros(gt.shape[:3], bool)
+    hole3[:, 10:13, :] = True  # 3 px in the middle: the middle row (minus its ends) survives
+    assert np.isnan(sharpness_ratio(gt, gt, np.zeros_like(hole)))
+    assert sharpness_ratio(gt, gt, edge) == pytest.approx(1.0)
+    assert sharpness_ratio(gt, gt, hole3) == pytest.approx(1.0)

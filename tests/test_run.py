@@ -249,6 +249,19 @@ def test_resume_with_other_batching_is_refused(capsys, monkeypatch, assets, tmp_
     assert code == 0 and "resumed at batch 2" in stdout, stderr
 
 
+def test_resume_refuses_a_retrained_checkpoint_behind_the_same_path(capsys, monkeypatch, assets, tmp_path):
+    """Resume keys the checkpoint by its weights' sha256, not its path: weights retrained
+    into the same file would mix two models."""
+    ckpt = save_checkpoint(tmp_path / "ck" / "model", VideoUNet(CONFIG).state_dict(), CONFIG)
+    out = tmp_path / "out.npy"
+    interrupted_run(capsys, monkeypatch, assets, out, "--checkpoint", ckpt)
+    torch.manual_seed(5)
+    save_checkpoint(tmp_path / "ck" / "model", VideoUNet(CONFIG).state_dict(), CONFIG)  # "retrained"
+    code, _, stderr = cli(capsys, *run_args(assets, out, "-q", "--resume", "--checkpoint", ckpt))
+    assert code == 1 and "belongs to a different run" in stderr
+    assert not out.exists()
+
+
 def test_a_new_run_discards_stale_progress(capsys, monkeypatch, assets, reference, tmp_path):
     out = tmp_path / "out.npy"
     partial = interrupted_run(capsys, monkeypatch, assets, out)
@@ -312,10 +325,10 @@ def _truncated_checkpoint(a, d):
 
 
 def _truncated_checkpoint_size_unrecorded(a, d):
-    """Truncated weights whose size the JSON does not record: safetensors itself fails."""
+    """Truncated weights whose size and sha256 the JSON does not record: safetensors itself fails."""
     ckpt = _truncated_checkpoint(a, d)[0]["checkpoint"]
     doc = json.loads(ckpt.read_text())
-    del doc["weights_bytes"]
+    del doc["weights_bytes"], doc["weights_sha256"]
     ckpt.write_text(json.dumps(doc))
     return {"checkpoint": ckpt}, "is corrupt or truncated"
 

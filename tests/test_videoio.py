@@ -13,20 +13,16 @@ import pytest
 cv2 = pytest.importorskip("cv2")
 
 from vidsched import videoio  # noqa: E402
+from vidsched.compositing import composite_back, side_by_side  # noqa: E402
 from vidsched.errors import MaskError, VidschedError  # noqa: E402
+from vidsched.geometry import Geometry, check_mask, mask_to_model_resolution, to_model_resolution  # noqa: E402
 from vidsched.masks_io import load_mask  # noqa: E402
 from vidsched.videoio import (  # noqa: E402
-    Geometry,
     Video,
     VideoError,
-    check_mask,
-    composite_back,
-    mask_to_model_resolution,
     read_video,
     resample_indices,
     same_file,
-    side_by_side,
-    to_model_resolution,
     write_video,
 )
 
@@ -556,6 +552,67 @@ def test_import_is_light():
     import sys
 
     code = ("import sys, vidsched.videoio; "
+            "print(sorted(m for m in ('cv2', 'torch') if m in sys.modules))")
+    env = dict(os.environ, PYTHONPATH=str(Path(__file__).resolve().parents[1]))
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=60)
+    assert out.stdout.strip() == "[]", out.stderr
+
+
+# ---- module structure --------------------------------------------------------------------------
+IO_MODULES = ("videoio", "masks_io", "geometry", "compositing", "imagefiles", "atomic")
+
+
+def _vidsched_import_graph() -> dict[str, set[str]]:
+    """Module -> the vidsched modules it imports, at module level or inside functions."""
+    import ast
+
+    package = Path(__file__).resolve().parents[1] / "vidsched"
+    modules = {}
+    for path in package.rglob("*.py"):
+        parts = path.relative_to(package.parent).with_suffix("").parts
+        name = ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+        modules[name] = (path, parts[-1] == "__init__")
+    graph: dict[str, set[str]] = {}
+    for name, (path, is_package) in modules.items():
+        edges = graph.setdefault(name, set())
+        here = name if is_package else name.rpartition(".")[0]
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.Import):
+                edges.update(a.name for a in node.names if a.name in modules)
+            elif isinstance(node, ast.ImportFrom):
+                base = node.module or ""
+                if node.level:
+                    base = ".".join(here.split(".")[:len(here.split(".")) - node.level + 1] + ([base] if base else []))
+                for alias in node.names:
+                    if f"{base}.{alias.name}" in modules:
+                        edges.add(f"{base}.{alias.name}")  # a submodule: from vidsched import videoio
+                    elif base in modules:
+                        edges.add(base)
+        edges.discard(name)
+    return graph
+
+
+def test_video_and_mask_modules_import_one_way():
+    graph = _vidsched_import_graph()
+    for short in IO_MODULES:
+        module = f"vidsched.{short}"
+        seen, todo = set(), list(graph[module])
+        while todo:  # everything `module` imports, directly or not
+            m = todo.pop()
+            if m not in seen:
+                seen.add(m)
+                todo.extend(graph.get(m, ()))
+        assert module not in seen, f"{module} imports itself through a cycle"
+    # The layers: decoding/encoding knows nothing about masks, geometry or compositing.
+    assert not graph["vidsched.videoio"] & {f"vidsched.{m}" for m in ("masks_io", "geometry", "compositing")}
+    assert graph["vidsched.imagefiles"] == set() and "vidsched.compositing" not in graph["vidsched.geometry"]
+
+
+def test_io_modules_import_light():
+    import subprocess
+    import sys
+
+    code = ("import sys, vidsched.masks_io, vidsched.geometry, vidsched.compositing; "
             "print(sorted(m for m in ('cv2', 'torch') if m in sys.modules))")
     env = dict(os.environ, PYTHONPATH=str(Path(__file__).resolve().parents[1]))
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=60)

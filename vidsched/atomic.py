@@ -1,12 +1,16 @@
-"""Atomic file writes: write beside the target under a temporary name, then rename.
+"""Atomic writes: build the output beside the target under a temporary name, then rename.
 
-A crash, Ctrl-C or ``kill -9`` leaves either the old file or the new one, never a
-half-written file under the final name.
+A crash, Ctrl-C or ``kill -9`` leaves either the old output or the new one, never a
+half-written one under the final name. :func:`atomic_write` does it for a file,
+:func:`atomic_write_dir` for a folder (of video frames, say). Outputs get the mode a
+plain ``open()`` or ``mkdir()`` would give them (the umask's), not the owner-only mode
+of :mod:`tempfile`'s files and folders.
 """
 
 from __future__ import annotations
 
 import os
+import shutil
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
@@ -18,11 +22,18 @@ def _umask() -> int:
     return mask
 
 
-def atomic_write(target: str | Path, write: Callable[[str], object], fsync: bool = False) -> Path:
-    """Call ``write(tmp_path)`` on a temporary file beside `target`, then move it into place."""
+def atomic_write(target: str | Path, write: Callable[[str], object], fsync: bool = False, *,
+                 prefix: str | None = None, suffix: str = ".tmp") -> Path:
+    """Call ``write(tmp_path)`` on a temporary file beside `target`, then move it into place.
+
+    The temporary file is named ``prefix + RANDOM + suffix`` (default ``.NAME.RANDOM.tmp``,
+    a hidden name); pass ``suffix=target.suffix`` for writers that choose the format by
+    the file name (OpenCV's video writer).
+    """
     target = Path(target)
     target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}." if prefix is None else prefix, suffix=suffix,
+                               dir=target.parent)
     os.close(fd)
     try:
         write(tmp)
@@ -40,3 +51,52 @@ def atomic_write(target: str | Path, write: Callable[[str], object], fsync: bool
 
 def atomic_write_text(target: str | Path, text: str) -> Path:
     return atomic_write(target, lambda tmp: Path(tmp).write_text(text, encoding="utf-8"))
+
+
+def atomic_write_dir(target: str | Path, fill: Callable[[Path], object]) -> Path:
+    """Call ``fill(tmp_dir)`` on a new empty folder beside `target`, then move it into place.
+
+    The folder is built as ``.NAME.partial-RANDOM``; if ``fill`` fails it is deleted and
+    `target` is left as it was. An existing folder `target` is replaced (whatever it holds:
+    the caller decides whether that is safe) in two renames, since no system call swaps
+    two non-empty folders: the old folder moves aside to ``.NAME.old-RANDOM``, the new one
+    takes the name (if that fails, the old one is put back), then the old one is deleted.
+    Only a hard kill between the two renames can leave the name empty, with the old
+    folder under its ``.old-`` name.
+    """
+    target = Path(target)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    prefix = f".{target.name}.partial-"
+    tmp = Path(tempfile.mkdtemp(prefix=prefix, dir=target.parent))
+    old = target.with_name(f".{target.name}.old-{tmp.name[len(prefix):]}")
+    try:
+        # mkdtemp makes the folder owner-only (0700); give it the mode a plain mkdir() would.
+        os.chmod(tmp, 0o777 & ~_umask())
+        fill(tmp)
+        if target.is_dir():
+            os.replace(target, old)
+            try:
+                os.replace(tmp, target)
+            except BaseException:
+                os.replace(old, target)
+                raise
+            _remove(old)
+        else:
+            os.replace(tmp, target)
+    except BaseException:
+        _remove(tmp)
+        raise
+    return target
+
+
+def _remove(path: str | Path) -> None:
+    """Delete a file, a link or a folder (with its contents) if it exists; best effort,
+    errors are ignored (for cleaning up temporary outputs)."""
+    path = Path(path)
+    try:
+        if path.is_dir() and not path.is_symlink():
+            shutil.rmtree(path, ignore_errors=True)
+        elif path.exists() or path.is_symlink():
+            path.unlink()
+    except OSError:  # pragma: no cover - best effort cleanup
+        pass

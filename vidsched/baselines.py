@@ -29,7 +29,8 @@ import cv2
 import numpy as np
 
 from vidsched.errors import MaskError, VidschedError
-from vidsched.videoio import VideoError, check_mask
+from vidsched.geometry import check_mask
+from vidsched.videoio import VideoError
 
 __all__ = ["BASELINES", "Baseline", "copy_through", "navier_stokes", "telea", "temporal_propagation"]
 

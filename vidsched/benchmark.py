@@ -93,30 +93,23 @@ class ModelMethod:
     steps: int = 10
     seed: int = 0
     scheme_params: dict = field(default_factory=dict)
+    region: str = "auto"  # the runtime's regions (vidsched.regions); "full" for whole frames
 
     def __post_init__(self) -> None:
-        from vidsched.model.checkpoint import load_checkpoint, prediction_of, schedule_of
-        from vidsched.runtime.denoiser import model_denoiser
-        from vidsched.runtime.executor import Executor, SamplerSettings
+        from vidsched.runtime.executor import SamplerSettings
+        from vidsched.runtime.inference import InferenceSettings, Inpainter
 
-        self.model, self.config, self.meta = load_checkpoint(self.checkpoint)
         # One window per network call: faster on a CPU (BENCHMARKS.md, stage batching), same result.
-        settings = SamplerSettings(name=self.sampler, steps=self.steps, schedule=schedule_of(self.meta))
-        self.executor = Executor(model_denoiser(self.model, cuda_graphs=False, prediction=prediction_of(self.meta)),
-                                 settings, max_windows_per_call=1)
+        settings = InferenceSettings(scheme=self.scheme, scheme_params=tuple(self.scheme_params.items()),
+                                     sampler=SamplerSettings(name=self.sampler, steps=self.steps), seed=self.seed,
+                                     region=self.region, max_windows_per_call=1)
+        self.inpainter = Inpainter.from_checkpoint(self.checkpoint, settings, cuda_graphs=False)
+        self.config = self.inpainter.config
 
     def __call__(self, gt: np.ndarray, hole: np.ndarray, seed: int | None = None) -> Prediction:
-        import torch
-
-        from vidsched.compiler import compile_scheme
-        from vidsched.runtime.executor import compose_output, initial_buffer
-
-        plan = compile_scheme(self.scheme, {"T": len(gt), "K": self.config.max_frames, **self.scheme_params})
-        buffer = initial_buffer(gt, hole)
         start = time.perf_counter()
-        with torch.inference_mode():
-            stats = self.executor.run(plan, buffer, hole, seed=self.seed if seed is None else seed)
-        return Prediction(compose_output(gt, hole, buffer), time.perf_counter() - start, stats.network_evaluations)
+        done = self.inpainter(gt, hole, seed=seed)
+        return Prediction(done.frames, time.perf_counter() - start, done.network_evaluations)
 
 
 def baseline_method(name: str) -> Callable[[np.ndarray, np.ndarray], Prediction]:

@@ -31,6 +31,12 @@ class Sampler(str, Enum):
     dpmpp_2m = "dpmpp_2m"
 
 
+class RegionMode(str, Enum):
+    auto = "auto"
+    crop = "crop"
+    full = "full"
+
+
 class View(str, Enum):
     stages = "stages"
     graph = "graph"
@@ -282,6 +288,9 @@ def run_cmd(
     cuda_graphs: Annotated[bool, typer.Option("--cuda-graphs/--no-cuda-graphs", help="Replay CUDA graphs of the network call (GPU only).")] = True,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bars.")] = False,
     windows_per_call: Annotated[Optional[int], typer.Option("--windows-per-call", min=1, help="Most stage windows per network call (default: 1 on CPU, the whole batch on a GPU); results do not depend on it.")] = None,
+    region: Annotated[RegionMode, typer.Option("--region", help="Where the model works: crop = a square region around each hole at the zoom the model is good at (the rest of the frame untouched); full = the whole frame, letterboxed; auto = crop unless the whole frame is as good.")] = RegionMode.auto,
+    context: Annotated[Optional[int], typer.Option("--context", min=0, help="Pixels of surroundings kept around each hole in a region (default: a quarter of the model's input, more for big holes).")] = None,
+    explain_regions: Annotated[Optional[Path], typer.Option("--explain-regions", help="Write a picture of the regions over the first frame with a hole (.png) and stop.")] = None,
 ) -> None:
     """Inpaint a video: fill the mask's holes with the diffusion model, stage by stage."""
     from vidsched.runtime import pipeline
@@ -313,8 +322,12 @@ def run_cmd(
         video=Path(video), mask=mask, output=output, scheme=scheme, overrides=list(set_ or []),
         checkpoint=Path(checkpoint), sampler=sampler.value, steps=steps, seed=seed, batch_stages=batch_stages,
         fps=fps, mask_white_is_known=mask_white_is_known, compare=compare, resume=resume, device=device,
-        cuda_graphs=cuda_graphs, max_windows_per_call=windows_per_call,
+        cuda_graphs=cuda_graphs, max_windows_per_call=windows_per_call, region=region.value, context=context,
     )
+    if explain_regions is not None:
+        path, summary = pipeline.explain_regions(req, explain_regions)
+        print(f"wrote {path}: {summary}")
+        return
     from vidsched.progress import run_with_progress
 
     try:
@@ -340,6 +353,10 @@ def run_cmd(
         f"wrote {result.output}: {result.frames} frames; {result.stages} stages in {result.batches} batches, "
         f"{result.network_evaluations:,} network evaluations, {result.seconds:.1f} s{resumed}"
     )
+    if result.regions is not None:
+        print(f"  {result.regions.summary()}")
+        for line in result.region_notes:
+            print(f"  ({line})")
     if compare is not None:
         print(f"wrote {compare}")
 

@@ -2,36 +2,31 @@
 
 Formats: ``.npy`` (T x H x W, or T x H x W x C whose channels are combined), one image
 (the same hole in every frame), a folder of images (one per frame, in natural name order:
-``2.png`` before ``10.png``) or a video file (``.mp4``, ``.avi``, ``.gif`` ..., read with
-:mod:`vidsched.videoio`; gray > 127 is a hole, which absorbs codec noise).
+``2.png`` before ``10.png``, listed by :mod:`vidsched.imagefiles` like frame folders) or a
+video file (``.mp4``, ``.avi``, ``.gif`` ..., read with :mod:`vidsched.videoio`; gray > 127
+is a hole, which absorbs codec noise).
 Convention: white / nonzero = pixels to fill, as in ProPainter and E2FGVI; pass
 ``invert=True`` for DEVIL's convention (white = known).
 
 :func:`write_mask` writes a mask in a form :func:`load_mask` reads back: ``.npy`` (bool
 T x H x W), a folder of PNGs (``frame_00000.png`` ..., white = fill), a video
 (``.mp4 .avi .mov .mkv``, white = fill) or one ``.png`` for a hole that does not move.
+
+This module builds on :mod:`vidsched.videoio` (which never imports it). Checking that a
+mask fits a video is :func:`vidsched.geometry.check_mask`.
 """
 
 from __future__ import annotations
 
 import os
-import re
 from pathlib import Path
 
 import numpy as np
 
 from vidsched.atomic import atomic_write
 from vidsched.errors import MaskError
-
-IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff")
-_DIGITS = re.compile(r"(\d+)")
-
-
-def natural_key(name: str) -> tuple:
-    """Sort key putting ``frame2.png`` before ``frame10.png`` (zero-padded names keep their
-    plain order). Shared by mask folders and frame folders so their frames line up."""
-    parts = tuple((1, int(part)) if part.isdigit() else (0, part.lower()) for part in _DIGITS.split(name))
-    return parts, name
+from vidsched.imagefiles import IMAGE_SUFFIXES, list_images
+from vidsched.videoio import DEFAULT_FPS, VIDEO_SUFFIXES, VideoError, read_video, write_video
 
 
 def _read_image(path: Path) -> np.ndarray:
@@ -53,8 +48,7 @@ def load_mask(path: str | Path, invert: bool = False, num_frames: int | None = N
     if not path.exists():
         raise MaskError(f"mask not found: {path}")
     if path.is_dir():
-        files = sorted((p for p in path.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES
-                        and not p.name.startswith(".")), key=lambda p: natural_key(p.name))
+        files = list_images(path)
         if not files:
             raise MaskError(f"mask folder {path} contains no images ({', '.join(IMAGE_SUFFIXES)})")
         frames = [_read_image(p) for p in files]
@@ -81,9 +75,7 @@ def load_mask(path: str | Path, invert: bool = False, num_frames: int | None = N
                 hole = data > 127
     elif path.suffix.lower() in IMAGE_SUFFIXES:
         hole = (_read_image(path) > 127)[None].repeat(num_frames or 1, axis=0)
-    elif path.suffix.lower() in _video_suffixes():
-        from vidsched.videoio import VideoError, read_video
-
+    elif path.suffix.lower() in VIDEO_SUFFIXES:
         try:
             video = read_video(path)
         except VideoError as e:
@@ -96,12 +88,6 @@ def load_mask(path: str | Path, invert: bool = False, num_frames: int | None = N
     if invert:
         hole = ~hole
     return hole
-
-
-def _video_suffixes() -> tuple[str, ...]:
-    from vidsched.videoio import VIDEO_SUFFIXES
-
-    return VIDEO_SUFFIXES
 
 
 def complete_frames(hole: np.ndarray) -> list[int]:
@@ -178,8 +164,6 @@ def write_mask(path: str | Path, mask: np.ndarray, fps: float | None = None) -> 
             f"cannot write a {W}x{H} mask to {target.name}: video codecs need an even width and height; "
             "write .npy or a folder of PNGs instead"
         )
-    from vidsched.videoio import DEFAULT_FPS, VideoError, write_video
-
     frames = np.repeat((hole.astype(np.uint8) * 255)[..., None], 3, axis=-1)
     try:
         return write_video(path, frames, fps or DEFAULT_FPS)

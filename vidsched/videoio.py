@@ -1,34 +1,36 @@
-"""Getting videos in and results out (plain numpy and OpenCV; no torch).
+"""Getting videos in and results out: decoding, encoding and resampling in time (plain
+numpy and OpenCV; no torch).
 
 Reading
     :func:`read_video` takes a video file (``.mp4 .avi .mov .mkv .gif`` and anything else
     OpenCV's FFmpeg backend decodes), a folder of PNG/JPG frames (natural name order, so
-    ``2.png`` comes before ``10.png``) or a ``.npy`` array, and returns a :class:`Video`
-    whose frames are ``T x H x W x 3`` uint8 RGB.
+    ``2.png`` comes before ``10.png``; see :mod:`vidsched.imagefiles`) or a ``.npy`` array,
+    and returns a :class:`Video` whose frames are ``T x H x W x 3`` uint8 RGB.
+
+Resampling in time
+    ``read_video(..., fps=)`` resamples a video file to another frame rate by
+    nearest-frame selection (:func:`resample_indices`); nothing is interpolated.
 
 Writing
     :func:`write_video` chooses the format by the target's name: ``.mp4``/``.mov``/``.m4v``
     (MPEG-4 part 2, ``mp4v``), ``.avi``/``.mkv`` (Motion JPEG), ``.gif``, ``.npy``, or a
     folder of ``frame_00000.png`` ... (a name without a suffix, or one ending in ``/``).
-    Video codecs are lossy; PNG folders and ``.npy`` are exact. Every write is atomic: the
-    output is built under a temporary name beside the target and renamed at the end, so
-    an interrupted or failed write never leaves a half-written file under the final name
-    (and an older output of that name survives a failed write).
+    Video codecs are lossy; PNG folders and ``.npy`` are exact. Every write is atomic
+    (:mod:`vidsched.atomic`): the output is built under a temporary name beside the target
+    (``.NAME.partial-*``) and renamed at the end, so an interrupted or failed write never
+    leaves a half-written file under the final name (and an older output of that name
+    survives a failed write).
 
-Model resolution
-    The diffusion model works at a fixed square resolution (e.g. 64 x 64).
-    :func:`to_model_resolution` maps frames of any size onto it and returns a
-    :class:`Geometry`; :func:`mask_to_model_resolution` maps the hole with the same
-    geometry; :func:`composite_back` puts the model's output back into the original frames,
-    changing only the original hole pixels. See :class:`Geometry` for the policy.
+What happens between reading and writing lives elsewhere: mapping frames and masks to
+the model's resolution in :mod:`vidsched.geometry`, putting results back into the frames
+and the comparison video in :mod:`vidsched.compositing`, masks in :mod:`vidsched.masks_io`
+(which builds on this module; this module imports none of them).
 """
 
 from __future__ import annotations
 
 import math
 import os
-import shutil
-import uuid
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -36,23 +38,18 @@ from typing import Iterable, Iterator
 
 import numpy as np
 
-from vidsched.errors import MaskError, VidschedError
-from vidsched.masks_io import IMAGE_SUFFIXES, natural_key
+from vidsched.atomic import atomic_write, atomic_write_dir
+from vidsched.errors import VidschedError
+from vidsched.imagefiles import IMAGE_SUFFIXES, list_images
 
 __all__ = [
     "DEFAULT_FPS",
     "VIDEO_SUFFIXES",
-    "Geometry",
     "Video",
     "VideoError",
-    "check_mask",
-    "composite_back",
-    "mask_to_model_resolution",
     "read_video",
     "resample_indices",
     "same_file",
-    "side_by_side",
-    "to_model_resolution",
     "write_video",
 ]
 
@@ -62,7 +59,6 @@ VIDEO_SUFFIXES = (".mp4", ".avi", ".mov", ".mkv", ".gif", ".webm", ".m4v", ".mpg
 #: Suffixes :func:`write_video` encodes, and the FourCC used for each.
 WRITE_CODECS = {".mp4": "mp4v", ".m4v": "mp4v", ".mov": "mp4v", ".avi": "MJPG", ".mkv": "MJPG"}
 FRAME_NAME = "frame_{:05d}.png"
-HOLE_TINT = (255, 0, 255)  # magenta
 
 
 class VideoError(VidschedError):
@@ -73,10 +69,11 @@ class VideoError(VidschedError):
 _CV2 = None
 
 
-def _cv2():
-    """Import OpenCV on first use (importing vidsched.videoio stays cheap) with FFmpeg's
-    own console messages ("moov atom not found" ...) silenced: failures become
-    VideoErrors instead. Set OPENCV_FFMPEG_LOGLEVEL yourself to see them."""
+def opencv():
+    """The ``cv2`` module, imported on first use (importing vidsched.videoio and the modules
+    built on it stays cheap) with FFmpeg's own console messages ("moov atom not found" ...)
+    silenced: failures become VideoErrors instead. Set OPENCV_FFMPEG_LOGLEVEL yourself to
+    see them. Every OpenCV use in the package goes through here."""
     global _CV2
     if _CV2 is None:
         os.environ.setdefault("OPENCV_FFMPEG_LOGLEVEL", "-8")
@@ -265,7 +262,7 @@ def read_video(path: str | Path, fps: float | None = None, max_frames: int | Non
 
 
 def _read_container(path: Path, fps: float | None, max_frames: int | None) -> Video:
-    cv2 = _cv2()
+    cv2 = opencv()
     cap = cv2.VideoCapture(str(path))
     try:
         if not cap.isOpened():
@@ -298,15 +295,9 @@ def _read_container(path: Path, fps: float | None, max_frames: int | None) -> Vi
     return Video(np.stack(frames), float(fps or source_fps), str(path), kept)
 
 
-def list_images(folder: Path) -> list[Path]:
-    """The image files in ``folder``, in natural name order (``2.png`` before ``10.png``)."""
-    return sorted((p for p in folder.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES
-                   and not p.name.startswith(".")), key=lambda p: natural_key(p.name))
-
-
 def _decode_image(path: Path) -> np.ndarray:
     """One image as H x W x 3 uint8 RGB (gray expanded, alpha dropped, 16-bit reduced)."""
-    cv2 = _cv2()
+    cv2 = opencv()
     try:
         data = np.fromfile(str(path), dtype=np.uint8)  # unlike imread, any path name works
     except OSError as e:
@@ -401,38 +392,26 @@ def write_video(path: str | Path, frames: np.ndarray, fps: float, input_path: st
         raise VideoError(f"cannot write {target}: a folder of that name exists")
     if kind == "folder" and target.exists() and not target.is_dir():
         raise VideoError(f"cannot write frames to {target}: a file of that name exists")
-    target.parent.mkdir(parents=True, exist_ok=True)
     if kind == "folder":
-        _write_folder_atomic(target, frames)
-        return target
-    tmp = target.with_name(f".{target.stem}.partial-{uuid.uuid4().hex[:8]}{target.suffix}")
-    try:
+        return _write_folder(target, frames)
+    if kind == "video":
+        frames = _even_size(frames)
+
+    def write(tmp: str) -> None:
         if kind == "npy":
             with open(tmp, "wb") as f:
                 np.save(f, frames, allow_pickle=False)
         elif kind == "gif":
-            _write_gif(tmp, frames, fps)
+            _write_gif(Path(tmp), frames, fps)
         else:
-            _write_container(tmp, frames, fps, WRITE_CODECS[target.suffix.lower()])
-        os.replace(tmp, target)
-    except BaseException:
-        _remove(tmp)
-        raise
-    return target
+            _write_container(Path(tmp), frames, fps, WRITE_CODECS[target.suffix.lower()])
 
-
-def _remove(path: Path) -> None:
-    try:
-        if path.is_dir() and not path.is_symlink():
-            shutil.rmtree(path, ignore_errors=True)
-        elif path.exists() or path.is_symlink():
-            path.unlink()
-    except OSError:  # pragma: no cover - best effort cleanup
-        pass
+    # The temporary file keeps the suffix: OpenCV picks the container by the name.
+    return atomic_write(target, write, prefix=f".{target.stem}.partial-", suffix=target.suffix)
 
 
 def _open_writer(path: Path, fourcc: str, fps: float, width: int, height: int):
-    cv2 = _cv2()
+    cv2 = opencv()
     writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*fourcc), float(fps), (width, height))
     if not writer.isOpened():
         writer.release()
@@ -440,8 +419,9 @@ def _open_writer(path: Path, fourcc: str, fps: float, width: int, height: int):
     return writer
 
 
-def _write_container(path: Path, frames: np.ndarray, fps: float, fourcc: str) -> None:
-    T, H, W, _ = frames.shape
+def _even_size(frames: np.ndarray) -> np.ndarray:
+    """Video codecs need even sizes: repeat the last row and/or column (with a warning)."""
+    H, W = frames.shape[1:3]
     pad_h, pad_w = H % 2, W % 2
     if pad_h or pad_w:
         warnings.warn(
@@ -451,7 +431,12 @@ def _write_container(path: Path, frames: np.ndarray, fps: float, fourcc: str) ->
             stacklevel=3,
         )
         frames = np.pad(frames, ((0, 0), (0, pad_h), (0, pad_w), (0, 0)), mode="edge")
-    writer = _open_writer(path, fourcc, fps, W + pad_w, H + pad_h)
+    return frames
+
+
+def _write_container(path: Path, frames: np.ndarray, fps: float, fourcc: str) -> None:
+    H, W = frames.shape[1:3]
+    writer = _open_writer(path, fourcc, fps, W, H)
     try:
         for frame in frames:
             writer.write(np.ascontiguousarray(frame[..., ::-1]))  # RGB -> BGR
@@ -470,14 +455,14 @@ def _write_gif(path: Path, frames: np.ndarray, fps: float) -> None:
 
 
 def _encode_png(path: Path, frame: np.ndarray) -> None:
-    cv2 = _cv2()
+    cv2 = opencv()
     ok, data = cv2.imencode(".png", np.ascontiguousarray(frame[..., ::-1]))
     if not ok:  # pragma: no cover
         raise VideoError(f"cannot encode {path.name} as PNG")
     data.tofile(str(path))
 
 
-def _write_folder_atomic(target: Path, frames: np.ndarray) -> None:
+def _write_folder(target: Path, frames: np.ndarray) -> Path:
     if target.is_dir():
         others = [p.name for p in target.iterdir() if not (p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)]
         if others:
@@ -485,259 +470,9 @@ def _write_folder_atomic(target: Path, frames: np.ndarray) -> None:
                 f"refusing to replace the folder {target}: it holds more than frames ({', '.join(sorted(others)[:3])}"
                 f"{', ...' if len(others) > 3 else ''}); choose an empty or new folder"
             )
-    token = uuid.uuid4().hex[:8]
-    tmp = target.with_name(f".{target.name}.partial-{token}")
-    old = target.with_name(f".{target.name}.old-{token}")
-    try:
-        tmp.mkdir()
+
+    def fill(folder: Path) -> None:
         for t, frame in enumerate(frames):
-            _encode_png(tmp / FRAME_NAME.format(t), frame)
-        if target.is_dir():
-            # Two renames: the old frames move aside, the new ones take the name.
-            os.replace(target, old)
-            try:
-                os.replace(tmp, target)
-            except BaseException:
-                os.replace(old, target)
-                raise
-            _remove(old)
-        else:
-            os.replace(tmp, target)
-    except BaseException:
-        _remove(tmp)
-        raise
+            _encode_png(folder / FRAME_NAME.format(t), frame)
 
-
-# ---- model resolution --------------------------------------------------------------------------
-@dataclass(frozen=True)
-class Geometry:
-    """How source frames map onto the model's fixed resolution, and back.
-
-    The source image (``src_h x src_w``) occupies ``box = (y0, x0, y1, x1)`` of the model
-    frame (``model_h x model_w``, end-exclusive); model pixels outside the box are padding.
-
-    Policy (``mode``):
-
-    ``"stretch"`` (the default): the whole frame is resized to the model size, ignoring
-        the aspect ratio (box = the whole model frame). Every source pixel is seen by
-        the model, so every hole can be filled, and all model pixels carry content. The
-        price is anisotropic distortion: a 16:9 frame is squeezed 1.78x horizontally,
-        so the model sees narrow objects. For the moderate aspect ratios of ordinary
-        video this costs less than the alternatives: centre-cropping cannot fill holes
-        outside the crop, and letterboxing spends model pixels on padding (44 % of them
-        for 16:9), which lowers the effective resolution at 64 x 64.
-    ``"letterbox"``: resize so the long side fits, keep the aspect ratio, and pad the
-        rest by repeating the edge pixels (the padding counts as known, never as hole).
-        Use it for extreme aspect ratios, where stretching distorts too much.
-
-    Either way the whole frame is covered, and :func:`composite_back` reproduces every
-    known source pixel bit-exactly.
-    """
-
-    src_h: int
-    src_w: int
-    model_h: int
-    model_w: int
-    box: tuple[int, int, int, int]
-    mode: str = "stretch"
-
-    @classmethod
-    def compute(cls, src_size: tuple[int, int], size: int | tuple[int, int], mode: str = "stretch") -> "Geometry":
-        src_h, src_w = (int(v) for v in src_size)
-        model_h, model_w = (size, size) if isinstance(size, (int, np.integer)) else (int(size[0]), int(size[1]))
-        if min(src_h, src_w, model_h, model_w) < 1:
-            raise VideoError(f"sizes must be positive: source {src_w}x{src_h}, model {model_w}x{model_h}")
-        if mode == "stretch":
-            box = (0, 0, model_h, model_w)
-        elif mode == "letterbox":
-            scale = min(model_h / src_h, model_w / src_w)
-            bh = min(model_h, max(1, round(src_h * scale)))
-            bw = min(model_w, max(1, round(src_w * scale)))
-            y0, x0 = (model_h - bh) // 2, (model_w - bw) // 2
-            box = (y0, x0, y0 + bh, x0 + bw)
-        else:
-            raise VideoError(f"unknown resize mode {mode!r}: use 'stretch' or 'letterbox'")
-        return cls(src_h, src_w, model_h, model_w, box, mode)
-
-    @property
-    def box_size(self) -> tuple[int, int]:
-        y0, x0, y1, x1 = self.box
-        return y1 - y0, x1 - x0
-
-    @property
-    def distortion(self) -> float:
-        """How much wider than the source things look to the model (1.0 = none; 0.56 for
-        16:9 stretched to a square: things look 0.56 times as wide)."""
-        bh, bw = self.box_size
-        return (bw / self.src_w) / (bh / self.src_h)
-
-
-def _interp(src_hw: tuple[int, int], dst_hw: tuple[int, int]) -> int:
-    """Area averaging when shrinking (anti-aliased), bicubic when enlarging."""
-    cv2 = _cv2()
-    return cv2.INTER_AREA if dst_hw[0] <= src_hw[0] and dst_hw[1] <= src_hw[1] else cv2.INTER_CUBIC
-
-
-def _resize_frames(frames: np.ndarray, hw: tuple[int, int]) -> np.ndarray:
-    cv2 = _cv2()
-    h, w = hw
-    if frames.shape[1:3] == (h, w):
-        return frames.copy()
-    mode = _interp(frames.shape[1:3], hw)
-    return np.stack([cv2.resize(f, (w, h), interpolation=mode) for f in frames])
-
-
-def to_model_resolution(frames: np.ndarray, size: int | tuple[int, int], mode: str = "stretch"
-                        ) -> tuple[np.ndarray, Geometry]:
-    """Frames ``T x H x W x 3`` -> ``(T x size x size x 3 uint8, geometry)``.
-
-    Shrinking uses area averaging, enlarging bicubic. See :class:`Geometry` for the
-    policy; pass the geometry to :func:`mask_to_model_resolution` and :func:`composite_back`.
-    """
-    frames = as_rgb_uint8(frames)
-    geometry = Geometry.compute(frames.shape[1:3], size, mode)
-    y0, x0, y1, x1 = geometry.box
-    content = _resize_frames(frames, geometry.box_size)
-    if geometry.box == (0, 0, geometry.model_h, geometry.model_w):
-        return content, geometry
-    pad = ((0, 0), (y0, geometry.model_h - y1), (x0, geometry.model_w - x1), (0, 0))
-    return np.pad(content, pad, mode="edge"), geometry
-
-
-def _covering(src: int, dst: int) -> list[tuple[int, int]]:
-    """For each of ``dst`` output cells spanning ``src`` input pixels, the input range
-    ``[lo, hi)`` it overlaps with positive area (exact integer arithmetic)."""
-    return [((i * src) // dst, -((-(i + 1) * src) // dst)) for i in range(dst)]
-
-
-def mask_to_model_resolution(hole: np.ndarray, geometry: Geometry) -> np.ndarray:
-    """Hole ``T x H x W`` (or ``H x W``) -> ``T x model_h x model_w`` bool.
-
-    A model pixel is a hole if ANY source pixel it covers (with positive area) is a hole:
-    area interpolation followed by ``> 0``, computed exactly with integer bounds (OpenCV's
-    INTER_AREA drops overlaps under 1e-3 of a pixel and would round small fractions to 0
-    in uint8). No hole pixel is lost; the hole may grow by up to one model pixel.
-    Letterbox padding is never a hole.
-    """
-    hole = _as_hole(hole, geometry)
-    bh, bw = geometry.box_size
-    rows = np.stack([hole[:, lo:hi].any(axis=1) for lo, hi in _covering(geometry.src_h, bh)], axis=1)
-    small = np.stack([rows[:, :, lo:hi].any(axis=2) for lo, hi in _covering(geometry.src_w, bw)], axis=2)
-    out = np.zeros((hole.shape[0], geometry.model_h, geometry.model_w), dtype=bool)
-    y0, x0, y1, x1 = geometry.box
-    out[:, y0:y1, x0:x1] = small
-    return out
-
-
-def _as_hole(hole: np.ndarray, geometry: Geometry, num_frames: int | None = None) -> np.ndarray:
-    hole = np.asarray(hole)
-    if hole.ndim == 2:
-        hole = hole[None]
-    if hole.ndim != 3 or hole.shape[1:] != (geometry.src_h, geometry.src_w):
-        raise MaskError(
-            f"the mask is {_shape_text(hole.shape)} but the video is {geometry.src_w}x{geometry.src_h}"
-        )
-    if num_frames is not None and hole.shape[0] not in (1, num_frames):
-        raise MaskError(f"the mask has {hole.shape[0]} frames but the video has {num_frames}")
-    if num_frames is not None and hole.shape[0] == 1 and num_frames > 1:
-        hole = np.broadcast_to(hole, (num_frames,) + hole.shape[1:])
-    return hole.astype(bool, copy=False)
-
-
-def _shape_text(shape: tuple[int, ...]) -> str:
-    if len(shape) == 3:
-        return f"{shape[2]}x{shape[1]} ({shape[0]} frames)"
-    return "shaped " + " x ".join(map(str, shape))
-
-
-def composite_back(original_frames: np.ndarray, original_hole: np.ndarray, filled_model_frames: np.ndarray,
-                   geometry: Geometry) -> np.ndarray:
-    """Put the model's output back at the original resolution.
-
-    The filled model frames are cut to the geometry's box and resized to the source size
-    (bicubic when enlarging, area when shrinking), and written ONLY into the original hole
-    pixels: every known pixel is returned bit-exactly. Frames without a hole are not
-    resized at all.
-    """
-    original = as_rgb_uint8(original_frames, "original frames")
-    T = original.shape[0]
-    if original.shape[1:3] != (geometry.src_h, geometry.src_w):
-        raise VideoError(
-            f"the frames are {original.shape[2]}x{original.shape[1]} but the geometry is for "
-            f"{geometry.src_w}x{geometry.src_h}"
-        )
-    hole = _as_hole(original_hole, geometry, num_frames=T)
-    filled = as_rgb_uint8(filled_model_frames, "filled frames")
-    if filled.shape[:3] != (T, geometry.model_h, geometry.model_w):
-        raise VideoError(
-            f"the filled frames are {tuple(filled.shape[:3])} (T, H, W) but "
-            f"{(T, geometry.model_h, geometry.model_w)} was expected"
-        )
-    cv2 = _cv2()
-    y0, x0, y1, x1 = geometry.box
-    mode = _interp(geometry.box_size, (geometry.src_h, geometry.src_w))
-    out = original.copy()
-    for t in np.flatnonzero(hole.reshape(T, -1).any(axis=1)):
-        up = cv2.resize(np.ascontiguousarray(filled[t, y0:y1, x0:x1]), (geometry.src_w, geometry.src_h),
-                        interpolation=mode)
-        rows, cols = np.flatnonzero(hole[t].any(axis=1)), np.flatnonzero(hole[t].any(axis=0))
-        box = (slice(rows[0], rows[-1] + 1), slice(cols[0], cols[-1] + 1))  # the hole's bounding box
-        np.copyto(out[t][box], up[box], where=hole[t][box][:, :, None])
-    return out
-
-
-def check_mask(hole: np.ndarray, video: Video | np.ndarray) -> np.ndarray:
-    """The hole as ``T x H x W`` bool for this video: one frame is repeated, a size or
-    frame-count mismatch is a :class:`~vidsched.errors.MaskError`."""
-    frames = video.frames if isinstance(video, Video) else np.asarray(video)
-    geometry = Geometry(frames.shape[1], frames.shape[2], frames.shape[1], frames.shape[2],
-                        (0, 0, frames.shape[1], frames.shape[2]))
-    return np.ascontiguousarray(_as_hole(hole, geometry, num_frames=frames.shape[0]))
-
-
-# ---- comparison video --------------------------------------------------------------------------
-def _label_band(width: int, texts: list[tuple[int, str]], height: int, scale: float) -> np.ndarray:
-    cv2 = _cv2()
-    band = np.full((height, width, 3), 24, dtype=np.uint8)
-    for x, text in texts:
-        (_, th), _ = cv2.getTextSize(text, cv2.FONT_HERSHEY_SIMPLEX, scale, 1)
-        cv2.putText(band, text, (x + 3, (height + th) // 2), cv2.FONT_HERSHEY_SIMPLEX, scale,
-                    (240, 240, 240), 1, cv2.LINE_AA)
-    return band
-
-
-def side_by_side(original: np.ndarray, hole: np.ndarray, result: np.ndarray,
-                 labels: tuple[str, str] = ("input (hole tinted)", "result"), gap: int = 4,
-                 tint: tuple[int, int, int] = HOLE_TINT, zoom: int = 1) -> np.ndarray:
-    """A comparison video: the input with its hole tinted (50 % ``tint``) | the result.
-
-    Labels go in a dark band above the panels (so they hide nothing, even at 64 x 64).
-    ``zoom`` enlarges both panels (nearest neighbour) for small videos. Shape:
-    ``T x (band + zoom*H) x (2*zoom*W + gap) x 3`` uint8 with ``band = 0`` if ``labels``
-    is empty.
-    """
-    original = as_rgb_uint8(original, "original frames")
-    result = as_rgb_uint8(result, "result frames")
-    if result.shape != original.shape:
-        raise VideoError(f"the result is {tuple(result.shape)} but the input is {tuple(original.shape)}")
-    T, H, W, _ = original.shape
-    geometry = Geometry(H, W, H, W, (0, 0, H, W))
-    hole = _as_hole(hole, geometry, num_frames=T)
-    tinted = original.copy()
-    overlay = (original.astype(np.uint16) + np.array(tint, dtype=np.uint16) + 1) // 2
-    tinted[hole] = overlay[hole].astype(np.uint8)
-    if zoom > 1:
-        tinted = tinted.repeat(zoom, axis=1).repeat(zoom, axis=2)
-        result = result.repeat(zoom, axis=1).repeat(zoom, axis=2)
-        H, W = H * zoom, W * zoom
-    sep = np.full((T, H, gap, 3), 255, dtype=np.uint8)
-    panels = np.concatenate([tinted, sep, result], axis=2)
-    if not labels:
-        return panels
-    scale = max(0.3, min(1.0, W / 320))
-    band_h = int(round(22 * scale)) + 8
-    band_h += (band_h + H) % 2  # an even total height: video codecs need one (no padding warning)
-    band = _label_band(panels.shape[2], [(0, labels[0]), (W + gap, labels[1] if len(labels) > 1 else "")],
-                       band_h, scale)
-    return np.concatenate([np.broadcast_to(band, (T,) + band.shape), panels], axis=1)
-
+    return atomic_write_dir(target, fill)

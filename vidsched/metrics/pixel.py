@@ -100,6 +100,11 @@ def composite(gt: np.ndarray, pred: np.ndarray, hole: np.ndarray) -> np.ndarray:
     Returns floating point in ``[0, 1]`` (:func:`as_float01`), the input DEVIL scores.
     """
     gt, pred = as_float01(gt, "ground truth"), as_float01(pred, "prediction")
+    return np.where(_check_pair(pred, gt, hole)[..., None], pred, gt)
+
+
+def _check_pair(pred: np.ndarray, gt: np.ndarray, hole: np.ndarray) -> np.ndarray:
+    """``hole`` as a bool (T, H, W) mask of the video ``gt`` that ``pred`` matches in shape."""
     if pred.shape != gt.shape:
         raise VidschedError(f"the prediction has shape {pred.shape} but the ground truth {gt.shape}")
     hole = np.asarray(hole)
@@ -107,7 +112,7 @@ def composite(gt: np.ndarray, pred: np.ndarray, hole: np.ndarray) -> np.ndarray:
         raise VidschedError(f"the hole mask must be bool (True = hole), got dtype {hole.dtype}")
     if hole.shape != gt.shape[:3]:
         raise VidschedError(f"the hole mask has shape {hole.shape} but the video is {gt.shape[:3]} (T, H, W)")
-    return np.where(hole[..., None], pred, gt)
+    return hole
 
 
 def psnr_frames(gt: np.ndarray, comp: np.ndarray, max_db: float | None = None) -> np.ndarray:
@@ -171,3 +176,111 @@ def ssim_frames(gt: np.ndarray, comp: np.ndarray, mode: SsimMode = "devil") -> n
 def ssim_video(gt: np.ndarray, comp: np.ndarray, mode: SsimMode = "devil") -> float:
     """Mean of :func:`ssim_frames` over the video."""
     return float(np.mean(ssim_frames(gt, comp, mode)))
+
+
+# ---- hole-only metrics ----------------------------------------------------------------------
+# Luminance weights (ITU-R BT.601, as OpenCV's RGB -> grey) for the sharpness ratio.
+_LUMA = np.array([0.299, 0.587, 0.114])
+
+
+def _hole_triplet(pred: np.ndarray, gt: np.ndarray, hole: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``pred`` and ``gt`` as float64 in ``[0, 1]`` (:func:`as_float01`) and ``hole`` checked
+    to be a bool ``(T, H, W)`` mask of the same video."""
+    def f64(video: np.ndarray, name: str) -> np.ndarray:  # uint8 -> k / 255 computed in float64
+        checked = as_float01(video, name)
+        video = np.asarray(video)
+        return video / 255.0 if video.dtype == np.uint8 else checked.astype(np.float64, copy=False)
+
+    gt, pred = f64(gt, "ground truth"), f64(pred, "prediction")
+    return pred, gt, _check_pair(pred, gt, hole)
+
+
+def hole_psnr(pred: np.ndarray, gt: np.ndarray, hole: np.ndarray) -> float:
+    """PSNR in dB over the hole's pixels only, pooled over the whole video (data range 1).
+
+    ::
+
+        MSE  = mean over every hole pixel (t, y, x) of every frame and channel c of (pred - gt)^2
+        PSNR = 10 log10(1 / MSE)
+
+    Unlike :func:`psnr_video` (a mean of per-frame PSNRs over whole frames, DEVIL's), the
+    known pixels do not dilute the error -- a small hole's score is not raised by the
+    rest of the frame -- and one MSE is taken over all hole pixels, so frames with a
+    larger hole weigh more and no frame gives ``+inf`` on its own. Only the hole pixels
+    of ``pred`` are read (its known pixels may be anything), so the prediction and its
+    composite score the same.
+
+    ``uint8`` videos are scaled to ``[0, 1]`` (``k / 255``, in float64), floating ones must
+    lie in it (:func:`as_float01`). Returns ``+inf`` if the prediction equals the ground truth on
+    every hole pixel, and ``nan`` if the mask has no hole pixel (nothing to score).
+    """
+    pred, gt, hole = _hole_triplet(pred, gt, hole)
+    if not hole.any():
+        return float("nan")
+    mse = float(np.mean(np.square(pred[hole] - gt[hole])))
+    if mse == 0.0:
+        return float("inf")
+    return float(10.0 * np.log10(1.0 / mse))
+
+
+def _eroded_hole(hole: np.ndarray) -> np.ndarray:
+    """Each frame's hole eroded by 1 px (3x3 square): the pixels whose 8 neighbours are
+    all in the hole too. Outside the frame counts as not hole, so frame-edge pixels drop."""
+    kernel = np.ones((3, 3), np.uint8)
+    out = np.zeros_like(hole)
+    for t in np.flatnonzero(hole.reshape(len(hole), -1).any(axis=1)):
+        out[t] = cv2.erode(hole[t].astype(np.uint8), kernel, borderType=cv2.BORDER_CONSTANT, borderValue=0) > 0
+    return out
+
+
+def _gradient_energy(video: np.ndarray, where: np.ndarray, frames: np.ndarray) -> float:
+    """Sum over ``where`` (frames ``frames``) of the squared 3x3 Sobel gradient of the luminance."""
+    total = 0.0
+    for t in frames:
+        luma = video[t] @ _LUMA
+        gx = cv2.Sobel(luma, cv2.CV_64F, 1, 0, ksize=3)
+        gy = cv2.Sobel(luma, cv2.CV_64F, 0, 1, ksize=3)
+        total += float((gx * gx + gy * gy)[where[t]].sum())
+    return total
+
+
+def sharpness_ratio(pred: np.ndarray, gt: np.ndarray, hole: np.ndarray) -> float:
+    """Gradient energy of the prediction inside the hole over the ground truth's.
+
+    ::
+
+        Y        = 0.299 R + 0.587 G + 0.114 B                (luminance, in [0, 1])
+        E(v)     = mean over pixels p of the eroded hole, over all frames with a hole,
+                   of |Sobel_x Y(p)|^2 + |Sobel_y Y(p)|^2     (3x3 Sobel kernels)
+        ratio    = E(pred) / E(gt)
+
+    1.0 = the fill is as sharp (has as much fine detail) as the truth; below 1 it is
+    blurrier (an over-smoothed fill scores near 0); above 1 it has more edges or noise
+    than the truth. It says nothing about whether the detail is the *right* one (PSNR
+    and SSIM do): it measures blur, the typical failure of a fill that looks fine in
+    the numbers.
+
+    The border step: a fill rarely meets its surroundings seamlessly, and the step at
+    the hole's edge would add gradient energy that is not detail of the fill. So each
+    frame's hole is eroded by 1 px with a 3x3 square (pixels outside the frame count as
+    not hole): a pixel counts only if its 8 neighbours are hole pixels too, so the 3x3
+    Sobel stencil at every counted pixel reads hole pixels only -- the fill alone in the
+    prediction, the truth alone in the ground truth -- never a known pixel. The
+    prediction's known pixels are therefore never read, and the prediction and its
+    composite score the same.
+
+    The pixels are pooled over the frames with a hole (one ratio per video, frames with a
+    larger hole weigh more). Returns ``nan`` if the eroded hole is empty (no hole, or one
+    at most 2 px thick everywhere), ``1.0`` if both energies are 0 (flat truth and flat
+    fill), and ``+inf`` if only the truth's is.
+    """
+    pred, gt, hole = _hole_triplet(pred, gt, hole)
+    inner = _eroded_hole(hole)
+    frames = np.flatnonzero(inner.reshape(len(inner), -1).any(axis=1))
+    if len(frames) == 0:
+        return float("nan")
+    e_pred = _gradient_energy(pred, inner, frames)
+    e_gt = _gradient_energy(gt, inner, frames)
+    if e_gt == 0.0:
+        return 1.0 if e_pred == 0.0 else float("inf")
+    return e_pred / e_gt  # the pixel counts cancel: a ratio of sums is the ratio of means

@@ -4,6 +4,7 @@ The JSON file is the checkpoint's entry point::
 
     {"format": "vidsched.checkpoint/1",
      "weights": "<name>.safetensors", "weights_format": "safetensors", "weights_bytes": N,
+     "weights_sha256": "...",
      "config": {...VideoUNetConfig.to_dict()...},
      "meta": {...whatever the trainer records: step, schedule, ema, ...}}
 
@@ -17,6 +18,7 @@ where safetensors is not installed, with ``torch.load(weights_only=True)`` from
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 from pathlib import Path
@@ -117,6 +119,7 @@ def save_checkpoint(
         "weights": weights.name,
         "weights_format": weights_format,
         "weights_bytes": weights.stat().st_size,
+        "weights_sha256": weights_sha256(weights),
         "num_parameters": sum(t.numel() for t in tensors.values()),
         "config": config.to_dict(),
         "meta": meta,
@@ -132,6 +135,30 @@ def save_checkpoint(
 
 # --------------------------------------------------------------------------------------
 # Load
+
+_DIGESTS: dict[tuple[str, int, int], str] = {}
+
+
+def weights_sha256(path: str | os.PathLike) -> str:
+    """sha256 of a weights file, cached per process by (path, size, mtime): what the
+    checkpoint records, what loading verifies, and what keys a resumable run (retraining
+    into the same file changes it, whatever the path)."""
+    p = Path(path)
+    st = p.stat()
+    key = (str(p.resolve()), st.st_size, st.st_mtime_ns)
+    if key not in _DIGESTS:
+        h = hashlib.sha256()
+        with open(p, "rb") as f:
+            for block in iter(lambda: f.read(1 << 20), b""):
+                h.update(block)
+        _DIGESTS[key] = h.hexdigest()
+    return _DIGESTS[key]
+
+
+def checkpoint_sha256(path: str | os.PathLike) -> str:
+    """The sha256 of a checkpoint's weights (recorded, or computed for old checkpoints)."""
+    _, _, weights = read_checkpoint_info(path)
+    return weights_sha256(weights)
 
 
 def read_checkpoint_info(path: str | os.PathLike) -> tuple[VideoUNetConfig, dict[str, Any], Path]:
@@ -203,6 +230,12 @@ def _read_weights(weights: Path) -> dict[str, Tensor]:
         raise CheckpointError(f"weights file {weights} is corrupt or truncated ({type(e).__name__}: {e})") from None
 
 
+def _recorded_sha256(path: str | os.PathLike) -> str | None:
+    document = json.loads(_resolve_json(path).read_text(encoding="utf-8"))
+    digest = document.get("weights_sha256")
+    return digest if isinstance(digest, str) else None
+
+
 def state_dict_mismatch(state: Mapping[str, Tensor], expected: Mapping[str, Tensor], file: str = "checkpoint",
                         network: str = "model") -> list[str]:
     """What keeps ``state`` from loading strictly into a module whose state dict is
@@ -242,8 +275,15 @@ def _compare(state: dict[str, Tensor], expected: dict[str, Tensor], source: Path
 
 
 def read_checkpoint(path: str | os.PathLike) -> tuple[dict[str, Tensor], VideoUNetConfig, dict[str, Any]]:
-    """(state dict on CPU, config, meta), checked against the architecture of the config."""
+    """(state dict on CPU, config, meta), checked against the architecture of the config
+    and, when the checkpoint records one, against the weights' sha256."""
     config, meta, weights = read_checkpoint_info(path)
+    recorded = _recorded_sha256(path)
+    if recorded is not None and weights_sha256(weights) != recorded:
+        raise CheckpointError(
+            f"weights file {weights} does not match its checkpoint (sha256 {weights_sha256(weights)[:16]}..., "
+            f"recorded {recorded[:16]}...): it was altered or belongs to another save"
+        )
     state = _read_weights(weights)
     with torch.device("meta"):
         reference = VideoUNet(config).state_dict()

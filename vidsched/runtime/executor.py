@@ -81,13 +81,18 @@ class Window:
     valid: np.ndarray  # (K,) bool: False for padding frames
 
 
-def gather_window(stage: PlanStage, buffer: np.ndarray, hole: np.ndarray, K: int) -> Window:
+def gather_window(stage: PlanStage, buffer: np.ndarray, hole: np.ndarray, K: int,
+                  unknown: np.ndarray | None = None) -> Window:
     """Read a stage's window from the buffer and set each frame's role.
 
     buffer: (T, H, W, 3) float16 in [-1, 1]; hole: (T, H, W) bool, True = pixel the user
     asked to fill. Complete observations (generated earlier, or without a hole) are
     fully known; generate and marginal frames are known exactly where the user's mask
     says so.
+
+    ``unknown`` (T, H, W) bool, if given, is the pixels not known *now*, including holes
+    that this plan does not fill (a region's plan declares frames whose holes another
+    region fills as complete): every frame conditions on exactly its known pixels.
     """
     frames = sorted(stage.generate + stage.observe + stage.marginal)
     if len(frames) > K:
@@ -98,7 +103,10 @@ def gather_window(stage: PlanStage, buffer: np.ndarray, hole: np.ndarray, K: int
     complete = set(stage.observe)
     for p, f in enumerate(frames):
         values[p] = buffer[f].astype(np.float32).transpose(2, 0, 1)
-        known[p, 0] = True if f in complete else ~hole[f]
+        if unknown is not None:
+            known[p, 0] = ~unknown[f]
+        else:
+            known[p, 0] = True if f in complete else ~hole[f]
     values *= known  # unknown pixels carry no information
     index = np.array(frames + [frames[-1]] * (K - len(frames)), np.int64)
     valid = np.array([True] * len(frames) + [False] * (K - len(frames)))
@@ -232,16 +240,25 @@ class Executor:
         start_batch: int = 0,
         progress: Progress | None = None,
         after_batch: Callable[[int, np.ndarray], None] | None = None,
+        unknown: np.ndarray | None = None,
     ) -> RunStats:
         """Run the plan's batches from `start_batch` on, updating `buffer` in place.
 
         ``after_batch(next_batch, buffer)`` is called after every batch (for saving
-        progress); ``buffer`` holds the state after that batch.
+        progress); ``buffer`` holds the state after that batch. ``unknown`` (default: the
+        hole) marks the pixels not known at the start, a superset of ``hole`` when other
+        holes in the frames are filled elsewhere; a frame the plan generates is known
+        everywhere afterwards.
         """
         progress = progress or Progress()
         K = plan.max_frames
         order = batches_to_run(plan, batch_stages)
         stats = RunStats(stages=len(plan.stages), batches=len(order), batches_done_before=start_batch)
+        if unknown is not None:
+            unknown = unknown.copy()
+            for b in range(start_batch):  # resumed: frames generated before are known
+                for i in order[b]:
+                    unknown[plan.stages[i].generate] = False
         per_stage = self.settings.evaluations_per_stage
         t0 = time.perf_counter()
         if progress.on_start:
@@ -252,7 +269,7 @@ class Executor:
             if progress.on_batch_start:
                 progress.on_batch_start(b, members)
             # Gather every window of the batch before writing anything.
-            windows = [gather_window(plan.stages[i], buffer, hole, K) for i in members]
+            windows = [gather_window(plan.stages[i], buffer, hole, K, unknown) for i in members]
             cap = self.max_windows_per_call or len(windows)
             if progress.on_batch_calls:
                 progress.on_batch_calls(-(-len(windows) // cap))
@@ -262,6 +279,8 @@ class Executor:
                 stats.sequential_calls += per_stage
             for window, sample in zip(windows, samples):
                 write_back(window, sample, buffer, hole)
+                if unknown is not None:
+                    unknown[window.stage.generate] = False
             stats.network_evaluations += per_stage * len(members)
             if after_batch is not None:
                 after_batch(b + 1, buffer)

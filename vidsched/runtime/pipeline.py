@@ -1,16 +1,16 @@
 """`vidsched run` end to end: video and mask in, inpainted video out.
 
-    read video (any size, fps) and mask  ->  model resolution (videoio.Geometry)
-    -> compile the scheme for T frames, the model's K, specialised to the mask
-    -> execute the plan (runtime.executor) with progress saved after every batch
-    -> composite the filled holes back into the original frames -> write atomically
+    read video (any size, fps) and mask; check every output location
+    -> the one inference path (runtime.inference.Inpainter): regions around the holes,
+       a plan per region, the executor, hole pixels pasted back at the input's resolution,
+       progress saved after every batch
+    -> write atomically (and the side-by-side comparison, if asked)
 
 Every known pixel of the input is returned unchanged: only hole pixels are written.
 """
 
 from __future__ import annotations
 
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -18,7 +18,7 @@ import numpy as np
 
 from vidsched.errors import MaskError, VidschedError
 
-DEFAULT_SCHEME = "improved_ar_far_future"
+from vidsched.runtime.inference import DEFAULT_SCHEME  # noqa: E402  (no torch at import)
 
 
 def _package_dir(package: str, fallback: Path) -> Path:
@@ -58,6 +58,8 @@ class RunRequest:
     device: str = "auto"
     cuda_graphs: bool = True
     max_windows_per_call: int | None = None  # None: 1 on CPU, the whole batch on a GPU
+    region: str = "auto"  # auto, crop (regions around the holes) or full (the whole frame, letterboxed)
+    context: int | None = None  # pixels of surroundings kept around each hole (None: the default)
 
 
 @dataclass
@@ -71,6 +73,8 @@ class RunResult:
     copied_through: bool = False
     resumed_from_batch: int = 0
     notes: list[str] = field(default_factory=list)
+    regions: object = None  # vidsched.regions.RegionPlan
+    region_notes: list[str] = field(default_factory=list)
 
 
 def pick_device(name: str):
@@ -90,7 +94,8 @@ def pick_device(name: str):
 def load_inputs(req: RunRequest):
     """The video and a hole mask of the same shape (T, H, W)."""
     from vidsched.masks_io import load_mask
-    from vidsched.videoio import check_mask, output_kind, read_video, same_file
+    from vidsched.geometry import check_mask
+    from vidsched.videoio import output_kind, read_video, same_file
 
     if same_file(req.video, req.output):
         raise VidschedError(f"the output {req.output} is the input video; choose another -o")
@@ -114,8 +119,8 @@ def load_inputs(req: RunRequest):
 
 def inpaint(req: RunRequest, progress=None) -> RunResult:
     """Run the whole job; `progress` is an executor.Progress (optional)."""
-    from vidsched.compiler import compile_scheme, parse_overrides
-    from vidsched.videoio import composite_back, mask_to_model_resolution, side_by_side, to_model_resolution, write_video
+    from vidsched.compiler import parse_overrides
+    from vidsched.videoio import write_video
 
     video, hole = load_inputs(req)
     result = RunResult(output=req.output, frames=video.num_frames)
@@ -125,75 +130,62 @@ def inpaint(req: RunRequest, progress=None) -> RunResult:
         result.notes.append("the mask has no pixel to fill: the video was copied through unchanged")
         return result
 
-    import torch
-
-    from vidsched.model.checkpoint import load_checkpoint
-    from vidsched.runtime.denoiser import model_denoiser
-    from vidsched.runtime.executor import Executor, SamplerSettings, compose_output, initial_buffer
+    from vidsched.compositing import side_by_side
+    from vidsched.runtime.executor import SamplerSettings
+    from vidsched.runtime.inference import InferenceSettings, Inpainter
     from vidsched.runtime.resume import ProgressStore, fingerprint
 
-    from vidsched.model.checkpoint import prediction_of, schedule_of
-
-    model, config, meta = load_checkpoint(req.checkpoint)
-    device = pick_device(req.device)
-    model = model.to(device).eval()
-
-    overrides = parse_overrides(req.overrides)
-    K = config.max_frames
-    if "K" in overrides and overrides["K"] != K:
-        if isinstance(overrides["K"], int) and overrides["K"] > K:
-            raise VidschedError(f"--set K={overrides['K']}: the model sees at most K = {K} frames per stage")
-    overrides.setdefault("K", K)
-    if "T" in overrides and overrides["T"] != video.num_frames:
-        raise VidschedError(f"--set T={overrides['T']}, but the video has {video.num_frames} frames")
-    overrides["T"] = video.num_frames
-
-    small, geometry = to_model_resolution(video.frames, config.image_size)
-    small_hole = mask_to_model_resolution(hole, geometry)
-    complete = np.flatnonzero(~small_hole.reshape(len(small_hole), -1).any(axis=1)).tolist()
-    # DDPM's sigma grid follows the schedule the network was trained with.
-    settings = SamplerSettings(name=req.sampler, steps=req.steps, schedule=schedule_of(meta))
-    plan = compile_scheme(req.scheme, overrides, complete_frames=complete, steps=req.steps, sampler=req.sampler)
-
+    settings = InferenceSettings(
+        scheme=req.scheme, scheme_params=tuple(parse_overrides(req.overrides).items()),
+        sampler=SamplerSettings(name=req.sampler, steps=req.steps), seed=req.seed, batch_stages=req.batch_stages,
+        region=req.region, context=req.context, max_windows_per_call=req.max_windows_per_call)
+    inpainter = Inpainter.from_checkpoint(req.checkpoint, settings, pick_device(req.device), req.cuda_graphs)
+    planned = inpainter.plan(hole)
+    result.regions = planned[0]
     # The saved state is "batches done so far" in the order the executor runs them, so
     # the batching choice is part of the run (a different order would skip stages).
-    run_key = fingerprint(plan.model_dump(mode="json"), small, small_hole, req.seed, settings.to_dict(),
-                          str(Path(req.checkpoint).resolve()), {"batch_stages": req.batch_stages})
+    from vidsched.model.checkpoint import checkpoint_sha256
+
+    # The checkpoint by its weights' sha256, not its path: retraining into the same file
+    # must not resume into a mix of two models.
+    run_key = fingerprint(*inpainter.fingerprint_parts(*planned), video.frames, hole,
+                          checkpoint_sha256(req.checkpoint))
     store = ProgressStore(req.output, run_key)
-    start_batch = 0
-    buffer = initial_buffer(small, small_hole)
-    if req.resume:
-        if store.exists():
-            state = store.load()
-            start_batch, buffer = state.next_batch, state.buffer
-            result.resumed_from_batch = start_batch
-        else:
-            result.notes.append("--resume: no saved progress found, starting from the beginning")
-    elif store.exists():
+    if req.resume and not store.exists():
+        result.notes.append("--resume: no saved progress found, starting from the beginning")
+    elif not req.resume and store.exists():
         store.clear()  # a stale state from an earlier run of the same output
         result.notes.append(f"discarded the saved progress of an earlier run in {store.dir} "
                             "(--resume continues one)")
-
-    # On a CPU, one window per network call is fastest (BENCHMARKS.md); batches still
-    # read every window before writing, so results do not depend on this.
-    cap = req.max_windows_per_call if req.max_windows_per_call else (1 if device.type == "cpu" else None)
-    executor = Executor(model_denoiser(model, cuda_graphs=req.cuda_graphs, prediction=prediction_of(meta)), settings, device=device,
-                        max_windows_per_call=cap)
-    t0 = time.perf_counter()
-    with torch.inference_mode():
-        stats = executor.run(plan, buffer, small_hole, seed=req.seed, batch_stages=req.batch_stages,
-                             start_batch=start_batch, progress=progress, after_batch=store.save)
-    filled_small = compose_output(small, small_hole, buffer)
-    out_frames = composite_back(video.frames, hole, filled_small, geometry)
-    write_video(req.output, out_frames, video.fps, input_path=req.video)
+    done = inpainter(video.frames, hole, progress=progress, store=store, resume=req.resume, planned=planned)
+    write_video(req.output, done.frames, video.fps, input_path=req.video)
     if req.compare is not None:
-        write_video(req.compare, side_by_side(video.frames, hole, out_frames), video.fps, input_path=req.video)
+        write_video(req.compare, side_by_side(video.frames, hole, done.frames), video.fps, input_path=req.video)
     store.clear()
-    result.stages, result.batches = stats.stages, stats.batches
-    result.network_evaluations = stats.network_evaluations
-    result.seconds = time.perf_counter() - t0
-    if plan.mask is not None and plan.mask.stages_saved:
-        result.notes.append(
-            f"{plan.mask.complete_frames} frames have no hole: {plan.mask.stages_saved} stages of the scheme were skipped"
-        )
+    result.stages, result.batches = done.stages, done.batches
+    result.network_evaluations = done.network_evaluations
+    result.seconds = done.seconds
+    result.resumed_from_batch = done.resumed_from_batch
+    result.notes.extend(done.notes)
+    result.region_notes = done.region_notes
     return result
+
+
+def explain_regions(req: RunRequest, picture: Path) -> tuple[Path, str]:
+    """Draw the regions a run would use over the first frame with a hole; nothing is sampled."""
+    from PIL import Image
+
+    from vidsched.atomic import atomic_write
+    from vidsched.model.checkpoint import read_checkpoint_info
+    from vidsched.regions import draw_regions, plan_regions
+
+    if Path(picture).suffix.lower() != ".png":
+        raise VidschedError(f"--explain-regions {picture}: write a .png picture")
+    video, hole = load_inputs(req)
+    config, _, _ = read_checkpoint_info(req.checkpoint)
+    plan = plan_regions(hole, config.image_size, mode=req.region, context=req.context, window=config.max_frames)
+    with_hole = np.flatnonzero(hole.reshape(len(hole), -1).any(axis=1))
+    t = int(with_hole[0]) if len(with_hole) else 0
+    image = draw_regions(video.frames[t], hole[t], plan, t)
+    atomic_write(picture, lambda tmp: Image.fromarray(image).save(tmp, format="PNG"))
+    return Path(picture), plan.summary()

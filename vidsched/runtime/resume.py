@@ -84,6 +84,17 @@ class ProgressStore:
         state = {"format": FORMAT, "fingerprint": self.run_fingerprint, "next_batch": next_batch, "buffer": name}
         atomic_write(self.dir / STATE_FILE, lambda tmp: Path(tmp).write_text(json.dumps(state)), fsync=True)
 
+    def save_array(self, name: str, array: np.ndarray) -> None:
+        """Keep a finished piece of the run (e.g. a region's final buffer) as ``name.npy``."""
+        self.dir.mkdir(parents=True, exist_ok=True)
+        atomic_write(self.dir / f"{name}.npy", lambda tmp: _save_npy(tmp, array), fsync=True)
+
+    def load_array(self, name: str) -> np.ndarray:
+        try:
+            return np.load(self.dir / f"{name}.npy", allow_pickle=False)
+        except (OSError, ValueError) as e:
+            raise ResumeError(f"the saved progress in {self.dir} lacks {name}.npy ({e}); delete it to start over") from None
+
     def load(self) -> RunState:
         path = self.dir / STATE_FILE
         try:

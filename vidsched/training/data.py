@@ -38,7 +38,8 @@ def fetch_vtest(dest: Path, archive: Path | None = None) -> Path:
 
 def load_frames(path: Path, size: int, fps: float | None = None) -> np.ndarray:
     """(N, size, size, 3) uint8 frames of a video at the model's resolution."""
-    from vidsched.videoio import read_video, to_model_resolution
+    from vidsched.geometry import to_model_resolution
+    from vidsched.videoio import read_video
 
     video = read_video(path, fps=fps)
     small, _ = to_model_resolution(video.frames, size)
@@ -179,7 +180,7 @@ class ExampleSampler:
 
 def center_square(frames: np.ndarray, size: int) -> np.ndarray:
     """The largest centred square of every frame, resized to ``size`` x ``size``."""
-    from vidsched.videoio import to_model_resolution
+    from vidsched.geometry import to_model_resolution
 
     h, w = frames.shape[1:3]
     side = min(h, w)

@@ -27,36 +27,27 @@ def preview_clip(held_out: np.ndarray, K: int, kind: str = "blob", seed: int = 0
 
 @torch.no_grad()
 def inpaint_window(model: torch.nn.Module, frames: np.ndarray, hole: np.ndarray, steps: int,
-                   seed: int = 0, prediction: str = "eps") -> np.ndarray:
-    """Fill the hole of one window (all frames generated) with the Heun sampler.
+                   seed: int = 0, prediction: str = "eps", schedule: str = "cosine") -> np.ndarray:
+    """Fill the hole of one window (F <= K frames) with the Heun sampler, through the one
+    inference path (:class:`~vidsched.runtime.inference.Inpainter`, whole frame).
 
-    frames: (F, S, S, 3) uint8 with F <= K; hole: (F, S, S) bool. Returns the composite
-    (known pixels from ``frames``) as uint8. Uses its own generator, so it never touches
-    the training run's random streams.
+    frames: (F, S, S, 3) uint8; hole: (F, S, S) bool. Returns the composite (known pixels
+    from ``frames``) as uint8. Sampling draws from its own per-stage generators, so it never
+    touches the training run's random streams.
     """
-    from vidsched.diffusion.samplers import heun_sample
-    from vidsched.diffusion.schedules import karras_sigmas
-    from vidsched.runtime.denoiser import model_denoiser
+    from vidsched.runtime.executor import SamplerSettings
+    from vidsched.runtime.inference import InferenceSettings, Inpainter
 
+    settings = InferenceSettings(sampler=SamplerSettings(name="heun", steps=steps), seed=seed, region="full")
     device = next(model.parameters()).device
-    F = len(frames)
-    values = torch.from_numpy(frames).permute(0, 3, 1, 2).float().div(127.5).sub(1.0)
-    known = torch.from_numpy(~hole).float().unsqueeze(1)
-    values = (values * known).unsqueeze(0).to(device)
-    known = known.unsqueeze(0).to(device)
-    index = torch.arange(F, dtype=torch.int64).unsqueeze(0).to(device)
-    valid = torch.ones(1, F, dtype=torch.bool, device=device)
-    denoise = model_denoiser(model, cuda_graphs=False, prediction=prediction)(values, known, index, valid)
-    sigmas = karras_sigmas(steps).to(device)
-    x = torch.randn(values.shape, generator=torch.Generator().manual_seed(seed)).to(device) * sigmas[0]
-    out = heun_sample(denoise, x, sigmas)  # deterministic (no churn): only the start noise is random
-    sample = ((out[0].clamp(-1, 1) + 1) * 127.5).round().byte().permute(0, 2, 3, 1).cpu().numpy()
-    return np.where(hole[..., None], sample, frames)
+    inpainter = Inpainter(model, model.config, {"prediction": prediction, "schedule": schedule}, settings,
+                          device=device, cuda_graphs=False)
+    return inpainter(frames, hole).frames
 
 
 def preview_image(frames: np.ndarray, hole: np.ndarray, result: np.ndarray, zoom: int = 2) -> np.ndarray:
     """One picture: a row per frame, the input with its hole tinted | the inpainting."""
-    from vidsched.videoio import side_by_side
+    from vidsched.compositing import side_by_side
 
     video = side_by_side(frames, hole, result, labels=("held-out input", "EMA model"), zoom=zoom)
     band = video.shape[1] - zoom * frames.shape[1]

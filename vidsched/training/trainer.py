@@ -25,7 +25,7 @@ import os
 import time
 from collections.abc import Callable
 from contextlib import nullcontext
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
@@ -224,7 +224,7 @@ def _train(cfg, clips, held_out, resume, log, on_report, stills=None) -> Path:
         if not dist_info.main:
             return
         meta = {"step": step, "schedule": cfg.schedule, "prediction": cfg.prediction, "ema_decay": cfg.ema_decay,
-                "trained_on": cfg.data.source,
+                "trained_on": cfg.data.source, "data": asdict(cfg.data),
                 "processes": dist_info.world}
         save_checkpoint(run / "checkpoint", model.state_dict(), model_cfg, dict(meta, weights="raw"))
         save_checkpoint(run / "ema", ema.state_dict(), model_cfg, dict(meta, weights="ema"))

@@ -24,16 +24,10 @@ from typing import Literal
 
 import numpy as np
 
-from vidsched.masks_io import IMAGE_SUFFIXES
+from vidsched.geometry import to_model_resolution
+from vidsched.imagefiles import IMAGE_SUFFIXES
 from vidsched.training.data import split
-from vidsched.videoio import (
-    DEFAULT_FPS,
-    VIDEO_SUFFIXES,
-    VideoError,
-    read_video,
-    resample_indices,
-    to_model_resolution,
-)
+from vidsched.videoio import DEFAULT_FPS, VIDEO_SUFFIXES, VideoError, read_video, resample_indices
 
 __all__ = ["CROPS", "Crop", "FolderDataset", "Skipped", "find_clips", "load_clip", "load_folder", "split_clips"]
 
@@ -172,7 +166,7 @@ class FolderDataset:
         across clips; ``None`` keeps every frame. ``.npy`` clips and frame folders are taken
         to run at ``default_fps``. ``crop``: ``"center"`` or ``"random"`` (the largest
         square, then resized to ``size``) or ``"none"`` (the whole frame stretched, as
-        :func:`~vidsched.videoio.to_model_resolution` does at inference). Clips with fewer
+        :func:`~vidsched.geometry.to_model_resolution` does at inference). Clips with fewer
         than ``min_frames`` frames after resampling are skipped and listed in ``skipped``.
         An unreadable clip is an error (naming it): a silently missing clip would change
         the training data without anyone noticing.

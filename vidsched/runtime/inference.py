@@ -1,0 +1,267 @@
+"""The one inference path: frames and a hole in, filled frames out.
+
+Every caller that runs the model on a video goes through :class:`Inpainter`:
+``vidsched run`` (:mod:`vidsched.runtime.pipeline`), the experiments' model method
+(:mod:`vidsched.benchmark`) and the training previews (:mod:`vidsched.training.report`).
+
+    frames (T, H, W, 3) uint8, hole (T, H, W) bool  (any size)
+    -> regions around the holes (vidsched.regions: a square box per hole or per stretch
+       of a moving hole's path, at the zoom the model is good at; or the whole frame)
+    -> per region, in order: cut the box from every frame and resize it to the model's
+       S x S (letterboxed, never stretched); compile the scheme for the region's own hole
+       (mask-aware specialisation drops the frames where the region has nothing to fill);
+       run the plan (runtime.executor); paste the filled pixels back at the source
+       resolution, ONLY where the hole was
+    -> the filled frames: every known pixel is the input's, bit for bit.
+
+The host copy stays at the input's resolution; only one region's S x S windows exist at
+the model's. A later region sees what earlier ones filled as known pixels, and the holes
+that other regions fill are unknown pixels of its conditioning frames (the executor's
+``unknown`` map), never known values.
+
+Resume: after every batch the current region's small buffer and a global batch counter
+are saved; each finished region's small buffer is saved once, so a resumed run re-pastes
+the finished regions (deterministically) and continues where it stopped.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from vidsched.errors import VidschedError
+
+DEFAULT_SCHEME = "improved_ar_far_future"
+
+
+@dataclass(frozen=True)
+class InferenceSettings:
+    """What a run does besides the model: scheme, sampler, seed, batching, regions."""
+
+    scheme: str = DEFAULT_SCHEME
+    scheme_params: tuple[tuple[str, int | bool], ...] = ()  # (name, value) pairs; T and K come from the input/model
+    sampler: object = None  # runtime.executor.SamplerSettings (None: Heun, 25 steps)
+    seed: int = 0
+    batch_stages: bool = True
+    region: str = "auto"  # auto, crop or full (vidsched.regions.plan_regions)
+    context: int | None = None  # pixels of surroundings around a hole (None: the regions' default)
+    max_windows_per_call: int | None = None  # None: 1 on a CPU, the whole batch on a GPU
+
+    def sampler_settings(self):
+        from vidsched.runtime.executor import SamplerSettings
+
+        return self.sampler if self.sampler is not None else SamplerSettings()
+
+
+@dataclass
+class RegionJob:
+    """One region's problem at the model's resolution."""
+
+    region: object  # vidsched.regions.Region
+    plan: object  # vidsched.plan.Plan
+    geometry: object  # vidsched.geometry.Geometry of the box -> S x S
+
+
+@dataclass
+class InferenceResult:
+    frames: np.ndarray  # (T, H, W, 3) uint8
+    regions: object  # vidsched.regions.RegionPlan
+    stages: int = 0
+    batches: int = 0
+    network_evaluations: int = 0
+    seconds: float = 0.0
+    resumed_from_batch: int = 0
+    notes: list[str] = field(default_factory=list)
+    region_notes: list[str] = field(default_factory=list)  # how the regions were chosen
+
+
+class Inpainter:
+    """A loaded network with its sampler settings: call it on frames and a hole."""
+
+    def __init__(self, model, config, meta: dict, settings: InferenceSettings = InferenceSettings(),
+                 device=None, cuda_graphs: bool = True) -> None:
+        import torch
+
+        from vidsched.model.checkpoint import prediction_of, schedule_of
+        from vidsched.runtime.denoiser import model_denoiser
+        from vidsched.runtime.executor import Executor
+
+        self.config, self.settings = config, settings
+        self.notes: list[str] = []
+        # "auto" crops only for a network trained at several zooms (data.crop: multiscale):
+        # one trained on whole frames squeezed to S x S has seen a single zoom, and a close-up
+        # region is outside what it knows (checked by eye: a pale smear instead of grass).
+        self.region_mode = settings.region
+        if settings.region == "auto" and not trained_multiscale(meta):
+            self.region_mode = "full"
+            self.notes.append("this checkpoint was trained on whole frames only: it works on the whole frame "
+                              "(--region crop forces regions)")
+        self.device = device or torch.device("cpu")
+        self.model = model.to(self.device).eval()
+        sampler = settings.sampler_settings()
+        if sampler.name == "ddpm" and sampler.schedule != schedule_of(meta):
+            # DDPM's sigma grid follows the schedule the network was trained with.
+            from dataclasses import replace
+
+            sampler = replace(sampler, schedule=schedule_of(meta))
+        self.sampler = sampler
+        cap = settings.max_windows_per_call or (1 if self.device.type == "cpu" else None)
+        self.executor = Executor(model_denoiser(self.model, cuda_graphs=cuda_graphs, prediction=prediction_of(meta)),
+                                 sampler, device=self.device, max_windows_per_call=cap)
+
+    @classmethod
+    def from_checkpoint(cls, path, settings: InferenceSettings = InferenceSettings(), device=None,
+                        cuda_graphs: bool = True) -> "Inpainter":
+        from vidsched.model.checkpoint import load_checkpoint
+
+        model, config, meta = load_checkpoint(path)
+        return cls(model, config, meta, settings, device, cuda_graphs)
+
+    # ---- planning ------------------------------------------------------------------------
+    def plan(self, hole: np.ndarray):
+        """The regions of a hole (T, H, W) and, per region, its geometry and compiled plan."""
+        from vidsched.compiler import compile_scheme
+        from vidsched.geometry import Geometry, mask_to_model_resolution
+        from vidsched.regions import plan_regions
+
+        S = self.config.image_size
+        s = self.settings
+        regions = plan_regions(hole, S, mode=self.region_mode, context=s.context, window=self.config.max_frames)
+        params = dict(s.scheme_params)
+        K = self.config.max_frames
+        if "K" in params and params["K"] != K:
+            if isinstance(params["K"], int) and params["K"] > K:
+                raise VidschedError(f"--set K={params['K']}: the model sees at most K = {K} frames per stage")
+        params.setdefault("K", K)
+        if "T" in params and params["T"] != len(hole):
+            raise VidschedError(f"--set T={params['T']}, but the video has {len(hole)} frames")
+        params["T"] = len(hole)
+        jobs = []
+        unknown = hole.copy()  # regions run in order: each fills what the earlier ones left
+        for region in regions.regions:
+            fill = self._fill(unknown, region)
+            if not fill.any():
+                continue  # everything it would fill lies in earlier regions' boxes
+            unknown[:, region.y0:region.y1, region.x0:region.x1] &= ~fill
+            geometry = Geometry.compute((region.y1 - region.y0, region.x1 - region.x0), S, "letterbox")
+            small = mask_to_model_resolution(fill, geometry)
+            complete = np.flatnonzero(~small.reshape(len(small), -1).any(axis=1)).tolist()
+            plan = compile_scheme(s.scheme, params, complete_frames=complete, steps=self.sampler.steps,
+                                  sampler=self.sampler.name)
+            jobs.append(RegionJob(region, plan, geometry))
+        return regions, jobs
+
+    @staticmethod
+    def _fill(unknown: np.ndarray, region) -> np.ndarray:
+        """The pixels this region fills: unknown pixels of its box, in its frames only."""
+        box = unknown[:, region.y0:region.y1, region.x0:region.x1]
+        fill = np.zeros_like(box)
+        frames = list(region.frames)
+        fill[frames] = box[frames]
+        return fill
+
+    def fingerprint_parts(self, regions, jobs) -> list:
+        """What identifies this run's plans and settings (for resume)."""
+        boxes = [(r.y0, r.x0, r.y1, r.x1, list(r.frames)) for r in regions.regions]
+        return [regions.mode, boxes, [j.plan.model_dump(mode="json") for j in jobs], self.sampler.to_dict(),
+                self.settings.seed, self.settings.batch_stages]
+
+    # ---- running -------------------------------------------------------------------------
+    def __call__(self, frames: np.ndarray, hole: np.ndarray, progress=None, store=None, resume: bool = False,
+                 planned=None, seed: int | None = None) -> InferenceResult:
+        """Fill ``hole`` (T, H, W) bool in ``frames`` (T, H, W, 3) uint8.
+
+        ``store`` (a :class:`~vidsched.runtime.resume.ProgressStore`) saves progress after
+        every batch; with ``resume`` the run continues from it. ``planned`` reuses the
+        output of :meth:`plan`; ``seed`` overrides the settings' seed."""
+        import torch
+
+        from vidsched.compositing import composite_back
+        from vidsched.geometry import mask_to_model_resolution, to_model_resolution
+        from vidsched.runtime.executor import batches_to_run, compose_output, initial_buffer
+
+        regions, jobs = planned if planned is not None else self.plan(hole)
+        s = self.settings
+        seed = s.seed if seed is None else seed
+        orders = [batches_to_run(job.plan, s.batch_stages) for job in jobs]
+        offsets = np.cumsum([0] + [len(o) for o in orders]).tolist()
+        result = InferenceResult(frames=frames.copy(), regions=regions,
+                                 region_notes=[*self.notes, *regions.notes])
+        result.stages = sum(len(j.plan.stages) for j in jobs)
+        result.batches = offsets[-1]
+        start, state_buffer = 0, None
+        if resume and store is not None and store.exists():
+            state = store.load()
+            start, state_buffer = state.next_batch, state.buffer
+            result.resumed_from_batch = start
+        if progress is not None and progress.on_start:
+            left = sum(len(b) for o in orders for b in o) - sum(
+                len(b) for r, o in enumerate(orders) for i, b in enumerate(o) if offsets[r] + i < start)
+            progress.on_start(left, offsets[-1] - start, self.sampler.steps)
+        unknown = hole.copy()
+        out = result.frames
+        t0 = time.perf_counter()
+        for r, job in enumerate(jobs):
+            region, geometry = job.region, job.geometry
+            box = (slice(None), slice(region.y0, region.y1), slice(region.x0, region.x1))
+            fill = self._fill(unknown, region)
+            small, _ = to_model_resolution(out[box], geometry.model_h, mode="letterbox")
+            small_fill = mask_to_model_resolution(fill, geometry)
+            small_unknown = mask_to_model_resolution(unknown[box], geometry) | small_fill
+            local_start = min(max(start - offsets[r], 0), len(orders[r]))
+            if local_start == len(orders[r]) and store is not None and len(orders[r]):
+                buffer = store.load_array(f"region-{r}")  # finished before the interruption
+            elif local_start > 0 and state_buffer is not None:
+                buffer = state_buffer
+            else:
+                buffer = initial_buffer(small, small_unknown)
+            if local_start < len(orders[r]):
+                shift = _shifted(progress, offsets[r])
+
+                def after_batch(next_batch: int, buf: np.ndarray, r=r) -> None:
+                    if store is not None:
+                        if next_batch == len(orders[r]):
+                            store.save_array(f"region-{r}", buf)
+                        store.save(offsets[r] + next_batch, buf)
+
+                with torch.inference_mode():
+                    stats = self.executor.run(job.plan, buffer, small_fill, seed=seed, batch_stages=s.batch_stages,
+                                              start_batch=local_start, progress=shift, after_batch=after_batch,
+                                              unknown=small_unknown)
+                result.network_evaluations += stats.network_evaluations
+            filled = compose_output(small, small_fill, buffer)
+            out[box] = composite_back(out[box], fill, filled, geometry)
+            unknown[box] &= ~fill
+        result.seconds = time.perf_counter() - t0
+        for job in jobs:
+            if job.plan.mask is not None and job.plan.mask.stages_saved:
+                result.notes.append(f"{job.plan.mask.complete_frames} frames have no hole in a region: "
+                                    f"{job.plan.mask.stages_saved} stages of the scheme were skipped there")
+                break
+        return result
+
+
+def trained_multiscale(meta: dict) -> bool:
+    """Whether a checkpoint's network was trained on crops at several zooms (the trainer
+    records its data settings in the checkpoint's metadata)."""
+    data = meta.get("data")
+    return isinstance(data, dict) and data.get("crop") == "multiscale"
+
+
+def _shifted(progress, offset: int):
+    """The caller's progress callbacks with batch numbers counted over every region."""
+    if progress is None:
+        return None
+    from dataclasses import replace
+
+    def start(b: int, members: list[int]) -> None:
+        progress.on_batch_start(offset + b, members)
+
+    def end(b: int) -> None:
+        progress.on_batch_end(offset + b)
+
+    return replace(progress, on_start=None,
+                   on_batch_start=start if progress.on_batch_start else None,
+                   on_batch_end=end if progress.on_batch_end else None)
