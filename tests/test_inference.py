@@ -43,7 +43,7 @@ def clip(T=10, H=60, W=90, seed=0):
 def two_holes(T=10, H=60, W=90):
     hole = np.zeros((T, H, W), bool)
     hole[:, 5:12, 6:14] = True  # a stationary logo near the top left
-    for t in range(2, 8):  # a small moving object, only in frames 2-7
+    for t in range(2, min(8, T)):  # a small moving object, only in frames 2-7
         hole[t, 40:50, 50 + 2 * t:58 + 2 * t] = True
     return hole
 
@@ -135,3 +135,25 @@ def test_later_regions_condition_on_earlier_fills_not_on_holes(model):
         generated = {f for st in job.plan.stages for f in st.generate}
         assert generated == set(np.flatnonzero(mask.reshape(len(mask), -1).any(axis=1)).tolist())
     assert np.array_equal(covered, hole)
+
+
+def test_sdedit_start_keeps_the_prior_at_low_noise_and_forgets_it_at_high_noise(model):
+    """With a prior and a starting noise level: at a tiny level the result is the prior
+    (up to 8-bit rounding); the prior's influence shrinks as the level grows, and at
+    sigma_max the result is close to a run from pure noise with the same seed."""
+    frames, hole = clip(T=6, seed=4), two_holes(T=6)
+    prior = np.clip(frames.astype(int) + 40, 0, 255).astype(np.uint8)  # a guess: brighter than the truth
+    prior[~hole] = frames[~hole]
+    base = inpainter(model, sampler=SamplerSettings(name="heun", steps=4))(frames, hole).frames
+    diffs_to_prior, diffs_to_base = [], []
+    for level in (0.002, 0.3, 3.0, 80.0):
+        run = inpainter(model, sampler=SamplerSettings(name="heun", steps=4, start_sigma=level))
+        out = run(frames, hole, prior=prior).frames
+        assert np.array_equal(out[~hole], frames[~hole])
+        diffs_to_prior.append(np.abs(out[hole].astype(int) - prior[hole]).mean())
+        diffs_to_base.append(np.abs(out[hole].astype(int) - base[hole]).mean())
+    assert diffs_to_prior[0] < 8.0, diffs_to_prior  # resampling of the region only
+    assert diffs_to_prior == sorted(diffs_to_prior), diffs_to_prior
+    assert diffs_to_base[-1] < 0.2 * diffs_to_base[0], diffs_to_base
+    with pytest.raises(Exception, match="prior"):
+        inpainter(model, sampler=SamplerSettings(name="heun", steps=2, start_sigma=1.0))(frames, hole)

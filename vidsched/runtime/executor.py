@@ -52,6 +52,10 @@ class SamplerSettings:
     s_tmax: float = float("inf")
     s_noise: float = 1.0
     schedule: str = "cosine"  # the training schedule, for DDPM's sigmas
+    # SDEdit (Meng et al. 2022): start from the buffer's values at this noise level instead
+    # of pure noise at sigma_max (None: from pure noise). The buffer's hole pixels must then
+    # hold a prior (a coarse fill, propagated pixels).
+    start_sigma: float | None = None
 
     @property
     def evaluations_per_stage(self) -> int:
@@ -76,6 +80,7 @@ class Window:
     stage: PlanStage
     frames: list[int]  # the window's frames, sorted (len <= K)
     values: np.ndarray  # (K, 3, H, W) float32 in [-1, 1]; 0 where unknown
+    init: np.ndarray  # (K, 3, H, W) float32: the buffer's values, prior included (SDEdit's start)
     known: np.ndarray  # (K, 1, H, W) bool: 1 = pixel known (conditioning)
     index: np.ndarray  # (K,) int64: true frame indices (padding repeats the last)
     valid: np.ndarray  # (K,) bool: False for padding frames
@@ -107,10 +112,11 @@ def gather_window(stage: PlanStage, buffer: np.ndarray, hole: np.ndarray, K: int
             known[p, 0] = ~unknown[f]
         else:
             known[p, 0] = True if f in complete else ~hole[f]
+    init = values.copy()
     values *= known  # unknown pixels carry no information
     index = np.array(frames + [frames[-1]] * (K - len(frames)), np.int64)
     valid = np.array([True] * len(frames) + [False] * (K - len(frames)))
-    return Window(stage, frames, values, known, index, valid)
+    return Window(stage, frames, values, init, known, index, valid)
 
 
 def write_back(window: Window, sample: np.ndarray, buffer: np.ndarray, hole: np.ndarray) -> None:
@@ -193,9 +199,12 @@ class Executor:
         from vidsched.diffusion.schedules import karras_sigmas, schedule_sigmas
 
         s = self.settings
+        top = s.sigma_max if s.start_sigma is None else min(s.start_sigma, s.sigma_max)
         if s.name in ("heun", "dpmpp_2m"):
-            return karras_sigmas(s.steps, s.sigma_min, s.sigma_max, s.rho).to(self.device, self.dtype)
+            return karras_sigmas(s.steps, min(s.sigma_min, top), top, s.rho).to(self.device, self.dtype)
         if s.name == "ddpm":
+            if s.start_sigma is not None:
+                raise VidschedError("a start from a prior (SDEdit) needs the heun or dpmpp_2m sampler, not ddpm")
             return schedule_sigmas(s.schedule, s.steps).to(self.device, self.dtype)
         raise VidschedError(f"unknown sampler {s.name!r} (heun, ddpm or dpmpp_2m)")
 
@@ -204,6 +213,8 @@ class Executor:
         from vidsched.diffusion.samplers import SAMPLERS
 
         values, known, index, valid = _batched_windows(windows, self.device)
+        init = (torch.from_numpy(np.stack([w.init for w in windows])).to(self.device, self.dtype)
+                if self.settings.start_sigma is not None else None)
         denoise = self.make_denoiser(values.to(self.dtype), known.to(self.dtype), index, valid)
         shape = values.shape[1:]
         # One CPU generator per stage: the same noise whatever the batch or device.
@@ -215,6 +226,8 @@ class Executor:
 
         sigmas = self.sigmas()
         x = noise() * sigmas[0]
+        if init is not None:  # SDEdit: the prior, noised to the starting level
+            x = x + init
         callback = (lambda info: on_step()) if on_step is not None else None
         s = self.settings
         options = (dict(s_churn=s.s_churn, s_tmin=s.s_tmin, s_tmax=s.s_tmax, s_noise=s.s_noise)

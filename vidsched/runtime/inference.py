@@ -170,12 +170,18 @@ class Inpainter:
 
     # ---- running -------------------------------------------------------------------------
     def __call__(self, frames: np.ndarray, hole: np.ndarray, progress=None, store=None, resume: bool = False,
-                 planned=None, seed: int | None = None) -> InferenceResult:
+                 planned=None, seed: int | None = None, prior: np.ndarray | None = None) -> InferenceResult:
         """Fill ``hole`` (T, H, W) bool in ``frames`` (T, H, W, 3) uint8.
 
         ``store`` (a :class:`~vidsched.runtime.resume.ProgressStore`) saves progress after
         every batch; with ``resume`` the run continues from it. ``planned`` reuses the
-        output of :meth:`plan`; ``seed`` overrides the settings' seed."""
+        output of :meth:`plan`; ``seed`` overrides the settings' seed. ``prior`` (T, H, W, 3)
+        uint8 holds a guess for the hole pixels (propagated pixels, a coarse fill): with the
+        sampler's ``start_sigma`` set, sampling starts from it noised to that level (SDEdit)."""
+        if prior is not None and self.sampler.start_sigma is None:
+            raise VidschedError("a prior needs a starting noise level (SamplerSettings.start_sigma)")
+        if prior is None and self.sampler.start_sigma is not None:
+            raise VidschedError("a starting noise level (start_sigma) needs a prior to start from")
         import torch
 
         from vidsched.compositing import composite_back
@@ -215,6 +221,9 @@ class Inpainter:
                 buffer = store.load_array(f"region-{r}")  # finished before the interruption
             elif local_start > 0 and state_buffer is not None:
                 buffer = state_buffer
+            elif prior is not None:  # the prior's values stay in the holes: SDEdit starts from them
+                guess, _ = to_model_resolution(prior[box], geometry.model_h, mode="letterbox")
+                buffer = guess.astype(np.float16) / np.float16(127.5) - np.float16(1.0)
             else:
                 buffer = initial_buffer(small, small_unknown)
             if local_start < len(orders[r]):
