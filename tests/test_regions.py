@@ -249,3 +249,23 @@ def test_random_masks_keep_the_invariants(seed):
                             max_regions=max_regions, window=int(rng.integers(1, 9)))
         check_plan(plan, hole, margin=margin, max_regions=max_regions)
         assert isinstance(plan.regions, tuple) and all(isinstance(r, Region) for r in plan.regions)
+
+
+def test_refinement_tiles_cover_the_hole_at_half_the_zoom():
+    from vidsched.regions import Region, refinement_tiles
+
+    hole = np.zeros((4, 300, 400), bool)
+    hole[1:3, 40:230, 60:250] = True
+    region = Region(20, 40, 276, 296, (1, 2), 256 / 64)
+    tiles = refinement_tiles(region, hole, 64)
+    assert tiles and all(t.side == 128 and t.zoom == 2.0 for t in tiles)
+    covered = np.zeros_like(hole)
+    for t in tiles:
+        assert region.y0 <= t.y0 < t.y1 <= region.y1 and region.x0 <= t.x0 < t.x1 <= region.x1
+        assert set(t.frames) <= {1, 2}
+        covered[list(t.frames), t.y0:t.y1, t.x0:t.x1] = True
+    inside = np.zeros_like(hole)
+    inside[:, region.y0:region.y1, region.x0:region.x1] = True
+    assert not (hole & inside & ~covered).any()
+    # a region already at the model's size has nothing finer to offer
+    assert refinement_tiles(Region(0, 0, 64, 64, (1,), 1.0), hole, 64) == ()

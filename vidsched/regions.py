@@ -423,3 +423,38 @@ def draw_regions(frame_rgb_uint8: np.ndarray, hole_frame: np.ndarray | None, pla
         org = (r.x0 + 3 * thick, r.y0 + int(22 * scale) + 2 * thick)
         cv2.putText(img, f"{k} z{r.zoom:.2g}", org, cv2.FONT_HERSHEY_SIMPLEX, scale, colour, thick, cv2.LINE_AA)
     return img
+
+
+REFINE_MIN_ZOOM = 1.5  # regions coarser than this get a finer pass when refinement is on
+
+
+def refinement_tiles(region: Region, hole: np.ndarray, model_size: int = 64, overlap: float = 0.25
+                     ) -> tuple[Region, ...]:
+    """Tiles for a coarse-to-fine pass over ``region``: squares of about half its side
+    (never below the model's size), overlapping by ``overlap`` of a side, covering its box;
+    only tiles with hole pixels in the region's frames are kept, each listing those frames.
+
+    A region at zoom z is filled first at zoom z; its tiles then refine the fill at zoom
+    ~z / 2 from an intermediate noise level (SDEdit), so a big hole gets a coherent layout
+    from the coarse pass and detail from the fine one."""
+    side = max(model_size, -(-region.side // 2))
+    if side >= region.side:
+        return ()
+    step = max(1, int(side * (1 - overlap)))
+
+    def starts(lo: int, hi: int) -> list[int]:
+        if hi - lo <= side:
+            return [lo]
+        out = list(range(lo, hi - side, step))
+        return out + [hi - side]
+
+    frames = list(region.frames)
+    tiles = []
+    for y in starts(region.y0, region.y1):
+        for x in starts(region.x0, region.x1):
+            y1, x1 = min(y + side, region.y1), min(x + side, region.x1)
+            busy = hole[frames, y:y1, x:x1].reshape(len(frames), -1).any(axis=1)
+            if busy.any():
+                tiles.append(Region(y, x, y1, x1, tuple(int(f) for f, b in zip(frames, busy) if b),
+                                    max(y1 - y, x1 - x) / model_size))
+    return tuple(tiles)

@@ -34,6 +34,7 @@ import numpy as np
 from vidsched.errors import VidschedError
 
 DEFAULT_SCHEME = "improved_ar_far_future"
+REGION_SEED_OFFSET = 1 << 20  # region r > 0 seeds its stages from stage_seed(seed, offset + r)
 
 
 @dataclass(frozen=True)
@@ -48,6 +49,11 @@ class InferenceSettings:
     region: str = "auto"  # auto, crop or full (vidsched.regions.plan_regions)
     context: int | None = None  # pixels of surroundings around a hole (None: the regions' default)
     max_windows_per_call: int | None = None  # None: 1 on a CPU, the whole batch on a GPU
+    # Coarse-to-fine (SDEdit, Meng et al. 2022): regions coarser than zoom 1.5 are refined
+    # `refine` times by tiles at half the zoom, each sampled from `refine_strength` (sigma)
+    # starting from the coarser fill, the known pixels (and earlier tiles) conditioning it.
+    refine: int = 0
+    refine_strength: float = 0.5
 
     def sampler_settings(self):
         from vidsched.runtime.executor import SamplerSettings
@@ -62,6 +68,7 @@ class RegionJob:
     region: object  # vidsched.regions.Region
     plan: object  # vidsched.plan.Plan
     geometry: object  # vidsched.geometry.Geometry of the box -> S x S
+    refine: bool = False  # a coarse-to-fine tile: re-samples the region's fill from refine_strength
 
 
 @dataclass
@@ -108,8 +115,14 @@ class Inpainter:
             sampler = replace(sampler, schedule=schedule_of(meta))
         self.sampler = sampler
         cap = settings.max_windows_per_call or (1 if self.device.type == "cpu" else None)
-        self.executor = Executor(model_denoiser(self.model, cuda_graphs=cuda_graphs, prediction=prediction_of(meta)),
-                                 sampler, device=self.device, max_windows_per_call=cap)
+        make = model_denoiser(self.model, cuda_graphs=cuda_graphs, prediction=prediction_of(meta))
+        self.executor = Executor(make, sampler, device=self.device, max_windows_per_call=cap)
+        from dataclasses import replace
+
+        if settings.refine and sampler.name == "ddpm":
+            raise VidschedError("refinement starts from a coarse fill (SDEdit): use the heun or dpmpp_2m sampler")
+        self.refine_executor = Executor(make, replace(sampler, start_sigma=settings.refine_strength),
+                                        device=self.device, max_windows_per_call=cap)
 
     @classmethod
     def from_checkpoint(cls, path, settings: InferenceSettings = InferenceSettings(), device=None,
@@ -124,7 +137,7 @@ class Inpainter:
         """The regions of a hole (T, H, W) and, per region, its geometry and compiled plan."""
         from vidsched.compiler import compile_scheme
         from vidsched.geometry import Geometry, mask_to_model_resolution
-        from vidsched.regions import plan_regions
+        from vidsched.regions import REFINE_MIN_ZOOM, plan_regions, refinement_tiles
 
         S = self.config.image_size
         s = self.settings
@@ -138,6 +151,14 @@ class Inpainter:
         if "T" in params and params["T"] != len(hole):
             raise VidschedError(f"--set T={params['T']}, but the video has {len(hole)} frames")
         params["T"] = len(hole)
+        def job(region, fill, refine: bool) -> RegionJob:
+            geometry = Geometry.compute((region.y1 - region.y0, region.x1 - region.x0), S, "letterbox")
+            small = mask_to_model_resolution(fill, geometry)
+            complete = np.flatnonzero(~small.reshape(len(small), -1).any(axis=1)).tolist()
+            plan = compile_scheme(s.scheme, params, complete_frames=complete, steps=self.sampler.steps,
+                                  sampler=self.sampler.name)
+            return RegionJob(region, plan, geometry, refine)
+
         jobs = []
         unknown = hole.copy()  # regions run in order: each fills what the earlier ones left
         for region in regions.regions:
@@ -145,12 +166,11 @@ class Inpainter:
             if not fill.any():
                 continue  # everything it would fill lies in earlier regions' boxes
             unknown[:, region.y0:region.y1, region.x0:region.x1] &= ~fill
-            geometry = Geometry.compute((region.y1 - region.y0, region.x1 - region.x0), S, "letterbox")
-            small = mask_to_model_resolution(fill, geometry)
-            complete = np.flatnonzero(~small.reshape(len(small), -1).any(axis=1)).tolist()
-            plan = compile_scheme(s.scheme, params, complete_frames=complete, steps=self.sampler.steps,
-                                  sampler=self.sampler.name)
-            jobs.append(RegionJob(region, plan, geometry))
+            jobs.append(job(region, fill, False))
+        level = [j.region for j in jobs]
+        for _ in range(s.refine):  # coarse-to-fine: tiles at half the zoom of the coarse regions
+            level = [t for r in level if r.zoom > REFINE_MIN_ZOOM for t in refinement_tiles(r, hole, S)]
+            jobs.extend(job(t, self._fill(hole, t), True) for t in level)
         return regions, jobs
 
     @staticmethod
@@ -186,7 +206,7 @@ class Inpainter:
 
         from vidsched.compositing import composite_back
         from vidsched.geometry import mask_to_model_resolution, to_model_resolution
-        from vidsched.runtime.executor import batches_to_run, compose_output, initial_buffer
+        from vidsched.runtime.executor import batches_to_run, compose_output, initial_buffer, stage_seed
 
         regions, jobs = planned if planned is not None else self.plan(hole)
         s = self.settings
@@ -212,7 +232,9 @@ class Inpainter:
         for r, job in enumerate(jobs):
             region, geometry = job.region, job.geometry
             box = (slice(None), slice(region.y0, region.y1), slice(region.x0, region.x1))
-            fill = self._fill(unknown, region)
+            # A refinement tile re-samples hole pixels that are filled by now: its fill is
+            # the original hole, everything else (earlier tiles included) conditions it.
+            fill = self._fill(hole if job.refine else unknown, region)
             small, _ = to_model_resolution(out[box], geometry.model_h, mode="letterbox")
             small_fill = mask_to_model_resolution(fill, geometry)
             small_unknown = mask_to_model_resolution(unknown[box], geometry) | small_fill
@@ -221,8 +243,8 @@ class Inpainter:
                 buffer = store.load_array(f"region-{r}")  # finished before the interruption
             elif local_start > 0 and state_buffer is not None:
                 buffer = state_buffer
-            elif prior is not None:  # the prior's values stay in the holes: SDEdit starts from them
-                guess, _ = to_model_resolution(prior[box], geometry.model_h, mode="letterbox")
+            elif job.refine or prior is not None:  # SDEdit starts from the coarse fill / the prior
+                guess = small if job.refine else to_model_resolution(prior[box], geometry.model_h, mode="letterbox")[0]
                 buffer = guess.astype(np.float16) / np.float16(127.5) - np.float16(1.0)
             else:
                 buffer = initial_buffer(small, small_unknown)
@@ -235,10 +257,14 @@ class Inpainter:
                             store.save_array(f"region-{r}", buf)
                         store.save(offsets[r] + next_batch, buf)
 
+                executor = self.refine_executor if job.refine else self.executor
+                # Every region draws its own noise (the first keeps the run's seed, so a
+                # single whole-frame region samples exactly as the plan alone would).
+                region_seed = seed if r == 0 else stage_seed(seed, REGION_SEED_OFFSET + r)
                 with torch.inference_mode():
-                    stats = self.executor.run(job.plan, buffer, small_fill, seed=seed, batch_stages=s.batch_stages,
-                                              start_batch=local_start, progress=shift, after_batch=after_batch,
-                                              unknown=small_unknown)
+                    stats = executor.run(job.plan, buffer, small_fill, seed=region_seed, batch_stages=s.batch_stages,
+                                         start_batch=local_start, progress=shift, after_batch=after_batch,
+                                         unknown=small_unknown)
                 result.network_evaluations += stats.network_evaluations
             filled = compose_output(small, small_fill, buffer)
             out[box] = composite_back(out[box], fill, filled, geometry)

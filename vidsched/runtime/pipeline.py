@@ -60,6 +60,13 @@ class RunRequest:
     max_windows_per_call: int | None = None  # None: 1 on CPU, the whole batch on a GPU
     region: str = "auto"  # auto, crop (regions around the holes) or full (the whole frame, letterboxed)
     context: int | None = None  # pixels of surroundings kept around each hole (None: the default)
+    refine: int = 0  # coarse-to-fine levels (runtime.inference.InferenceSettings.refine)
+    refine_strength: float = 0.5
+    prior: str = "none"  # none, or propagate: bring in pixels other frames show (runtime/prior.py)
+    prior_mode: str = "known"  # known: confident propagated pixels become known; init: SDEdit start
+    prior_threshold: float = 0.5  # confidence from which a propagated pixel is known (known mode)
+    prior_strength: float = 2.0  # SDEdit's starting sigma (init mode)
+    save_sources: Path | None = None  # write where each pixel came from (input / propagated / model)
 
 
 @dataclass
@@ -75,6 +82,7 @@ class RunResult:
     notes: list[str] = field(default_factory=list)
     regions: object = None  # vidsched.regions.RegionPlan
     region_notes: list[str] = field(default_factory=list)
+    prior_seconds: float = 0.0
 
 
 def pick_device(name: str):
@@ -135,12 +143,36 @@ def inpaint(req: RunRequest, progress=None) -> RunResult:
     from vidsched.runtime.inference import InferenceSettings, Inpainter
     from vidsched.runtime.resume import ProgressStore, fingerprint
 
+    frames, todo, start, propagated = video.frames, hole, None, np.zeros_like(hole)
+    start_sigma = None
+    if req.prior == "propagate":
+        from vidsched.runtime.prior import apply_prior
+
+        prior = apply_prior(video.frames, hole, req.prior_mode, threshold=req.prior_threshold)
+        frames, todo, start, propagated = prior.frames, prior.hole, prior.start, prior.propagated
+        start_sigma = req.prior_strength if req.prior_mode == "init" else None
+        result.prior_seconds = prior.seconds
+        result.notes.append(
+            f"propagation: {100 * prior.filled_fraction:.0f} % of the hole is visible in other frames"
+            + (f"; {100 * propagated.sum() / hole.sum():.0f} % taken as known, the model fills the rest"
+               if req.prior_mode == "known" else f"; the model starts from it at sigma {req.prior_strength:g}"))
+    if req.save_sources is not None:
+        from vidsched.runtime.prior import sources_map, sources_video
+
+        write_video(req.save_sources, sources_video(sources_map(hole, propagated)), video.fps)
+    if not todo.any():  # propagation filled every hole pixel with confidence
+        write_video(req.output, frames, video.fps, input_path=req.video)
+        if req.compare is not None:
+            write_video(req.compare, side_by_side(video.frames, hole, frames), video.fps, input_path=req.video)
+        return result
+
     settings = InferenceSettings(
         scheme=req.scheme, scheme_params=tuple(parse_overrides(req.overrides).items()),
-        sampler=SamplerSettings(name=req.sampler, steps=req.steps), seed=req.seed, batch_stages=req.batch_stages,
-        region=req.region, context=req.context, max_windows_per_call=req.max_windows_per_call)
+        sampler=SamplerSettings(name=req.sampler, steps=req.steps, start_sigma=start_sigma), seed=req.seed,
+        batch_stages=req.batch_stages, region=req.region, context=req.context,
+        max_windows_per_call=req.max_windows_per_call, refine=req.refine, refine_strength=req.refine_strength)
     inpainter = Inpainter.from_checkpoint(req.checkpoint, settings, pick_device(req.device), req.cuda_graphs)
-    planned = inpainter.plan(hole)
+    planned = inpainter.plan(todo)
     result.regions = planned[0]
     # The saved state is "batches done so far" in the order the executor runs them, so
     # the batching choice is part of the run (a different order would skip stages).
@@ -148,7 +180,7 @@ def inpaint(req: RunRequest, progress=None) -> RunResult:
 
     # The checkpoint by its weights' sha256, not its path: retraining into the same file
     # must not resume into a mix of two models.
-    run_key = fingerprint(*inpainter.fingerprint_parts(*planned), video.frames, hole,
+    run_key = fingerprint(*inpainter.fingerprint_parts(*planned), frames, todo, start if start is not None else 0,
                           checkpoint_sha256(req.checkpoint))
     store = ProgressStore(req.output, run_key)
     if req.resume and not store.exists():
@@ -157,7 +189,7 @@ def inpaint(req: RunRequest, progress=None) -> RunResult:
         store.clear()  # a stale state from an earlier run of the same output
         result.notes.append(f"discarded the saved progress of an earlier run in {store.dir} "
                             "(--resume continues one)")
-    done = inpainter(video.frames, hole, progress=progress, store=store, resume=req.resume, planned=planned)
+    done = inpainter(frames, todo, progress=progress, store=store, resume=req.resume, planned=planned, prior=start)
     write_video(req.output, done.frames, video.fps, input_path=req.video)
     if req.compare is not None:
         write_video(req.compare, side_by_side(video.frames, hole, done.frames), video.fps, input_path=req.video)
