@@ -192,3 +192,11 @@ def test_refinement_adds_finer_tiles_keeps_known_pixels_and_resumes(model, tmp_p
         inp(frames, hole, planned=(regions, jobs), progress=Progress(on_batch_end=on_end), store=store)
     again = inp(frames, hole, planned=(regions, jobs), store=store, resume=True)
     assert np.array_equal(again.frames, done.frames)
+
+
+def test_seam_matching_changes_only_hole_pixels(model):
+    frames, hole = clip(seed=6), two_holes()
+    plain = inpainter(model)(frames, hole).frames
+    matched = inpainter(model, seam="match")(frames, hole).frames
+    assert np.array_equal(matched[~hole], frames[~hole])
+    assert not np.array_equal(matched, plain)

@@ -54,6 +54,7 @@ class InferenceSettings:
     # starting from the coarser fill, the known pixels (and earlier tiles) conditioning it.
     refine: int = 0
     refine_strength: float = 0.5
+    seam: str = "none"  # "match": match the fill's border colours to the known pixels (vidsched.seams)
 
     def sampler_settings(self):
         from vidsched.runtime.executor import SamplerSettings
@@ -205,6 +206,7 @@ class Inpainter:
         import torch
 
         from vidsched.compositing import composite_back
+        from vidsched.seams import match_border
         from vidsched.geometry import mask_to_model_resolution, to_model_resolution
         from vidsched.runtime.executor import batches_to_run, compose_output, initial_buffer, stage_seed
 
@@ -269,6 +271,8 @@ class Inpainter:
             filled = compose_output(small, small_fill, buffer)
             out[box] = composite_back(out[box], fill, filled, geometry)
             unknown[box] &= ~fill
+            if s.seam == "match":
+                out[box] = match_border(out[box], fill, known=~unknown[box])
         result.seconds = time.perf_counter() - t0
         for job in jobs:
             if job.plan.mask is not None and job.plan.mask.stages_saved:

@@ -62,6 +62,7 @@ class RunRequest:
     context: int | None = None  # pixels of surroundings kept around each hole (None: the default)
     refine: int = 0  # coarse-to-fine levels (runtime.inference.InferenceSettings.refine)
     refine_strength: float = 0.5
+    seam: str = "none"  # match: blend the fill's border colours into the known pixels (vidsched.seams)
     prior: str = "none"  # none, or propagate: bring in pixels other frames show (runtime/prior.py)
     prior_mode: str = "known"  # known: confident propagated pixels become known; init: SDEdit start
     prior_threshold: float = 0.5  # confidence from which a propagated pixel is known (known mode)
@@ -99,8 +100,26 @@ def pick_device(name: str):
     return device
 
 
-def load_inputs(req: RunRequest):
-    """The video and a hole mask of the same shape (T, H, W)."""
+def check_outputs(req: RunRequest) -> None:
+    """Every place the run writes (the output, the progress folder beside it, --compare)
+    can be written: checked before any work, so a bad path fails at once, not after the
+    sampling (VidschedError naming the path)."""
+    from vidsched.atomic import check_writable
+    from vidsched.runtime.resume import partial_dir
+    from vidsched.videoio import output_kind
+
+    check_writable(req.output, folder=output_kind(req.output) == "folder")
+    progress = partial_dir(req.output)
+    if progress.exists() and not progress.is_dir():
+        raise VidschedError(f"cannot save the run's progress in {progress}: a file of that name exists")
+    for option, path in (("--compare", req.compare), ("--save-sources", getattr(req, "save_sources", None))):
+        if path is not None:
+            check_writable(path, folder=output_kind(path) == "folder", what=option)
+
+
+def load_inputs(req: RunRequest, notes: list[str] | None = None):
+    """The video and a hole mask of the same shape (T, H, W); how the mask was read (if
+    worth a word) is appended to ``notes``."""
     from vidsched.masks_io import load_mask
     from vidsched.geometry import check_mask
     from vidsched.videoio import output_kind, read_video, same_file
@@ -113,10 +132,11 @@ def load_inputs(req: RunRequest):
         output_kind(req.compare)
         if same_file(req.compare, req.video) or same_file(req.compare, req.output):
             raise VidschedError(f"--compare {req.compare} is the input or the output; choose another name")
+    check_outputs(req)
     video = read_video(req.video, fps=req.fps)
     if req.mask is None:
-        raise MaskError("no mask given: pass --mask (white / nonzero = pixels to fill)")
-    hole = load_mask(req.mask, invert=req.mask_white_is_known, num_frames=video.num_frames)
+        raise MaskError("no mask given: pass --mask (white = pixels to fill)")
+    hole = load_mask(req.mask, invert=req.mask_white_is_known, num_frames=video.num_frames, notes=notes)
     if getattr(video, "source_frames", None) is not None and req.fps is not None and hole.shape[0] != video.num_frames:
         # The video was resampled in time: keep the mask in step with it.
         if hole.shape[0] > max(video.source_frames):
@@ -130,8 +150,9 @@ def inpaint(req: RunRequest, progress=None) -> RunResult:
     from vidsched.compiler import parse_overrides
     from vidsched.videoio import write_video
 
-    video, hole = load_inputs(req)
-    result = RunResult(output=req.output, frames=video.num_frames)
+    notes: list[str] = []
+    video, hole = load_inputs(req, notes)
+    result = RunResult(output=req.output, frames=video.num_frames, notes=notes)
     if not hole.any():
         write_video(req.output, video.frames, video.fps, input_path=req.video)
         result.copied_through = True
@@ -170,7 +191,8 @@ def inpaint(req: RunRequest, progress=None) -> RunResult:
         scheme=req.scheme, scheme_params=tuple(parse_overrides(req.overrides).items()),
         sampler=SamplerSettings(name=req.sampler, steps=req.steps, start_sigma=start_sigma), seed=req.seed,
         batch_stages=req.batch_stages, region=req.region, context=req.context,
-        max_windows_per_call=req.max_windows_per_call, refine=req.refine, refine_strength=req.refine_strength)
+        max_windows_per_call=req.max_windows_per_call, refine=req.refine, refine_strength=req.refine_strength,
+        seam=req.seam)
     inpainter = Inpainter.from_checkpoint(req.checkpoint, settings, pick_device(req.device), req.cuda_graphs)
     planned = inpainter.plan(todo)
     result.regions = planned[0]
