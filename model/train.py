@@ -157,6 +157,9 @@ def main(argv: list[str] | None = None) -> int:
     except VidschedError as e:
         print(f"error: {e}", file=sys.stderr)
         return 1
+    except OSError as e:  # a path of the user's the system refused (read-only, full disk, ...): no traceback
+        print(f"error: {f'{e.filename}: ' if e.filename else ''}{e.strerror or e}", file=sys.stderr)
+        return 1
     except KeyboardInterrupt:
         print("\ninterrupted: continue with the same command and --resume (progress is saved every save_every steps)",
               file=sys.stderr)

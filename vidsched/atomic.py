@@ -9,11 +9,14 @@ of :mod:`tempfile`'s files and folders.
 
 from __future__ import annotations
 
+import errno
 import os
 import shutil
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
+
+from vidsched.errors import VidschedError
 
 
 def _umask() -> int:
@@ -100,3 +103,42 @@ def _remove(path: str | Path) -> None:
             path.unlink()
     except OSError:  # pragma: no cover - best effort cleanup
         pass
+
+
+class OutputError(VidschedError):
+    """An output location that cannot be written (checked before any work starts)."""
+
+
+def check_writable(target: str | Path, *, folder: bool = False, what: str = "") -> Path:
+    """Check, before any work, that ``target`` can be written; :class:`OutputError` if not.
+
+    ``folder=False``: ``target`` is a file, so it must not be an existing folder;
+    ``folder=True``: a folder of files, so it must not be an existing file. Either way the
+    nearest existing folder on the way to it (its parent, or the first of the missing
+    parents that the writers create) must be a folder, not a file, and must accept new
+    files: a temporary file is created there and removed, which catches read-only file
+    systems, immutable folders, permissions and pseudo file systems such as ``/proc``.
+    Nothing else is written. ``what`` names the option in the message (``"--compare"``).
+    Returns ``target`` as a Path.
+    """
+    target = Path(target)
+    head = f"cannot write {target}" + (f" ({what})" if what else "")
+    if target.is_dir() and not folder:
+        raise OutputError(f"{head}: it is an existing folder (a file is expected here)")
+    if folder and target.exists() and not target.is_dir():
+        raise OutputError(f"{head}: a file of that name exists (a folder is expected here)")
+    parent = target.parent
+    while not parent.exists() and parent != parent.parent:
+        parent = parent.parent
+    if not parent.is_dir():
+        raise OutputError(f"{head}: {os.strerror(errno.ENOTDIR)} ({parent} is a file, not a folder)")
+    try:
+        fd, probe = tempfile.mkstemp(prefix=".vidsched-write-check-", dir=parent)
+    except OSError as e:
+        raise OutputError(f"{head}: {e.strerror or e} (cannot create a file in {parent})") from None
+    os.close(fd)
+    try:
+        os.unlink(probe)
+    except OSError:  # pragma: no cover - we just created it
+        pass
+    return target

@@ -1,7 +1,9 @@
 """The ``vidsched`` command line: thin Typer adapters over importable functions.
 
-One place (:func:`main`) turns the project's errors into a message on stderr and exit
-status 1; Typer/Click usage errors exit with 2. ``compile``, ``render``, ``schemes`` and
+One place (:func:`main`) turns the project's errors (and OSErrors about the user's
+paths) into a message on stderr and exit status 1; Typer/Click usage errors exit with 2.
+Every output location is checked before any work starts
+(:func:`vidsched.atomic.check_writable`). ``compile``, ``render``, ``schemes`` and
 ``masks`` never import torch (a test checks this).
 """
 
@@ -14,7 +16,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from vidsched.atomic import atomic_write_text
+from vidsched.atomic import atomic_write_text, check_writable
 from vidsched.errors import VidschedError
 
 app = typer.Typer(
@@ -29,6 +31,21 @@ class Sampler(str, Enum):
     heun = "heun"
     ddpm = "ddpm"
     dpmpp_2m = "dpmpp_2m"
+
+
+class SeamMode(str, Enum):
+    none = "none"
+    match = "match"
+
+
+class PriorKind(str, Enum):
+    none = "none"
+    propagate = "propagate"
+
+
+class PriorMode(str, Enum):
+    known = "known"
+    init = "init"
 
 
 class RegionMode(str, Enum):
@@ -65,19 +82,45 @@ StepsOpt = Annotated[int, typer.Option("--steps", min=1, help="Sampler steps per
 SamplerOpt = Annotated[Sampler, typer.Option("--sampler", help="Sampler, for the evaluation count.")]
 
 
+def _check_sets(sets: list[str] | None) -> None:
+    """Every ``--set`` is NAME=VALUE with a name (``--set =3`` names no parameter)."""
+    for item in sets or ():
+        name, sep, _ = item.partition("=")
+        if sep and not name.strip():  # (no "=" at all: the compiler says so, naming the parameters)
+            raise VidschedError(f"--set expects NAME=VALUE (e.g. --set T=400), got {item!r}: no NAME")
+
+
+def _check_checkpoint(path: Path) -> None:
+    """A missing checkpoint is named as the user gave it: a checkpoint is the pair NAME.json
+    (config and metadata) + NAME.safetensors (weights), and either name (or NAME) finds it."""
+    p = Path(path)
+    if p.exists():
+        return
+    stem = p.with_suffix("") if p.suffix in (".json", ".safetensors", ".pt") else p
+    if stem.with_suffix(".json").is_file():  # found; vidsched.model.checkpoint says what else is wrong
+        return
+    raise VidschedError(f"checkpoint not found: {p} (a checkpoint is the pair {stem.with_suffix('.json').name} + "
+                        f"{stem.with_suffix('.safetensors').name})")
+
+
 def _compile(scheme: str, sets: list[str] | None, mask: Path | None, invert: bool, steps: int, sampler: str):
     from vidsched.compiler import compile_scheme, parse_overrides
     from vidsched.errors import MaskError
 
+    _check_sets(sets)
     overrides = parse_overrides(sets)
     complete = None
     if mask is not None:
         from vidsched.masks_io import complete_frames, load_mask
 
         T_set = overrides.get("T")
+        notes: list[str] = []
         hole = load_mask(
-            mask, invert=invert, num_frames=T_set if isinstance(T_set, int) and not isinstance(T_set, bool) else None
+            mask, invert=invert, num_frames=T_set if isinstance(T_set, int) and not isinstance(T_set, bool) else None,
+            notes=notes,
         )
+        for note in notes:
+            print(f"note: {note}", file=sys.stderr)
         T = hole.shape[0]
         if "T" in overrides and overrides["T"] != T:
             raise MaskError(f"the mask has {T} frames but --set T={overrides['T']}")
@@ -102,7 +145,9 @@ def explain_lines(plan) -> list[str]:
 
 
 def _n(count: int, noun: str) -> str:
-    return f"{count:,} {noun}{'' if count == 1 else 's'}"
+    """``1 stage``, ``2 stages``, ``1 batch``, ``3 batches``."""
+    plural = noun + ("es" if noun.endswith(("s", "x", "ch", "sh")) else "s")
+    return f"{count:,} {noun if count == 1 else plural}"
 
 
 def summary_lines(plan) -> list[str]:
@@ -110,7 +155,7 @@ def summary_lines(plan) -> list[str]:
     params = ", ".join(f"{k}={v}" for k, v in plan.params.items())
     lines = [
         f"{plan.scheme} ({params})",
-        f"  {_n(s.stages, 'stage')} in {_n(s.batches, 'batch').replace('batchs', 'batches')}; "
+        f"  {_n(s.stages, 'stage')} in {_n(s.batches, 'batch')}; "
         f"largest window {s.max_window} of K={plan.max_frames} frames",
         f"  {_n(s.marginal_frames, 'marginal observation')} ({_n(s.distinct_marginal_frames, 'distinct frame')})",
         f"  {_n(s.network_evaluations, 'network evaluation')} ({s.sampler}, {s.sampler_steps} steps: "
@@ -138,6 +183,8 @@ def compile_cmd(
     sampler: SamplerOpt = Sampler.heun,
 ) -> None:
     """Check a scheme and lower it to an execution plan."""
+    if output is not None:
+        check_writable(output)
     plan = _compile(scheme, set_, mask, mask_white_is_known, steps, sampler.value)
     if output is not None:
         atomic_write_text(output, plan.to_json(indent=1))
@@ -156,15 +203,21 @@ def load_plan_or_compile(target: str, sets, mask, invert, steps, sampler) -> dic
     if target.endswith(".json"):
         from pydantic import ValidationError
 
-        from vidsched.plan import Plan
+        from vidsched.plan import Plan, PlanError, check_plan
 
         path = Path(target)
         try:
-            return Plan.model_validate_json(path.read_text(encoding="utf-8")).model_dump(mode="json")
+            plan = Plan.model_validate_json(path.read_text(encoding="utf-8"))
         except OSError as e:
-            raise VidschedError(f"cannot read plan {path}: {e}") from None
+            raise VidschedError(f"cannot read plan {path}: {e.strerror or e}") from None
+        except UnicodeDecodeError as e:
+            raise VidschedError(f"{path} is not a vidsched plan: not UTF-8 text ({e.reason})") from None
         except ValidationError as e:
             raise VidschedError(f"{path} is not a vidsched plan: {e.errors()[0]['msg']} at {e.errors()[0]['loc']}") from None
+        try:
+            return check_plan(plan).model_dump(mode="json")
+        except PlanError as e:
+            raise VidschedError(f"{path} is not a valid plan: {e}") from None
     return _compile(target, sets, mask, invert, steps, sampler).model_dump(mode="json")
 
 
@@ -196,6 +249,7 @@ def render_cmd(
         if not picked:
             raise typer.BadParameter("no frames given", param_hint="--frames")
         window = (min(picked), max(picked) + 1)
+    check_writable(output)
     plan = load_plan_or_compile(target, set_, mask, mask_white_is_known, 100, "heun")
     try:
         path = render_plan(plan, output, view=view.value, frames=window)
@@ -241,6 +295,15 @@ def masks_cmd(
             f"{Path(output).name} is one image, for a hole that does not move: add --stationary, "
             "or write .npy, a folder or a video", param_hint="--output")
     H, W = height or size, width or size
+    if max(H, W) > MAX_MASK_SIDE:
+        raise VidschedError(f"a {W}x{H} mask is too large: the limit is {MAX_MASK_SIDE:,} pixels a side "
+                            "(height and width)")
+    if frames * H * W > MAX_MASK_PIXELS:
+        raise VidschedError(
+            f"a mask of {_n(frames, 'frame')} of {W}x{H} has {frames * H * W:,} pixels; the limit is "
+            f"2^28 = {MAX_MASK_PIXELS:,} pixels in total (frames x height x width): make it smaller"
+        )
+    check_writable(output, folder=target_kind == "folder")
     try:
         hole = generate_mask(kind.value, frames, (H, W), moving=moving, seed=seed)
     except ValueError as e:
@@ -249,6 +312,13 @@ def masks_cmd(
     extent = "one image for every frame" if target_kind == "image" else _n(frames, "frame")
     print(f"wrote {path}: {'moving' if moving else 'stationary'} {kind.value} mask, {W}x{H}, {extent}, "
           f"hole {100 * hole.mean():.1f}% of pixels (seed {seed})")
+
+
+#: `vidsched masks` makes at most this many pixels (frames x height x width): 2^28, a
+#: 256 MiB bool array (1000 frames of 512 x 512), and several times that while drawing.
+MAX_MASK_PIXELS = 2**28
+#: ... and at most this many pixels a side (8K video).
+MAX_MASK_SIDE = 8192
 
 
 def _show_default_plan(scheme: str, sets, output: Path) -> None:
@@ -291,6 +361,13 @@ def run_cmd(
     region: Annotated[RegionMode, typer.Option("--region", help="Where the model works: crop = a square region around each hole at the zoom the model is good at (the rest of the frame untouched); full = the whole frame, letterboxed; auto = crop unless the whole frame is as good.")] = RegionMode.auto,
     context: Annotated[Optional[int], typer.Option("--context", min=0, help="Pixels of surroundings kept around each hole in a region (default: a quarter of the model's input, more for big holes).")] = None,
     explain_regions: Annotated[Optional[Path], typer.Option("--explain-regions", help="Write a picture of the regions over the first frame with a hole (.png) and stop.")] = None,
+    refine: Annotated[int, typer.Option("--refine", min=0, max=4, help="Coarse-to-fine levels: regions coarser than zoom 1.5 are refined by tiles at half the zoom, sampled from --refine-strength starting from the coarse fill (SDEdit).")] = 0,
+    seam: Annotated[SeamMode, typer.Option("--seam", help="match: shift the fill's colours near the hole's border to meet the known pixels (no visible edge); none: paste as sampled.")] = SeamMode.none,
+    refine_strength: Annotated[float, typer.Option("--refine-strength", min=0.01, max=80.0, help="Noise level (sigma) the refinement starts from: small keeps the coarse layout, large redraws it.")] = 0.5,
+    prior: Annotated[PriorKind, typer.Option("--prior", help="propagate: bring in the pixels that other frames show (flow + homography) before the model fills the rest.")] = PriorKind.none,
+    prior_mode: Annotated[PriorMode, typer.Option("--prior-mode", help="known: confident propagated pixels become known pixels; init: the model starts from the propagated frames (SDEdit from --prior-strength).")] = PriorMode.known,
+    prior_strength: Annotated[float, typer.Option("--prior-strength", min=0.01, max=80.0, help="Noise level (sigma) --prior-mode init starts from.")] = 2.0,
+    save_sources: Annotated[Optional[Path], typer.Option("--save-sources", help="Also write where each pixel came from, as a video or PNG folder: black = input, grey = propagated, white = the model.")] = None,
 ) -> None:
     """Inpaint a video: fill the mask's holes with the diffusion model, stage by stage."""
     from vidsched.runtime import pipeline
@@ -314,6 +391,8 @@ def run_cmd(
         raise VidschedError(
             "no checkpoint given and no trained checkpoint is shipped with this version yet; pass --checkpoint"
         )
+    _check_checkpoint(checkpoint)
+    _check_sets(set_)
     if output is None:  # beside the user, not beside the input (which may be package data)
         output = Path.cwd() / (Path(video).stem + "_inpainted.mp4")
         if video == pipeline.DEFAULT_VIDEO and compare is None:
@@ -323,8 +402,11 @@ def run_cmd(
         checkpoint=Path(checkpoint), sampler=sampler.value, steps=steps, seed=seed, batch_stages=batch_stages,
         fps=fps, mask_white_is_known=mask_white_is_known, compare=compare, resume=resume, device=device,
         cuda_graphs=cuda_graphs, max_windows_per_call=windows_per_call, region=region.value, context=context,
+        refine=refine, refine_strength=refine_strength, seam=seam.value, prior=prior.value, prior_mode=prior_mode.value,
+        prior_strength=prior_strength, save_sources=save_sources,
     )
     if explain_regions is not None:
+        check_writable(explain_regions, what="--explain-regions")
         path, summary = pipeline.explain_regions(req, explain_regions)
         print(f"wrote {path}: {summary}")
         return
@@ -350,8 +432,9 @@ def run_cmd(
         return
     resumed = f", resumed at batch {result.resumed_from_batch}" if result.resumed_from_batch else ""
     print(
-        f"wrote {result.output}: {result.frames} frames; {result.stages} stages in {result.batches} batches, "
-        f"{result.network_evaluations:,} network evaluations, {result.seconds:.1f} s{resumed}"
+        f"wrote {result.output}: {_n(result.frames, 'frame')}; {_n(result.stages, 'stage')} in "
+        f"{_n(result.batches, 'batch')}, {_n(result.network_evaluations, 'network evaluation')}, "
+        f"{result.seconds:.1f} s{resumed}"
     )
     if result.regions is not None:
         print(f"  {result.regions.summary()}")
@@ -384,9 +467,16 @@ def eval_cmd(
         if bad or not chosen:
             raise typer.BadParameter(f"unknown metric {bad[0] if bad else metrics!r}; choose from "
                                      f"{', '.join(METRICS)}, all, offline", param_hint="--metrics")
-    videos = load_videos(pred, gt, mask, invert=mask_white_is_known)
+    if output is not None:
+        check_writable(output)
+    notes: list[str] = []
+    videos = load_videos(pred, gt, mask, invert=mask_white_is_known, notes=notes)
     status = (lambda name: print(f"computing {name} ...", file=sys.stderr)) if not json_out else None
     report = evaluate(videos, chosen, device=device, on_metric=status)
+    if report.notes.get("no_hole"):
+        notes.append(str(report.notes["no_hole"]))
+    for note in notes:
+        print(f"note: {note}", file=sys.stderr)
     document = json.dumps(report.to_dict(), indent=1)
     if output is not None:
         atomic_write_text(output, document)
@@ -409,6 +499,7 @@ def model_info_cmd(
     if checkpoint is not None:
         from vidsched.model.checkpoint import load_checkpoint
 
+        _check_checkpoint(checkpoint)
         _model, config, meta = load_checkpoint(checkpoint)
         print(describe(config))
         if meta:
@@ -423,7 +514,9 @@ def model_info_cmd(
 def main(argv: list[str] | None = None) -> int:
     """Entry point: run the app, turning vidsched errors into exit status 1.
 
-    Typer's standalone mode prints usage errors itself and exits with 2.
+    Also the system's refusals (``OSError``: ``cannot write PATH: <reason>``) and running
+    out of memory become a message and exit status 1; any other exception is a bug and
+    keeps its traceback. Typer's standalone mode prints usage errors itself and exits with 2.
     """
     try:
         app(args=argv, prog_name="vidsched")
@@ -433,10 +526,31 @@ def main(argv: list[str] | None = None) -> int:
     except VidschedError as e:
         print(e.render(), file=sys.stderr)
         return 1
+    except OSError as e:
+        # The system refused a path of the user's (a full disk, a folder made read-only
+        # after the checks, ...): outputs are checked before any work starts, so this is
+        # rare, but it is the user's environment, never a traceback.
+        print(f"error: {_os_error_text(e)}", file=sys.stderr)
+        return 1
+    except MemoryError as e:
+        print(f"error: not enough memory{f' ({e})' if str(e) else ''}", file=sys.stderr)
+        return 1
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
     return 0
+
+
+def _os_error_text(e: OSError) -> str:
+    """``cannot write PATH: <strerror>`` for an OSError about a path, its text otherwise."""
+    reason = e.strerror or str(e) or type(e).__name__
+    if e.filename is None:
+        return reason
+    # The atomic writers work on a hidden temporary name beside the target: name the folder.
+    name = Path(str(e.filename))
+    if name.name.startswith(".") and (".partial-" in name.name or name.name.endswith(".tmp")):
+        return f"cannot write in {name.parent}: {reason}"
+    return f"cannot write {e.filename}: {reason}"
 
 
 def _entry() -> None:  # pragma: no cover

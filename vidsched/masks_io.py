@@ -1,12 +1,27 @@
 """Read inpainting masks from disk (no torch).
 
-Formats: ``.npy`` (T x H x W, or T x H x W x C whose channels are combined), one image
-(the same hole in every frame), a folder of images (one per frame, in natural name order:
-``2.png`` before ``10.png``, listed by :mod:`vidsched.imagefiles` like frame folders) or a
-video file (``.mp4``, ``.avi``, ``.gif`` ..., read with :mod:`vidsched.videoio`; gray > 127
-is a hole, which absorbs codec noise).
-Convention: white / nonzero = pixels to fill, as in ProPainter and E2FGVI; pass
-``invert=True`` for DEVIL's convention (white = known).
+Formats: ``.npy`` (T x H x W, or T x H x W x C whose channels are combined by their
+maximum), one image (the same hole in every frame), a folder of images (one per frame, in
+natural name order: ``2.png`` before ``10.png``, listed by :mod:`vidsched.imagefiles` like
+frame folders) or a video file (``.mp4``, ``.avi``, ``.gif`` ..., read with
+:mod:`vidsched.videoio`). Images and video frames are read as 8-bit gray.
+
+One rule for every format: **a pixel is a hole (to fill) when its value is more than half
+of the format's full scale** -- white is the hole, black is known, as in ProPainter and
+E2FGVI (pass ``invert=True`` for DEVIL's convention, white = known):
+
+- images, image folders and videos (8-bit gray) and integer arrays: full scale 255, a
+  hole above 127; except that an integer ``.npy`` array holding only 0 and 1 is a 0/1
+  mask (full scale 1: 1 is a hole);
+- float arrays: full scale 1.0, a hole above 0.5;
+- bool arrays: True is a hole.
+
+The threshold at half, not "nonzero", keeps the compression noise of a lossy mask video
+(small values in black areas) known and anti-aliased edges split down the middle. A NaN,
+a negative value, a float above 1 or an integer above 255 is a :class:`MaskError` naming
+the file. Values between black and full scale (soft edges, codec noise) are read by the
+rule, and :func:`load_mask` returns a note saying how many there were and the threshold
+(in ``notes``; the CLI prints it as ``note: ...``).
 
 :func:`write_mask` writes a mask in a form :func:`load_mask` reads back: ``.npy`` (bool
 T x H x W), a folder of PNGs (``frame_00000.png`` ..., white = fill), a video
@@ -39,10 +54,53 @@ def _read_image(path: Path) -> np.ndarray:
         raise MaskError(f"cannot read mask image {path}: {e}") from None
 
 
-def load_mask(path: str | Path, invert: bool = False, num_frames: int | None = None) -> np.ndarray:
-    """Boolean array T x H x W, True where a pixel must be filled.
+def _threshold(data: np.ndarray, path: Path, notes: list[str] | None, what: str = "mask",
+               pixels: bool = False) -> np.ndarray:
+    """The module's rule: a hole where the value is above half the full scale (see the
+    module docstring); MaskError for NaN or values outside the scale; a note (appended to
+    ``notes``) when some values lie between 0 and full scale. ``pixels``: 8-bit image or
+    video data, always full scale 255 (a black video whose codec noise reaches 1 is not a
+    0/1 mask)."""
+    if data.dtype == bool:
+        return data
+    kind = data.dtype.kind
+    if kind == "f":
+        if np.isnan(data).any():
+            raise MaskError(f"{what} {path} has NaN values: a float mask holds 0 (known) to 1 (hole)")
+        lo, hi = float(data.min()), float(data.max())
+        if lo < 0.0 or hi > 1.0:
+            hint = " (divide by 255, or save it as uint8)" if hi > 1.0 and hi <= 255.0 and lo >= 0.0 else ""
+            raise MaskError(f"{what} {path} has values from {lo:g} to {hi:g}: a float mask holds 0 (known) "
+                            f"to 1 (hole){hint}")
+        full, half = 1.0, 0.5
+    elif kind in "iu":
+        lo, hi = int(data.min()), int(data.max())
+        if lo < 0 or hi > 255:
+            raise MaskError(f"{what} {path} has values from {lo} to {hi}: an integer mask holds 0 (known) to 255 "
+                            "(hole), or 0 and 1")
+        full, half = (1, 0) if hi <= 1 and not pixels else (255, 127)
+    else:
+        raise MaskError(f"{what} {path} has values of type {data.dtype}: use bool, an integer type (0..255) "
+                        "or a float type (0..1)")
+    if notes is not None:
+        between = int(np.count_nonzero((data > 0) & (data < full)))
+        if between:
+            notes.append(
+                f"{what} {path}: {between:,} of {data.size:,} pixels ({100 * between / data.size:.2g}%) are neither "
+                f"0 nor {full:g} (soft edges or compression noise); read as a hole where above {half:g}, half "
+                f"of {full:g}"
+            )
+    return data > half
 
-    A single image is repeated ``num_frames`` times (1 if not given).
+
+def load_mask(path: str | Path, invert: bool = False, num_frames: int | None = None,
+              notes: list[str] | None = None) -> np.ndarray:
+    """Boolean array T x H x W, True where a pixel must be filled (the rule of the module
+    docstring: above half the format's full scale).
+
+    A single image is repeated ``num_frames`` times (1 if not given). A note on values
+    between 0 and full scale (how they were read) is appended to ``notes`` if given.
+    Raises MaskError (naming the file) for an unreadable mask, NaN and out-of-range values.
     """
     path = Path(path)
     if not path.exists():
@@ -55,7 +113,7 @@ def load_mask(path: str | Path, invert: bool = False, num_frames: int | None = N
         shapes = {f.shape for f in frames}
         if len(shapes) > 1:
             raise MaskError(f"mask images in {path} have different sizes: {sorted(shapes)}")
-        hole = np.stack(frames) > 127
+        hole = _threshold(np.stack(frames), path, notes, what="mask folder", pixels=True)
     elif path.suffix.lower() == ".npy":
         try:
             data = np.load(path, allow_pickle=False)
@@ -67,20 +125,15 @@ def load_mask(path: str | Path, invert: bool = False, num_frames: int | None = N
             data = data[None]
         if data.ndim != 3 or data.size == 0:
             raise MaskError(f"mask {path} must be T x H x W, got shape {tuple(data.shape)}")
-        if data.dtype.kind == "f":
-            hole = data > 0.5
-        else:
-            hole = data != 0
-            if data.dtype == np.uint8 and data.max() > 1:
-                hole = data > 127
+        hole = _threshold(data, path, notes)
     elif path.suffix.lower() in IMAGE_SUFFIXES:
-        hole = (_read_image(path) > 127)[None].repeat(num_frames or 1, axis=0)
+        hole = _threshold(_read_image(path), path, notes, pixels=True)[None].repeat(num_frames or 1, axis=0)
     elif path.suffix.lower() in VIDEO_SUFFIXES:
         try:
             video = read_video(path)
         except VideoError as e:
             raise MaskError(f"cannot read mask video: {e}") from None
-        hole = video.frames.max(axis=-1) > 127
+        hole = _threshold(video.frames.max(axis=-1), path, notes, what="mask video", pixels=True)
     else:
         raise MaskError(
             f"unknown mask format {path.suffix!r}: use .npy, an image, a folder of images or a video file"
@@ -97,8 +150,8 @@ def complete_frames(hole: np.ndarray) -> list[int]:
 
 # ---- writing -----------------------------------------------------------------------------------
 #: Suffixes :func:`write_mask` writes as a video (white = fill); the lossy codecs still give
-#: the mask back because :func:`load_mask` thresholds at 127. Not ``.gif``: Pillow merges
-#: identical consecutive frames, so a GIF would lose frames of a mask that stands still.
+#: the mask back because :func:`load_mask` thresholds at half of full scale (127). Not
+#: ``.gif``: a GIF player may merge or skip identical frames of a mask that stands still.
 MASK_VIDEO_SUFFIXES = (".mp4", ".m4v", ".mov", ".avi", ".mkv")
 
 

@@ -58,6 +58,9 @@ VIEWS: tuple[str, ...] = ("stages", "graph")
 
 #: Above this many frames (without ``frames=``) the stages view warns that it is large.
 LARGE_T = 1000
+#: The stages view draws at most this many frames (columns) in one figure: pass
+#: ``frames=(a, b)`` (``--frames``) to draw a window of a longer video.
+MAX_COLUMNS = 20_000
 
 _FONT = "Helvetica"
 _GRID_COLOR = "#c0c0c0"
@@ -101,9 +104,10 @@ def render_plan(
     else:
         source = graph_dot(plan, title=title, fmt=fmt)
     data = render_dot(source, fmt)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_bytes(data)
-    return out
+    from vidsched.atomic import atomic_write
+
+    # Atomic: a failed write never leaves half a figure under the final name.
+    return atomic_write(out, lambda tmp: Path(tmp).write_bytes(data), suffix=out.suffix)
 
 
 def output_format(path: str | Path) -> str:
@@ -162,6 +166,11 @@ def stages_dot(
     """
     T, stages = _check_plan(plan)
     lo, hi = _frame_window(frames, T)
+    if hi - lo > MAX_COLUMNS:
+        raise ValueError(
+            f"cannot draw {hi - lo:,} frames in one figure (at most {MAX_COLUMNS:,}): draw a window of them "
+            "(--frames a-b, or frames=(a, b))"
+        )
     if frames is None and T > LARGE_T:
         warnings.warn(
             f"drawing all {T} frames in one figure; pass frames=(a, b) to draw a window",

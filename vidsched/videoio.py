@@ -13,7 +13,8 @@ Resampling in time
 
 Writing
     :func:`write_video` chooses the format by the target's name: ``.mp4``/``.mov``/``.m4v``
-    (MPEG-4 part 2, ``mp4v``), ``.avi``/``.mkv`` (Motion JPEG), ``.gif``, ``.npy``, or a
+    (MPEG-4 part 2, ``mp4v``), ``.avi``/``.mkv`` (Motion JPEG), ``.gif`` (every frame,
+    identical ones too, each with its own 256-colour palette), ``.npy``, or a
     folder of ``frame_00000.png`` ... (a name without a suffix, or one ending in ``/``).
     Video codecs are lossy; PNG folders and ``.npy`` are exact. Every write is atomic
     (:mod:`vidsched.atomic`): the output is built under a temporary name beside the target
@@ -54,6 +55,9 @@ __all__ = [
 ]
 
 DEFAULT_FPS = 10.0
+#: The highest frame rate read_video resamples to (and write_video writes): above it a
+#: resampled clip would be mostly repeated frames (and ``--fps 1e9`` would never end).
+MAX_FPS = 1000.0
 #: Suffixes read through OpenCV's video decoder.
 VIDEO_SUFFIXES = (".mp4", ".avi", ".mov", ".mkv", ".gif", ".webm", ".m4v", ".mpg", ".mpeg", ".wmv", ".flv")
 #: Suffixes :func:`write_video` encodes, and the FourCC used for each.
@@ -235,6 +239,8 @@ def read_video(path: str | Path, fps: float | None = None, max_frames: int | Non
     path = Path(path)
     if fps is not None and not (isinstance(fps, (int, float)) and math.isfinite(fps) and fps > 0):
         raise VideoError(f"the frame rate must be a positive number, got {fps!r}")
+    if fps is not None and fps > MAX_FPS:
+        raise VideoError(f"the frame rate must be at most {MAX_FPS:g} frames per second, got {fps:g}")
     if max_frames is not None and (isinstance(max_frames, bool) or not isinstance(max_frames, (int, np.integer))
                                    or max_frames < 1):
         raise VideoError(f"max_frames must be a positive integer, got {max_frames!r}")
@@ -446,12 +452,68 @@ def _write_container(path: Path, frames: np.ndarray, fps: float, fourcc: str) ->
         raise VideoError(f"OpenCV wrote nothing to {path}")
 
 
+def _gif_frame_parts(image) -> tuple[bytes, bytes, int]:
+    """One image as Pillow encodes it alone: (its colour table, its LZW image data (minimum
+    code size and sub-blocks), the colour-table size field)."""
+    import io
+
+    buf = io.BytesIO()
+    image.save(buf, format="GIF", interlace=False)
+    data = buf.getvalue()
+    packed = data[10]
+    pos = 13
+    table = b""
+    size_field = packed & 0x07
+    if packed & 0x80:  # the global colour table
+        table = data[pos:pos + 3 * (2 << size_field)]
+        pos += len(table)
+    while pos < len(data):
+        block = data[pos]
+        if block == 0x21:  # an extension: label, then sub-blocks
+            pos += 2
+            while data[pos]:
+                pos += data[pos] + 1
+            pos += 1
+        elif block == 0x2C:  # the image: descriptor, optional local table, LZW data
+            desc = data[pos + 9]
+            if desc & 0x40:  # pragma: no cover - asked for without interlacing
+                raise VideoError("cannot encode a GIF frame: Pillow interlaced it")
+            pos += 10
+            if desc & 0x80:
+                size_field = desc & 0x07
+                table = data[pos:pos + 3 * (2 << size_field)]
+                pos += len(table)
+            start = pos
+            pos += 1  # LZW minimum code size
+            while data[pos]:
+                pos += data[pos] + 1
+            return table, data[start:pos + 1], size_field
+        else:
+            break
+    raise VideoError("cannot encode a GIF frame")  # pragma: no cover - Pillow always writes one image
+
+
 def _write_gif(path: Path, frames: np.ndarray, fps: float) -> None:
+    """An animated GIF with every frame, each with its own 256-colour table.
+
+    Not Pillow's ``save_all``: it merges identical consecutive frames into one (adding up
+    their durations), so a still stretch of the video would come back shorter. Each frame
+    is encoded alone by Pillow and the pieces are put together here (GIF89a, looping).
+    """
+    import struct
+
     from PIL import Image
 
-    images = [Image.fromarray(f) for f in frames]
-    images[0].save(path, format="GIF", save_all=True, append_images=images[1:],
-                   duration=max(10, round(1000.0 / fps)), loop=0)
+    H, W = frames.shape[1:3]
+    delay = max(1, round(100.0 / fps))  # hundredths of a second
+    out = bytearray(b"GIF89a" + struct.pack("<HHBBB", W, H, 0x70, 0, 0))  # no global colour table
+    out += b"\x21\xff\x0bNETSCAPE2.0\x03\x01\x00\x00\x00"  # loop forever
+    for frame in frames:
+        table, lzw, size_field = _gif_frame_parts(Image.fromarray(frame))
+        out += b"\x21\xf9\x04" + struct.pack("<BHBB", 0x04, delay, 0, 0)  # disposal 1: keep, no transparency
+        out += b"\x2c" + struct.pack("<HHHHB", 0, 0, W, H, 0x80 | size_field) + table + lzw
+    out += b"\x3b"
+    path.write_bytes(bytes(out))
 
 
 def _encode_png(path: Path, frame: np.ndarray) -> None:

@@ -55,6 +55,8 @@ class EvalReport:
     unavailable: dict[str, str] = field(default_factory=dict)
     seconds: dict[str, float] = field(default_factory=dict)
     notes: dict[str, object] = field(default_factory=dict)
+    # Metrics that mean nothing for these inputs (PSNR of a video with no hole), and why.
+    not_applicable: dict[str, str] = field(default_factory=dict)
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -106,6 +108,10 @@ class _Networks:
 
             return load_fid_inception(device=self.device)
         raise KeyError(name)
+
+
+#: Metrics scored over the frames with a hole only: without any hole they do not apply.
+HOLE_ONLY = ("psnr", "ssim", "lpips")
 
 
 def _per_video_metric(name: str, nets: _Networks) -> Callable[[EvalVideo], float]:
@@ -205,14 +211,29 @@ def evaluate(
                               "(DEVIL used FlowNet2); pixels that leave the frame are excluded",
                     "frames_scored": "PSNR, SSIM and LPIPS over the frames with a hole; E_warp and PVCS over all",
                     "composite": "known pixels from the ground truth, hole pixels from the prediction"}
+    no_hole = [v.name for v in videos if not len(v.holed_frames)]
+    which = [LABELS[m].split(" ")[0] for m in HOLE_ONLY if m in metrics]
+    if no_hole and which:
+        listed = " and ".join([", ".join(which[:-1]), which[-1]] if len(which) > 1 else which)
+        verb = "does" if len(which) == 1 else "do"
+        if len(no_hole) == len(videos):
+            text = f"the mask has no hole (nothing was filled): {listed} {verb} not apply"
+        else:
+            them = "it" if len(no_hole) == 1 else "them"
+            text = (f"the mask of {', '.join(no_hole)} has no hole (nothing was filled): {listed} {verb} not apply "
+                    f"to {them}, and the means leave {them} out")
+        report.notes["no_hole"] = text
     for name in metrics:
+        if name in HOLE_ONLY and len(no_hole) == len(videos):
+            report.not_applicable[name] = "not applicable: no video has a hole (nothing was filled)"
+            continue
         if on_metric is not None:
             on_metric(name)
         start = time.perf_counter()
         try:
             if name in PER_VIDEO:
                 fn = _per_video_metric(name, nets)
-                values = {v.name: float(fn(v)) for v in videos}
+                values = {v.name: float(fn(v)) for v in videos if not (name in HOLE_ONLY and v.name in no_hole)}
                 for vname, value in values.items():
                     report.per_video[vname][name] = value
                 report.summary[name] = _mean_over_videos(name, list(values.values()))
@@ -226,32 +247,37 @@ def evaluate(
 
 
 # ---- inputs ---------------------------------------------------------------------------------
-def _load_one(name: str, pred: Path, gt: Path, mask: Path, invert: bool) -> EvalVideo:
+def _load_one(name: str, pred: Path, gt: Path, mask: Path, invert: bool, notes: list[str] | None = None) -> EvalVideo:
     from vidsched.masks_io import load_mask
     from vidsched.videoio import read_video
 
     g = read_video(gt).frames
     p = read_video(pred).frames
-    hole = load_mask(mask, invert=invert, num_frames=len(g))
+    hole = load_mask(mask, invert=invert, num_frames=len(g), notes=notes)
     if hole.shape[1:] != g.shape[1:3]:
         raise VidschedError(f"{name}: the mask is {hole.shape[2]}x{hole.shape[1]} but the video is "
                             f"{g.shape[2]}x{g.shape[1]}")
     return check_video(EvalVideo(name, g, p, hole))
 
 
-def load_videos(pred: Path, gt: Path, mask: Path, invert: bool = False) -> list[EvalVideo]:
+def load_videos(pred: Path, gt: Path, mask: Path, invert: bool = False,
+                notes: list[str] | None = None) -> list[EvalVideo]:
     """One video (three files) or a dataset (three folders of clips with matching names).
 
     In dataset mode clips are matched by name without extension, so ``gt/a.mp4``,
     ``pred/a.png-folder`` and ``masks/a.npy`` form one video. A clip missing from the
-    prediction or mask folder is an error that names it.
+    prediction or mask folder is an error that names it. Notes on how masks were read
+    (:func:`vidsched.masks_io.load_mask`) are appended to ``notes``.
     """
     from vidsched.training.video_folder import find_clips
 
     pred, gt, mask = Path(pred), Path(gt), Path(mask)
+    for option, what, path in (("--gt", "ground truth", gt), ("--pred", "prediction", pred), ("--mask", "mask", mask)):
+        if not path.exists():
+            raise VidschedError(f"{what} not found: {path} ({option})")
     gt_clips = find_clips(gt)
     if not (gt.is_dir() and (len(gt_clips) > 1 or gt_clips[0] != gt)):
-        return [_load_one(gt.stem, pred, gt, mask, invert)]
+        return [_load_one(gt.stem, pred, gt, mask, invert, notes)]
 
     def by_stem(folder: Path, what: str) -> dict[str, Path]:
         if not folder.is_dir():
@@ -265,7 +291,7 @@ def load_videos(pred: Path, gt: Path, mask: Path, invert: bool = False) -> list[
         missing = [what for what, table in (("--pred", preds), ("--mask", masks)) if stem not in table]
         if missing:
             raise VidschedError(f"{clip.name}: no clip named {stem!r} in {' or '.join(missing)}")
-        videos.append(_load_one(stem, preds[stem], clip, masks[stem], invert))
+        videos.append(_load_one(stem, preds[stem], clip, masks[stem], invert, notes))
     return videos
 
 
@@ -283,13 +309,15 @@ def _fmt(name: str, value: float) -> str:
 def report_lines(report: EvalReport, per_video: bool | None = None) -> list[str]:
     """A plain-text table: one row per metric (and per video in dataset mode), then why
     any metric was unavailable (each reason once)."""
-    names = list(report.summary) + [m for m in report.unavailable if m not in report.summary]
+    names = list(report.summary) + [m for m in (*report.unavailable, *report.not_applicable) if m not in report.summary]
     lines = [f"{'metric':<10} {'value':>11}  {'better':<7} {'time':>8}"]
     for name in names:
         if name in report.summary:
             arrow = "higher" if HIGHER_IS_BETTER[name] else "lower"
             lines.append(f"{LABELS[name]:<10} {_fmt(name, report.summary[name]):>11}  {arrow:<7} "
                          f"{report.seconds.get(name, 0.0):7.2f}s")
+        elif name in report.not_applicable:
+            lines.append(f"{LABELS[name]:<10} {'n/a':>11}  (not applicable)")
         else:
             lines.append(f"{LABELS[name]:<10} {'unavailable':>11}")
     videos = report.per_video
@@ -297,7 +325,8 @@ def report_lines(report: EvalReport, per_video: bool | None = None) -> list[str]
         cols = [m for m in PER_VIDEO if m in report.summary]
         width = max(len(v) for v in videos)
         lines += ["", f"{'video':<{width}}  " + "  ".join(f"{LABELS[m]:>10}" for m in cols)]
-        lines += [f"{v:<{width}}  " + "  ".join(f"{_fmt(m, r[m]):>10}" for m in cols) for v, r in videos.items()]
+        lines += [f"{v:<{width}}  " + "  ".join(f"{_fmt(m, r[m]) if m in r else 'n/a':>10}" for m in cols)
+                  for v, r in videos.items()]
     reasons: dict[str, list[str]] = {}
     for name, why in report.unavailable.items():
         reasons.setdefault(why, []).append(LABELS[name])

@@ -108,7 +108,7 @@ def resolve_model(spec: dict) -> VideoUNetConfig:
         raise ConfigError(f"model.preset: unknown preset {preset!r} (choose from {', '.join(PRESETS)})")
     unknown = [k for k in spec if k not in base]
     if unknown:
-        raise ConfigError(_unknown("model", unknown[0], base))
+        raise ConfigError(_unknown_all([("model", k, base) for k in unknown]))
     try:
         return VideoUNetConfig.from_dict({**base, **spec})
     except (TypeError, ValueError) as e:
@@ -120,6 +120,30 @@ def _unknown(section: str, key: str, valid) -> str:
     hint = f"; did you mean {close[0]!r}?" if close else f" (valid keys: {', '.join(sorted(valid))})"
     where = f"{section}.{key}" if section else key
     return f"unknown config key {where!r}{hint}"
+
+
+def _unknown_all(found: list[tuple[str, str, Any]]) -> str:
+    """One message for every unknown key, ``(section, key, valid keys)`` each, so that a
+    config with several typos is fixed in one go."""
+    if len(found) == 1:
+        return _unknown(*found[0])
+    parts = []
+    for section, key, valid in found:
+        close = difflib.get_close_matches(key, list(valid), n=1)
+        where = f"{section}.{key}" if section else key
+        parts.append(f"{where!r}" + (f" (did you mean {close[0]!r}?)" if close else ""))
+    return f"unknown config keys {', '.join(parts)}"
+
+
+def _model_unknown(spec: Any) -> list[tuple[str, str, Any]]:
+    """Unknown keys of a ``model`` section (none when its preset is unknown: that error comes later)."""
+    if not isinstance(spec, dict):
+        return []
+    preset = spec.get("preset")
+    if preset is not None and preset not in PRESETS:
+        return []
+    base = (PRESETS[preset]() if preset is not None else VideoUNetConfig()).to_dict()
+    return [("model", k, base) for k in spec if k != "preset" and k not in base]
 
 
 def _check_type(where: str, value: Any, hint: Any) -> Any:
@@ -154,15 +178,31 @@ def _check_type(where: str, value: Any, hint: Any) -> Any:
 
 
 def _build(cls, values: dict, section: str = ""):
+    unknown = _unknown_keys(cls, values, section)
+    if unknown:  # every misspelt key at once, before any value is checked
+        raise ConfigError(_unknown_all(unknown))
     hints = typing.get_type_hints(cls)
     kwargs = {}
     for key, value in values.items():
-        if key not in hints:
-            raise ConfigError(_unknown(section, key, hints))
         where = f"{section}.{key}" if section else key
         value = _check_type(where, value, hints[key])
         kwargs[key] = _build(DataConfig, value, where) if hints[key] is DataConfig else value
     return cls(**kwargs)
+
+
+def _unknown_keys(cls, values: dict, section: str = "") -> list[tuple[str, str, Any]]:
+    """``(section, key, valid keys)`` for every key of ``values`` (and its sections) that
+    ``cls`` does not have."""
+    hints = typing.get_type_hints(cls)
+    found = []
+    for key, value in values.items():
+        if key not in hints:
+            found.append((section, key, hints))
+        elif hints[key] is DataConfig and isinstance(value, dict):
+            found += _unknown_keys(DataConfig, value, f"{section}.{key}" if section else key)
+        elif cls is TrainConfig and key == "model":
+            found += _model_unknown(value)
+    return found
 
 
 def validate(cfg: TrainConfig) -> TrainConfig:

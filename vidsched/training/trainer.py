@@ -134,6 +134,46 @@ def _check_resumable(run: Path, cfg: TrainConfig) -> None:
                             f"{cfg.prediction}; resume with prediction: {saved_prediction} or pick a new run_dir")
 
 
+ORIGINAL_CONFIG = "config.orig.yaml"
+
+
+def _config_changes(run: Path, cfg: TrainConfig) -> list[str]:
+    """``key: old -> new`` for every config key (dotted for sections) that differs from the
+    run folder's ``config.yaml``: what a resume changes (the network itself cannot change,
+    :func:`_check_resumable`)."""
+    import yaml
+
+    try:
+        saved = yaml.safe_load((run / "config.yaml").read_text())
+    except (OSError, yaml.YAMLError):
+        return []
+    if not isinstance(saved, dict):
+        return []
+
+    def flat(d: dict, prefix: str = "") -> dict:
+        out = {}
+        for k, v in d.items():
+            if isinstance(v, dict):
+                out.update(flat(v, f"{prefix}{k}."))
+            else:
+                out[f"{prefix}{k}"] = v
+        return out
+
+    old, new = flat(saved), flat(yaml.safe_load(to_yaml(cfg)))  # both as YAML reads them
+    return [f"{k}: {old.get(k, '(unset)')} -> {new.get(k, '(unset)')}" for k in sorted(set(old) | set(new))
+            if k != "run_dir" and old.get(k) != new.get(k)]
+
+
+def _keep_original_config(run: Path, changes: list[str], log: Callable[[str], None]) -> None:
+    """Before a resume with another config rewrites ``config.yaml``: say what changed, and
+    keep the run's first config as ``config.orig.yaml`` (once: later changes keep it)."""
+    original = run / ORIGINAL_CONFIG
+    if not original.exists():
+        atomic_write_text(original, (run / "config.yaml").read_text())
+    log(f"note: resuming with a changed config: {'; '.join(changes)} (config.yaml now holds the new values; "
+        f"the run's first config is kept in {original})")
+
+
 def train(
     cfg: TrainConfig,
     clips: np.ndarray | list[np.ndarray],
@@ -162,12 +202,16 @@ def _train(cfg, clips, held_out, resume, log, on_report, stills=None) -> Path:
     dist_info, device = setup_distributed(cfg)
     run = Path(cfg.run_dir)
     state_path = run / "train_state.pt"
+    changes: list[str] = []
     if resume:
         _check_resumable(run, cfg)
+        changes = _config_changes(run, cfg)
     elif (run / "checkpoint.json").exists() or state_path.exists():
         raise VidschedError(f"{run} already holds a run; pass --resume to continue it, or pick another run_dir")
     if dist_info.main:
         run.mkdir(parents=True, exist_ok=True)
+        if changes:
+            _keep_original_config(run, changes, log)
         atomic_write_text(run / "config.yaml", to_yaml(cfg))
 
     model_cfg = cfg.model_config()
