@@ -215,6 +215,23 @@ def test_expression_semantics(condition):
     assert holds(condition), condition
 
 
+def test_iroot_is_the_exact_floor_of_the_root():
+    """iroot searches a range bounded by the bit length of its argument (any degree is
+    cheap); it agrees with the definition, the largest r with r ** n <= x."""
+    from fractions import Fraction
+
+    from vidsched.lang.builtins import BUILTINS
+
+    iroot = BUILTINS["iroot"].impl
+    values = [0, 1, 2, 3, 7, 8, 9, 26, 27, 28, 10**30 - 1, 10**30, 2**255 - 1, Fraction(64, 27), Fraction(200, 7),
+              Fraction(1, 3), Fraction(10**40, 3)]
+    values += [k**n + d for k in range(2, 40) for n in range(1, 8) for d in (-1, 0, 1)]
+    for x in values:
+        for n in [1, 2, 3, 4, 5, 7, 13, 64, 255, 256, 257, 2**100]:
+            r = iroot(x, n)
+            assert r**n <= x < (r + 1) ** n if n < 300 else r == (1 if x >= 1 else 0), (x, n, r)
+
+
 @pytest.mark.parametrize(
     "expr,expected",
     [
@@ -645,3 +662,14 @@ def test_mask_keeps_whole_frames_in_the_window_as_observations():
 def test_set_literals_may_span_lines():
     plan = plan_of("let s = {1,\n  2,\n  3}\nstage { generate s | {0,\n 4} }\nstage { generate todo }", "T = 8, K = 8")
     assert plan.stages[0].generate == [0, 1, 2, 3, 4]
+
+
+def test_shipped_schemes_need_a_small_part_of_the_evaluation_steps():
+    """The default Limits.max_fuel bounds any compile to about a second; the shipped
+    schemes stay far from it on a 10,000-frame video (docs/language.md, section 24)."""
+    from vidsched.compiler import builtin_schemes
+    from vidsched.lang.interp import Limits
+
+    for scheme in builtin_schemes():
+        used = stage_list_for(scheme.name, {"T": 10_000}).fuel_used
+        assert 0 < used <= Limits().max_fuel // 3, (scheme.name, used)

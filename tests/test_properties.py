@@ -1,8 +1,10 @@
 """Robustness properties of the compiler (hypothesis).
 
 (a) Randomly generated programs, from a small generator that follows the language's
-    grammar loosely (and emits nonsense on purpose), and (b) shipped schemes mutated at
-    random (characters and tokens deleted, inserted, swapped; numbers changed) must
+    grammar loosely (and emits nonsense on purpose; now and then huge numbers,
+    arithmetic bombs, long operator chains and nesting far past the limit), and (b)
+    shipped schemes mutated at random (characters and tokens deleted, inserted, swapped;
+    numbers changed, sometimes to huge ones; operands nested deeply) must
     either compile or raise the project's own ``SchemeError``: never another exception,
     never a hang. When they compile, the plan must be valid and survive JSON.
 (c) Mask specialisation of a valid plan, for a random set of complete frames, is valid.
@@ -114,6 +116,25 @@ FUNCS = sorted(BUILTINS) + ["foo"]
 BINOPS = ["+", "-", "*", "//", "%", "/", "**", "|", "&", "<", "<=", ">", ">=", "==", "!=", "in", "not in",
           "and", "or"]
 SMALL_INTS = st.one_of(st.integers(-3, 40), st.sampled_from([0, 1, 2, 100, 1000, 10**6, 10**40]))
+# Occasionally: huge numbers and arithmetic bombs (refused before they are computed),
+# long operator chains (one nesting level, they compile) and deep nesting (refused past
+# Limits.max_nesting with the project's error, never a RecursionError).
+HUGE = st.sampled_from(
+    ["2 ** 255", "2 ** 256", str(10**80), "9" * 120, "(184 / 7) ** -9999998", "iroot(2 ** 200, 2 ** 255)",
+     "10 ** 9999", "(3 / 2) ** 200", "2 ** 255 + 2 ** 255", "iroot(10 ** 70, 1000000)"]
+)
+CHAINS = st.tuples(st.sampled_from(["+", "-", "*", "|", "and", "<"]), st.integers(1, 2000)).map(
+    lambda t: "(1" + f" {t[0]} 1" * t[1] + ")"
+)
+DEEP_WRAPS = [("-", ""), ("not ", ""), ("(", ")"), ("{", "}"), ("[", "]"), ("abs(", ")"), ("1 + (", ")"),
+              ("first(todo, 1) | (", ")")]
+
+
+def _deep(e):
+    """`e` wrapped in one construct up to 300 levels deep (past the nesting limit of 100)."""
+    return st.tuples(st.sampled_from(DEEP_WRAPS), st.integers(1, 300), e).map(
+        lambda t: t[0][0] * t[1] + t[2] + t[0][1] * t[1]
+    )
 
 
 def _join(fmt):
@@ -121,8 +142,9 @@ def _join(fmt):
 
 
 ANY_EXPR = st.recursive(
-    st.one_of(SMALL_INTS.map(str), st.sampled_from(NAMES), st.sampled_from(["true", "false", "{}", "[]"])),
+    st.one_of(SMALL_INTS.map(str), st.sampled_from(NAMES), st.sampled_from(["true", "false", "{}", "[]"]), HUGE, CHAINS),
     lambda e: st.one_of(
+        _deep(e),
         st.tuples(e, st.sampled_from(BINOPS), e).map(_join("({} {} {})")),
         st.tuples(st.sampled_from(["-", "not "]), e).map("".join),
         st.tuples(st.sampled_from(FUNCS), st.lists(e, max_size=3)).map(lambda t: f"{t[0]}({', '.join(t[1])})"),
@@ -235,6 +257,10 @@ def _stmt(draw, depth: int, nonsense: bool) -> str:
             return f"stage {{ {draw(st.sampled_from(['generate', 'observe']))} {e} }}"
         if kind == 4:
             return f"given {e}"
+        if kind == 5 and draw(st.integers(0, 3)) == 0:  # blocks nested up to 300 deep
+            levels = draw(st.integers(1, 300))
+            opener = draw(st.sampled_from(["if true {", "while todo {", "for x in [1] {", "phase p {"]))
+            return f"{opener} " * levels + _stmt(draw, 0, False) + " }" * levels
         return f"{draw(st.sampled_from(['for x in', 'while', 'if']))} {e} {_block(draw, depth - 1, nonsense)}"
     kind = draw(st.integers(0, 12 if depth > 0 else 7))
     if kind <= 1:
@@ -330,13 +356,22 @@ def mutated(draw) -> str:
     text = SHIPPED[name]
     for _ in range(draw(st.integers(1, 3))):
         kind = draw(st.sampled_from(["del_char", "ins", "swap_chars", "del_token", "dup_token", "swap_tokens",
-                                     "number", "number", "number"]))
+                                     "number", "number", "number", "deepen"]))
         tokens = TOKEN.findall(text)
         if kind == "number":
             spots = [i for i, t in enumerate(tokens) if t.isdigit()]
             if spots:
                 i = draw(st.sampled_from(spots))
-                tokens[i] = str(draw(st.one_of(st.integers(0, 40), st.sampled_from([0, 1, 2, 3, 1000, 10**5, 10**9]))))
+                tokens[i] = str(draw(st.one_of(st.integers(0, 40), st.sampled_from([0, 1, 2, 3, 1000, 10**5, 10**9]),
+                                               st.sampled_from([2**64, 2**300, 10**80]))))
+            text = "".join(tokens)
+        elif kind == "deepen":  # an operand nested up to 300 levels deep
+            spots = [i for i, t in enumerate(tokens) if t.isdigit() or t in ("todo", "done", "K", "T")]
+            if spots:
+                i = draw(st.sampled_from(spots))
+                opener, closer = draw(st.sampled_from(DEEP_WRAPS[:6]))
+                n = draw(st.integers(1, 300))
+                tokens[i] = opener * n + tokens[i] + closer * n
             text = "".join(tokens)
         elif kind in ("del_token", "dup_token", "swap_tokens"):
             i = draw(st.integers(0, len(tokens) - 1))
@@ -392,3 +427,38 @@ def test_mask_specialisation_keeps_plans_valid(name, T, complete):
     assert plan.mask.stages_before == len(base.stages)
     assert plan.mask.stages_after == len(plan.stages) <= len(base.stages)
     assert plan.stats.network_evaluations <= base.stats.network_evaluations
+
+
+# ---- (d) frame sets spread over a long video ---------------------------------------------------------
+# The positional operations search a window grown from either end of the set, and a set of
+# few runs is listed run by run: check both against plain lists on sets far larger than
+# tests/test_frames.py's (members up to 2,000,000 apart, runs of up to 5,000 frames).
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    st.lists(st.integers(0, 2_000_000), max_size=60),
+    st.lists(st.tuples(st.integers(0, 2_000_000), st.integers(1, 5_000)), max_size=3),
+    st.data(),
+)
+def test_frame_sets_over_a_long_video(frames, runs, data):
+    from vidsched.frames import FrameSet
+
+    members = sorted(set(frames) | {f for lo, n in runs for f in range(lo, lo + n)})
+    s = FrameSet.of(members)
+    assert list(s) == members and len(s) == len(members)
+    expected_runs: list[list[int]] = []
+    for f in members:
+        if expected_runs and expected_runs[-1][1] == f:
+            expected_runs[-1][1] = f + 1
+        else:
+            expected_runs.append([f, f + 1])
+    assert s.runs == tuple(map(tuple, expected_runs))
+    k = data.draw(st.integers(0, 40))
+    assert list(s.first_runs(k)) == [f for lo, hi in expected_runs[:k] for f in range(lo, hi)]
+    if members:
+        m = len(members)
+        p = data.draw(st.integers(0, m - 1))
+        assert s.at(p) == members[p]
+        a, b = data.draw(st.integers(-2, m + 2)), data.draw(st.integers(-2, m + 2))
+        assert list(s.slice(a, b)) == members[max(a, 0):max(b, 0)]
+        n = data.draw(st.integers(0, 70))
+        assert list(s.first(n)) == members[:n] and list(s.last(n)) == (members[-n:] if n else [])

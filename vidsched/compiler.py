@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 
-from vidsched.errors import SchemeErrors, SchemeSyntaxError, SourceFile, VidschedError
+from vidsched.errors import SchemeError, SchemeErrors, SourceFile, VidschedError
 from vidsched.frames import FrameSet
 from vidsched.lang.interp import Limits, StageList, check, evaluate, parse_override
 from vidsched.lang.parser import parse
@@ -113,8 +113,10 @@ def stage_list_for(
     """Parse, check and evaluate a scheme (no validation)."""
     source = scheme if isinstance(scheme, SourceFile) else load_scheme_source(scheme)
     try:
-        tree = parse(source.text, source.name)
-    except SchemeSyntaxError as e:  # one shape for every compile error: SchemeErrors
+        tree = parse(source.text, source.name, limits)
+    except SchemeErrors:
+        raise
+    except SchemeError as e:  # one shape for every compile error: SchemeErrors
         raise SchemeErrors([e]) from None
     program = check(tree, source)
     return evaluate(program, parse_overrides(overrides), limits)

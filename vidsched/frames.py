@@ -18,6 +18,7 @@ from collections.abc import Iterable, Iterator
 
 _ONES = re.compile(r"1+")
 MAX_FRAME = 1 << 31  # a guard against building absurdly large masks by mistake
+_FEW = 32  # runs (or members) few enough to find one by one with whole-mask operations
 
 
 def _mask(lo: int, hi: int) -> int:
@@ -101,6 +102,19 @@ class FrameSet:
         """Maximal runs of consecutive members as half-open intervals ``(lo, hi)``."""
         if not self._bits:
             return ()
+        bits = self._bits
+        starts = bits & ~(bits << 1)  # the first member of each run
+        if starts.bit_count() <= _FEW:
+            # Few runs, maybe far apart: peel them off the top (a few passes over the
+            # mask each) instead of writing out every bit of the span.
+            ends = bits & ~(bits >> 1)  # the last member of each run
+            out = []
+            while starts:
+                lo, hi = starts.bit_length() - 1, ends.bit_length()
+                starts ^= 1 << lo
+                ends ^= 1 << (hi - 1)
+                out.append((lo, hi))
+            return tuple(reversed(out))
         low = self.min()
         text = bin(self._bits >> low)[:1:-1]  # little-endian: character i is frame low + i
         return tuple((low + m.start(), low + m.end()) for m in _ONES.finditer(text))
@@ -113,6 +127,10 @@ class FrameSet:
 
     def __iter__(self) -> Iterator[int]:
         if not self._bits:
+            return
+        if self._bits.bit_count() <= _FEW:  # few members, maybe far apart
+            for lo, hi in self.runs:
+                yield from range(lo, hi)
             return
         # Only the occupied span is converted: a small set late in a long video is cheap.
         low = self.min()
@@ -179,32 +197,53 @@ class FrameSet:
         return FrameSet(self._bits << offset if offset >= 0 else self._bits >> -offset)
 
     # ---- positional selection -------------------------------------------------------
-    def _select(self, position: int) -> int:
-        """The frame of the member at sorted position `position` (0 <= position < len)."""
+    def _select(self, position: int, count: int | None = None) -> int:
+        """The frame of the member at sorted position `position` (0 <= position < len).
+
+        Python ints have no random access, so every operation on the whole mask reads all
+        of it: the member is found in a window at the nearer end of the set (from its
+        smallest or its largest member), widened fourfold until it holds enough members,
+        then by binary search inside the window; a few passes over the mask in all,
+        instead of one per step of a binary search over the whole mask. `count`: len(self), if
+        the caller knows it.
+        """
         bits = self._bits
-        lo, hi = 0, bits.bit_length()  # answer in [lo, hi)
-        # Smallest f with popcount(bits & mask(0, f + 1)) > position.
-        while hi - lo > 1:
-            mid = (lo + hi) // 2
-            if (bits & ((1 << mid) - 1)).bit_count() > position:
-                hi = mid
-            else:
-                lo = mid
-        return lo
+        n = bits.bit_count() if count is None else count
+        if position < n - position:  # nearer the bottom: grow a window from the smallest
+            low = (bits & -bits).bit_length() - 1
+            rest = bits >> low
+            width = 256
+            while True:
+                window = rest & ((1 << width) - 1)
+                if window.bit_count() > position:
+                    return low + _select_in(window, position)
+                width *= 4
+        above = n - 1 - position  # members above the answer: grow a window of top bits
+        top = bits.bit_length()
+        width = 256
+        while True:
+            start = max(0, top - width)
+            window = bits >> start
+            have = window.bit_count()
+            if have > above:
+                return start + _select_in(window, have - 1 - above)
+            width *= 4
 
     def _pick(self, positions: list[int]) -> list[int]:
         """Frames at many sorted positions: a binary search each when there are few,
         one pass over the members when there are many (keeps spread() linear)."""
         if len(positions) <= 16:
-            return [self._select(p) for p in positions]
+            n = len(self)
+            return [self._select(p, n) for p in positions]
         members = list(self)
         return [members[p] for p in positions]
 
     def at(self, position: int) -> int:
         """The member at sorted position `position` (0-based)."""
-        if not 0 <= position < len(self):
+        n = len(self)
+        if not 0 <= position < n:
             raise IndexError(position)
-        return self._select(position)
+        return self._select(position, n)
 
     def slice(self, start: int, stop: int) -> FrameSet:
         """Members at sorted positions start..stop-1 (clamped to the set)."""
@@ -214,9 +253,14 @@ class FrameSet:
             return _EMPTY
         if start == 0 and stop == n:
             return self
-        lo = self._select(start) if start > 0 else 0
-        hi = self._select(stop - 1) + 1 if stop < n else self._bits.bit_length()
-        return FrameSet(self._bits & _mask(lo, hi))
+        bits = self._bits
+        lo = self._select(start, n) if start > 0 else 0
+        hi = self._select(stop - 1, n) + 1 if stop < n else None
+        if hi is not None:
+            bits &= (1 << hi) - 1
+        if lo:
+            bits = (bits >> lo) << lo
+        return FrameSet(bits)
 
     def first(self, n: int) -> FrameSet:
         return self.slice(0, n)
@@ -301,6 +345,28 @@ class FrameSet:
     def run_count(self) -> int:
         """Number of maximal runs of consecutive members (without building them)."""
         return (self._bits & ~(self._bits << 1)).bit_count()
+
+    def first_runs(self, n: int) -> FrameSet:
+        """The members in the first `n` maximal runs (without listing the others)."""
+        if n <= 0:
+            return _EMPTY
+        starts = FrameSet(self._bits & ~(self._bits << 1))  # the first frame of each run
+        count = len(starts)
+        if count <= n:
+            return self
+        return FrameSet(self._bits & ((1 << starts._select(n, count)) - 1))
+
+
+def _select_in(bits: int, position: int) -> int:
+    """Smallest f with popcount(bits & mask(0, f + 1)) > position (binary search)."""
+    lo, hi = 0, bits.bit_length()  # answer in [lo, hi)
+    while hi - lo > 1:
+        mid = (lo + hi) // 2
+        if (bits & ((1 << mid) - 1)).bit_count() > position:
+            hi = mid
+        else:
+            lo = mid
+    return lo
 
 
 _EMPTY = FrameSet(0)

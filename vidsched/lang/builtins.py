@@ -103,20 +103,28 @@ def _ceil(x):
 
 
 def _iroot(x, n):
-    """floor(x ** (1/n)) for a non-negative integer or fraction x, exactly."""
+    """floor(x ** (1/n)) for a non-negative integer or fraction x, exactly.
+
+    The largest r with r**n <= x is the largest with r**n <= floor(x) (r**n is a whole
+    number). That r is below 2 ** (bit_length(floor(x)) / n + 1), so the search is over
+    numbers of a few bits more than x ** (1/n), whatever n is: a huge degree costs
+    nothing (the root is then 1).
+    """
     n = _count(n, "the root's degree")
     if n == 0:
         raise BuiltinFailure("iroot's degree must be at least 1")
     if x < 0:
         raise BuiltinFailure(f"iroot of a negative number ({x})")
-    num, den = (x.numerator, x.denominator) if isinstance(x, Fraction) else (x, 1)
-    # Largest r with r**n <= num/den, i.e. r**n * den <= num (binary search on integers).
-    lo, hi = 0, 1
-    while hi**n * den <= num:
-        hi *= 2
+    q = x.numerator // x.denominator if isinstance(x, Fraction) else x
+    if q < 2:
+        return q  # 0 or 1
+    bits = q.bit_length()
+    if n >= bits:  # 1 <= q < 2 ** bits <= 2 ** n: the root is in [1, 2)
+        return 1
+    lo, hi = 1, 1 << (bits // n + 1)  # lo ** n <= q < hi ** n
     while hi - lo > 1:
         mid = (lo + hi) // 2
-        if mid**n * den <= num:
+        if mid**n <= q:
             lo = mid
         else:
             hi = mid

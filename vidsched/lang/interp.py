@@ -44,6 +44,7 @@ from vidsched.frames import FrameSet
 from vidsched.frames_text import compact_ranges
 from vidsched.lang import ast
 from vidsched.lang.builtins import ANY, BOOL, BUILTINS, INT, LIST, NUM, SET, BuiltinFailure
+from vidsched.lang.limits import FRAMES_PER_STEP, Limits
 
 STATE_NAMES = ("done", "todo", "given")
 KEYWORDS = frozenset(
@@ -52,23 +53,6 @@ KEYWORDS = frozenset(
 )
 REQUIRED_PARAMS = ("T", "K")
 TYPE_TEXT = {INT: "a whole number", NUM: "a number", BOOL: "a boolean", SET: "a frame set", LIST: "a list"}
-
-
-@dataclass(frozen=True)
-class Limits:
-    """Bounds that guarantee every scheme terminates quickly."""
-
-    max_frames: int = 10_000_000  # largest T
-    max_stages: int = 200_000
-    max_steps: int = 20_000_000  # loop iterations and stages, all loops together
-    max_int_bits: int = 256
-    # A `while` without `limit N` may run at most this many iterations per entry:
-    # generous for any scheme that makes progress (a stage per iteration needs <= T).
-    while_limit_per_frame: int = 4
-    while_limit_base: int = 1000
-
-    def default_while_limit(self, num_frames: int) -> int:
-        return self.while_limit_per_frame * num_frames + self.while_limit_base
 
 
 # ---- the stage list (output of evaluation) ------------------------------------------
@@ -97,6 +81,7 @@ class StageList:
     max_frames: int
     given: FrameSet
     stages: tuple[RawStage, ...]
+    fuel_used: int = 0  # evaluation steps the run took (Limits.max_fuel)
 
 
 # ---- compiled program -------------------------------------------------------------
@@ -165,10 +150,21 @@ class _Runtime:
     stages: list[RawStage] = field(default_factory=list)
     no_marginals: bool = False
     phases: list[str] = field(default_factory=list)
-    context: list[str] = field(default_factory=list)
+    context: list[str | tuple[str, object]] = field(default_factory=list)  # see _context_text
     steps: int = 0
     scheme_name: str = ""
     in_params: bool = True
+    fuel: int = 0  # evaluation steps used so far (Limits.max_fuel)
+    frame_cost: int = 1  # steps per operation on a frame set: 1 + T // FRAMES_PER_STEP
+
+    def __post_init__(self) -> None:
+        self.max_fuel = self.limits.max_fuel
+        self.max_bits = self.limits.max_int_bits
+        self.set_frames(self.T)
+
+    def set_frames(self, T: int) -> None:
+        self.T = T
+        self.frame_cost = 1 + T // FRAMES_PER_STEP
 
     @property
     def todo(self) -> FrameSet:
@@ -190,7 +186,7 @@ class _Runtime:
             n = len(self.stages)
             where = f"after {n} stage{'' if n == 1 else 's'} had been emitted" if n else "before the first stage"
             if self.context:
-                where += " (" + ", ".join(c for c in self.context if c) + ")"
+                where += " (" + ", ".join(_context_text(None, c, span) for c in self.context if c) + ")"
         notes.append(where)
         raise _Stop(cls(message, span, self.source, notes, stage=None if self.in_params else len(self.stages)))
 
@@ -205,6 +201,19 @@ class _Runtime:
                 span,
             )
 
+    def burn(self, units: int, span: Span) -> None:
+        """Use `units` evaluation steps; passing Limits.max_fuel is an error at `span`."""
+        self.fuel += units
+        if self.fuel > self.max_fuel:
+            self.fail(
+                ResourceLimitError,
+                f"the scheme takes more than {self.max_fuel:,} evaluation steps (the limit on the work of a compile)",
+                span,
+                [f"operations on frame sets cost more on longer videos: {self.frame_cost} steps each with T = {self.T:,}"]
+                if self.frame_cost > 1
+                else [],
+            )
+
     def tick(self, span: Span) -> None:
         self.steps += 1
         if self.steps > self.limits.max_steps:
@@ -215,13 +224,87 @@ class _Runtime:
             )
 
 
+# Evaluation steps (Limits.max_fuel) of the work that is not an expression.
+_STAGE_STEPS = 150  # a stage's validation and lowering, besides its frames
+_STAGE_SET_OPS = 12  # ... and the operations on frame sets they do
+_STEPS_PER_FRAME = 2  # each frame of a stage's window (the plan lists them)
+_BITS_PER_STEP = 64  # listing the members of a set of many reads its bits one by one
+_RUNS_SHOWN = 16  # a frame set in a message: at most this many runs
+_ITEMS_PER_STEP = 16  # items of a list read per step (`in`, ==, min, max, reversed)
+# Built-ins whose work grows with the number of members they list or return.
+_LISTING_BUILTINS = frozenset(
+    {"spread", "spread_right", "nearest", "chunks", "runs", "reversed", "min", "max", "iroot"}
+)
+
+
+def frames_text(s: FrameSet) -> str:
+    """compact_ranges(s), cut short (``..., (+N frames)``) for a set of many runs, so
+    that a message about a huge, fragmented set is short and quick to write."""
+    runs = s.run_count()
+    if runs <= _RUNS_SHOWN:
+        return compact_ranges(s)
+    head = s.first_runs(_RUNS_SHOWN)
+    rest = len(s) - len(head)
+    return f"{compact_ranges(head)}, ... (+{rest} frame{'s' if rest != 1 else ''})"
+
+
+def _context_text(rt: _Runtime | None, entry: str | tuple[str, object], span: Span) -> str:
+    """A loop's value for messages and the plan, e.g. ``i = 3`` or ``piece = 4-7``."""
+    if isinstance(entry, str):
+        return entry
+    name, value = entry
+    if isinstance(value, FrameSet):
+        if rt is not None:
+            rt.burn(1 + 4 * rt.frame_cost, span)  # a few passes over the set (frames_text)
+        return f"{name} = {frames_text(value)}"
+    return f"{name} = {_num_text(value) if isinstance(value, int) and not isinstance(value, bool) else value}"
+
+
+def _listing_steps(s: FrameSet) -> int:
+    """Evaluation steps of listing a frame set's members, on top of one per member: a few
+    members are found with whole-set operations, more by reading every bit of the span
+    (FrameSet.__iter__)."""
+    if len(s) <= 32:
+        return 0
+    return s.bits.bit_length() // _BITS_PER_STEP
+
+
+def _listing_cost(rt: _Runtime, name: str, args: list) -> int:
+    """Evaluation steps of a built-in whose work grows with the members it lists (on top
+    of the call's own cost): checked before it runs."""
+    x = args[0]
+    if name == "iroot":  # a binary search over about bits(x) / n candidates, a power each
+        if isinstance(x, Fraction):
+            x = x.numerator // x.denominator
+        return 2 * abs(x).bit_length() if isinstance(x, int) else 0
+    if isinstance(x, tuple):  # min, max, reversed of a list
+        return len(x) // _ITEMS_PER_STEP
+    if not isinstance(x, FrameSet):
+        return 0
+    span_steps = _listing_steps(x)
+    if name in ("min", "max"):
+        return 0
+    if name == "runs":
+        return span_steps + x.run_count() * rt.frame_cost
+    if name == "reversed":
+        return span_steps + len(x)
+    n = args[1] if len(args) > 1 and isinstance(args[1], int) else 0
+    if name == "chunks":
+        pieces = -(-len(x) // n) if n > 0 else 0
+        return span_steps + len(x) + pieces * rt.frame_cost
+    # spread, spread_right, nearest: at most n members picked, from a listing of the set
+    # when n is large
+    n = min(max(n, 0), len(x))
+    return n + (span_steps + len(x) if n > 16 else 0)
+
+
 def _describe(value: object) -> str:
     if isinstance(value, bool):
         return f"the boolean {str(value).lower()}"
     if isinstance(value, (int, Fraction)):
-        return f"the number {value}"
+        return f"the number {_num_text(value)}"
     if isinstance(value, FrameSet):
-        return f"the frame set {{{compact_ranges(value)}}}"
+        return f"the frame set {{{frames_text(value)}}}"
     if isinstance(value, tuple):
         return f"a list of {len(value)}"
     return repr(value)
@@ -245,6 +328,48 @@ def _norm(x: Fraction | int) -> Fraction | int:
     return x
 
 
+_BIG = (SET, LIST, ANY)  # static types whose operations cost rt.frame_cost steps
+_FAST_OPS = {(INT, INT, "+"), (INT, INT, "-")} | {(SET, SET, op) for op in "|&-"}
+_INT_ARITH_STEPS = 4  # * // % on whole numbers (checked for their size)
+_ARITH_STEPS = 16  # an operator on fractions (or on types known at run time): Fraction is slow
+_CALL_STEPS = 4  # a call to a built-in
+_COMPARE_STEPS = 2  # each comparison of a chain
+
+
+def _num_text(value: int | Fraction) -> str:
+    """A number for a message, abbreviated when it is very long."""
+    if isinstance(value, Fraction):
+        return f"{_num_text(value.numerator)}/{_num_text(value.denominator)}"
+    if value.bit_length() > 3000:  # str() of a huge int is slow (and refused past 4,300 digits)
+        return f"a {value.bit_length():,}-bit number"
+    text = str(value)
+    return text if len(text) <= 40 else f"{text[:16]}...{text[-8:]} ({len(text)} digits)"
+
+
+def _too_many_bits(what: str, bits: int) -> str:
+    return f"{what} is too large: it has more than {bits} bits (the limit on integers)"
+
+
+def _power(rt: _Runtime, a: int | Fraction, b: int, span: Span) -> int | Fraction:
+    """a ** b, refused *before* computing it when the result would pass the bound on
+    integers: |x| >= 2 ** (bit_length(x) - 1), so x ** e has at least
+    (bit_length(x) - 1) * e + 1 bits. Below that estimate the result has at most about
+    twice the bound, cheap to compute and then checked exactly by the caller."""
+    e = abs(b)
+    num, den = (a.numerator, a.denominator) if isinstance(a, Fraction) else (a, 1)
+    for part in (num, den):
+        bits = abs(part).bit_length()
+        if bits > 1 and (bits - 1) * e + 1 > rt.max_bits:
+            base = f"({_num_text(a)})" if isinstance(a, Fraction) or a < 0 else _num_text(a)
+            rt.fail(
+                EvaluationError,
+                f"{base} ** {_num_text(b)} is too large: the result would have more than "
+                f"{rt.max_bits} bits (the limit on integers)",
+                span,
+            )
+    return Fraction(a) ** b if b < 0 else a**b
+
+
 class _Checker:
     """Resolves names and types, collects static errors, compiles to closures."""
 
@@ -252,6 +377,12 @@ class _Checker:
         self.source = source
         self.errors: list[SchemeError] = []
         self.num_slots = 0
+        # Static cost of the expressions compiled so far: nodes that cost one evaluation
+        # step, and nodes that work on frame sets or lists (rt.frame_cost steps each).
+        self.small = 0
+        self.big = 0
+        self._operands_big = False  # set by a node whose operands are frame sets
+        self._weight = 1  # set by a node that costs more steps than one (a call, fractions)
 
     # ---- helpers ------------------------------------------------------------------
     def error(self, cls: type[SchemeError], message: str, span: Span, notes: list[str] | None = None) -> None:
@@ -273,11 +404,40 @@ class _Checker:
     # ---- expressions ---------------------------------------------------------------
     def expr(self, node: ast.Expr, scope: _Scope) -> tuple[Callable, str]:
         method = getattr(self, "expr_" + type(node).__name__)
-        return method(node, scope)
+        fn, typ = method(node, scope)
+        # Static cost, charged when the enclosing statement runs (see `mark`).
+        if isinstance(node, (ast.IntLit, ast.BoolLit, ast.Name)):
+            self.small += 1
+        elif typ in _BIG or self._operands_big:
+            self.big += 1
+            self.small += self._weight - 1
+        else:
+            self.small += self._weight
+        self._operands_big = False
+        self._weight = 1
+        return fn, typ
+
+    def mark(self) -> tuple[int, int]:
+        """Where the cost count stands; :meth:`cost_since` gives the cost of what follows."""
+        return (self.small, self.big)
+
+    def cost_since(self, mark: tuple[int, int]) -> tuple[int, int]:
+        """(steps, frame-set operations) of the expressions compiled since `mark`: they
+        cost ``steps + ops * rt.frame_cost`` evaluation steps each time they run."""
+        return (self.small - mark[0], self.big - mark[1])
 
     def expr_IntLit(self, node: ast.IntLit, scope):
         v = node.value
-        return (lambda rt: v), INT
+        if v.bit_length() <= 64:
+            return (lambda rt: v), INT
+        span = node.span
+
+        def big_literal(rt):  # the parser checked it against its own limits, maybe not these
+            if v.bit_length() > rt.max_bits:
+                rt.fail(EvaluationError, _too_many_bits(f"the number {_num_text(v)}", rt.max_bits), span)
+            return v
+
+        return big_literal, INT
 
     def expr_BoolLit(self, node: ast.BoolLit, scope):
         v = node.value
@@ -309,14 +469,14 @@ class _Checker:
             notes.append(f"did you mean {close[0]}?")
         self.error(UnknownNameError, f"unknown name {name}", span, notes)
 
-    def as_set_fn(self, fn: Callable, typ: str, node: ast.Expr, what: str) -> Callable:
-        """Wrap `fn` so its value is a frame set (a frame number becomes a one-frame set)."""
+    def set_conv(self, typ: str, node: ast.Expr, what: str) -> Callable | None:
+        """A function (rt, value) -> frame set (a frame number becomes a one-frame set),
+        or None when `typ` says the value is a frame set already."""
         if typ == SET:
-            return fn
+            return None
         span = node.span
 
-        def to_set(rt):
-            v = fn(rt)
+        def to_set(rt, v):
             if isinstance(v, FrameSet):
                 return v
             if isinstance(v, int) and not isinstance(v, bool):
@@ -324,6 +484,13 @@ class _Checker:
             rt.fail(SchemeTypeError, f"{what} must be a frame set, not {_describe(v)}", span)
 
         return to_set
+
+    def as_set_fn(self, fn: Callable, typ: str, node: ast.Expr, what: str) -> Callable:
+        """Wrap `fn` so its value is a frame set (a frame number becomes a one-frame set)."""
+        conv = self.set_conv(typ, node, what)
+        if conv is None:
+            return fn
+        return lambda rt: conv(rt, fn(rt))
 
     def as_int_fn(self, fn: Callable, typ: str, node: ast.Expr, what: str) -> Callable:
         if typ == INT:
@@ -452,7 +619,6 @@ class _Checker:
     def expr_Compare(self, node: ast.Compare, scope):
         items = [(None, node.first)] + list(node.rest)
         compiled = []
-        prev_type = None
         for i, (op, sub) in enumerate(items):
             fn, typ = self.expr(sub, scope)
             compiled.append((op, fn, typ, sub))
@@ -461,9 +627,9 @@ class _Checker:
             op, rfn, rtype, rnode = compiled[i]
             _, lfn, ltype, lnode = compiled[i - 1]
             checks.append(self.compare_op(op, lfn, ltype, lnode, rfn, rtype, rnode))
-        prev_type = compiled[0][2]
-        del prev_type
         fns = [c[1] for c in compiled]
+        self._operands_big = any(c[2] in _BIG for c in compiled)  # e.g. comparing frame sets
+        self._weight = _COMPARE_STEPS * len(checks)
 
         if len(checks) == 1:
             test = checks[0]
@@ -491,12 +657,22 @@ class _Checker:
             def member(rt, a, b):
                 if not isinstance(b, (FrameSet, tuple)):
                     rt.fail(SchemeTypeError, f"the right side of {op} must be a frame set, not {_describe(b)}", span)
+                if isinstance(b, tuple):
+                    rt.burn(len(b) // _ITEMS_PER_STEP, span)
                 return (a in b) != negate
 
             return member
         if op in ("==", "!="):
             eq = op == "=="
-            return lambda rt, a, b: (a == b) == eq
+            if ltype not in (LIST, ANY) and rtype not in (LIST, ANY):
+                return lambda rt, a, b: (a == b) == eq
+
+            def equal(rt, a, b):
+                if isinstance(a, tuple) and isinstance(b, tuple):
+                    rt.burn(min(len(a), len(b)) * rt.frame_cost // _ITEMS_PER_STEP, span)
+                return (a == b) == eq
+
+            return equal
         self.expect(lnode, ltype, (NUM,), f"the left side of {op}")
         self.expect(rnode, rtype, (NUM,), f"the right side of {op}")
         import operator
@@ -514,32 +690,81 @@ class _Checker:
         return ordered
 
     def expr_BinOp(self, node: ast.BinOp, scope):
-        lfn, lt = self.expr(node.left, scope)
-        rfn, rtp = self.expr(node.right, scope)
+        # `a + b - c * d ...` is a spine of BinOps down the left (left-associative):
+        # walk it with a loop, here and when evaluating, so that a chain of any length
+        # costs no recursion (the parser does not count it as nesting either).
+        spine = []
+        left: ast.Expr = node
+        while isinstance(left, ast.BinOp):
+            spine.append(left)
+            left = left.left
+        fn, typ = self.expr(left, scope)
+        steps = []
+        for op_node in reversed(spine):
+            rfn, rtp = self.expr(op_node.right, scope)
+            step, result_type = self.binop_step(op_node, typ, rfn, rtp)
+            big = typ in _BIG or rtp in _BIG or result_type in _BIG
+            # The fast path of whole numbers costs one step; the general path (fractions,
+            # powers, types known only at run time) several.
+            if (typ, rtp, op_node.op) in _FAST_OPS:
+                weight = 1
+            elif typ == INT and rtp == INT and op_node.op != "**":
+                weight = _INT_ARITH_STEPS
+            else:
+                weight = _ARITH_STEPS
+            if op_node is node:  # expr() counts the outermost node
+                self._operands_big, self._weight = big, weight
+            elif big:
+                self.big += 1
+                self.small += weight - 1
+            else:
+                self.small += weight
+            steps.append(step)
+            typ = result_type
+        if len(steps) == 1:
+            (step,) = steps
+            return (lambda rt: step(rt, fn(rt))), typ
+        steps_t = tuple(steps)
+
+        def chain(rt):
+            value = fn(rt)
+            for step in steps_t:
+                value = step(rt, value)
+            return value
+
+        return chain, typ
+
+    def binop_step(self, node: ast.BinOp, lt: str, rfn: Callable, rtp: str) -> tuple[Callable, str]:
+        """One operator of a chain: a function (rt, left value) -> value, and its type."""
         op = node.op
         span = node.op_span
-        limits_bits = Limits().max_int_bits
 
         if op in ("|", "&"):
             what = "union (|)" if op == "|" else "intersection (&)"
             self.expect(node.left, lt, (SET,), f"the left side of {what}")
             self.expect(node.right, rtp, (SET,), f"the right side of {what}")
-            lf = self.as_set_fn(lfn, lt, node.left, f"the left side of {what}")
+            lconv = self.set_conv(lt, node.left, f"the left side of {what}")
             rf = self.as_set_fn(rfn, rtp, node.right, f"the right side of {what}")
             if op == "|":
-                return (lambda rt: lf(rt).union(rf(rt))), SET
-            return (lambda rt: lf(rt).intersection(rf(rt))), SET
+                if lconv is None:
+                    return (lambda rt, a: a.union(rf(rt))), SET
+                return (lambda rt, a: lconv(rt, a).union(rf(rt))), SET
+            if lconv is None:
+                return (lambda rt, a: a.intersection(rf(rt))), SET
+            return (lambda rt, a: lconv(rt, a).intersection(rf(rt))), SET
 
         if op == "-" and (lt == SET or rtp == SET):
             if lt != SET and lt != ANY:
                 self.error(SchemeTypeError, f"cannot subtract a frame set from {TYPE_TEXT[lt]}", span)
-            lf = self.as_set_fn(lfn, lt, node.left, "the left side of -")
+            lconv = self.set_conv(lt, node.left, "the left side of -")
             rf = self.as_set_fn(rfn, rtp, node.right, "the right side of -")
-            return (lambda rt: lf(rt).difference(rf(rt))), SET
+            if lconv is None:
+                return (lambda rt, a: a.difference(rf(rt))), SET
+            return (lambda rt, a: lconv(rt, a).difference(rf(rt))), SET
 
         if op == "+" and (lt == SET or rtp == SET):
             self.error(SchemeTypeError, "+ adds numbers; join frame sets with |", span)
-            return (lambda rt: FrameSet.empty()), SET
+            return (lambda rt, a: FrameSet.empty()), SET
 
         # Arithmetic.
         for sub, typ, side in ((node.left, lt, "left"), (node.right, rtp, "right")):
@@ -555,20 +780,6 @@ class _Checker:
             result_type = ANY if lt == INT and rtp == INT else NUM
         else:
             result_type = INT if lt == INT and rtp == INT else NUM
-
-        if op == "-" and lt == ANY or rtp == ANY and op == "-":
-            # Could be set difference or subtraction: decide at run time.
-            def minus(rt):
-                a, b = lfn(rt), rfn(rt)
-                if isinstance(a, FrameSet):
-                    if isinstance(b, int) and not isinstance(b, bool):
-                        b = FrameSet.interval(b, b + 1)
-                    if not isinstance(b, FrameSet):
-                        rt.fail(SchemeTypeError, f"cannot subtract {_describe(b)} from a frame set", span)
-                    return a.difference(b)
-                return arith(rt, a, b)
-        else:
-            minus = None
 
         def check_num(rt, v):
             if not isinstance(v, (int, Fraction)) or isinstance(v, bool):
@@ -594,25 +805,41 @@ class _Checker:
                 elif op == "**":
                     if not isinstance(b, int):
                         rt.fail(EvaluationError, f"** needs a whole-number exponent, not {b} (use iroot)", span)
-                    if b > 4096 or (abs(a) > 1 and (abs(a).bit_length() if isinstance(a, int) else 64) * b > limits_bits * 4):
-                        rt.fail(EvaluationError, f"{a} ** {b} is too large", span)
-                    r = Fraction(a) ** b if b < 0 else a**b
+                    r = _power(rt, a, b, span)
                 else:  # pragma: no cover
                     raise AssertionError(op)
             except ZeroDivisionError:
                 rt.fail(EvaluationError, "division by zero", span)
             r = _norm(r)
             bits = r.bit_length() if isinstance(r, int) else max(r.numerator.bit_length(), r.denominator.bit_length())
-            if bits > limits_bits:
-                rt.fail(EvaluationError, f"the result of {op} has more than {limits_bits} bits", span)
+            if bits > rt.max_bits:
+                rt.fail(EvaluationError, _too_many_bits(f"the result of {op}", rt.max_bits), span)
             return r
 
-        if minus is not None:
+        if (op == "-" and lt == ANY) or (rtp == ANY and op == "-"):
+            # Could be set difference or subtraction: decide at run time.
+            def minus(rt, a):
+                b = rfn(rt)
+                if isinstance(a, FrameSet):
+                    if isinstance(b, int) and not isinstance(b, bool):
+                        b = FrameSet.interval(b, b + 1)
+                    if not isinstance(b, FrameSet):
+                        rt.fail(SchemeTypeError, f"cannot subtract {_describe(b)} from a frame set", span)
+                    return a.difference(b)
+                return arith(rt, a, b)
+
             return minus, ANY
         if lt == INT and rtp == INT and op in ("+", "-"):
-            add = op == "+"
-            return (lambda rt: lfn(rt) + rfn(rt)) if add else (lambda rt: lfn(rt) - rfn(rt)), INT
-        return (lambda rt: arith(rt, lfn(rt), rfn(rt))), result_type
+            # The common case, kept fast; the bound on integers still applies.
+            def fits(rt, r):
+                if r.bit_length() > rt.max_bits:
+                    rt.fail(EvaluationError, _too_many_bits(f"the result of {op}", rt.max_bits), span)
+                return r
+
+            if op == "+":
+                return (lambda rt, a: fits(rt, a + rfn(rt))), INT
+            return (lambda rt, a: fits(rt, a - rfn(rt))), INT
+        return (lambda rt, a: arith(rt, a, rfn(rt))), result_type
 
     def expr_Call(self, node: ast.Call, scope):
         builtin = BUILTINS.get(node.func)
@@ -663,9 +890,13 @@ class _Checker:
         impl = builtin.impl
         span = node.span
         name = builtin.name
+        self._operands_big = any(t in _BIG for _, t in arg_fns)  # e.g. len(todo): a pass over the set
+        self._weight = _CALL_STEPS
 
         def call(rt):
             args = [f(rt) for f in converted]
+            if name in _LISTING_BUILTINS:
+                rt.burn(_listing_cost(rt, name, args), span)
             if name in ("chunks", "runs") and isinstance(args[0], FrameSet):
                 # Each returned set is a bitmask as wide as the video: charge the list's
                 # size up front so `chunks(todo, 1)` on a huge video is refused, not slow.
@@ -721,16 +952,22 @@ class _Checker:
         return var
 
     def stmt_Let(self, node: ast.Let, scope):
+        mark = self.mark()
         fn, typ = self.expr(node.value, scope)
+        steps, ops = self.cost_since(mark)
         slot = self.declare(node.name, node.name_span, typ, "let", scope).slot
+        span = node.span
 
         def run(rt):
+            rt.burn(1 + steps + ops * rt.frame_cost, span)
             rt.slots[slot] = fn(rt)
 
         return run
 
     def stmt_Assign(self, node: ast.Assign, scope):
+        mark = self.mark()
         fn, typ = self.expr(node.value, scope)
+        steps, ops = self.cost_since(mark)
         var = scope.lookup(node.name)
         if node.name in STATE_NAMES:
             self.error(AssignmentError, f"{node.name} is built-in state; it changes only through stages and given", node.span)
@@ -749,8 +986,10 @@ class _Checker:
                 node.value.span,
             )
         slot = var.slot
+        span = node.span
 
         def run(rt):
+            rt.burn(1 + steps + ops * rt.frame_cost, span)
             rt.slots[slot] = fn(rt)
 
         return run
@@ -758,12 +997,16 @@ class _Checker:
     def stmt_If(self, node: ast.If, scope):
         branches = []
         for cond, body in node.branches:
+            mark = self.mark()
             fn, typ = self.expr(cond, scope)
-            branches.append((self.as_truth_fn(fn, typ, cond, "an if condition"), self.block(body, scope)))
+            steps, ops = self.cost_since(mark)
+            test = self.as_truth_fn(fn, typ, cond, "an if condition")
+            branches.append((1 + steps, ops, cond.span, test, self.block(body, scope)))
         orelse = self.block(node.orelse, scope) if node.orelse is not None else None
 
         def run(rt):
-            for test, body in branches:
+            for steps, ops, cond_span, test, body in branches:
+                rt.burn(steps + ops * rt.frame_cost, cond_span)
                 if test(rt):
                     body(rt)
                     return
@@ -773,7 +1016,9 @@ class _Checker:
         return run
 
     def stmt_For(self, node: ast.For, scope):
+        mark = self.mark()
         it_fn, it_type = self.expr(node.iterable, scope)
+        steps, ops = self.cost_since(mark)
         self.expect(node.iterable, it_type, (SET, LIST), "what a for loop iterates over")
         inner = _Scope(scope)
         var_type = INT if it_type == SET else ANY
@@ -782,7 +1027,10 @@ class _Checker:
         slot, name, span = var.slot, node.var, node.span
 
         def run(rt):
+            rt.burn(1 + steps + ops * rt.frame_cost, span)
             items = it_fn(rt)
+            if isinstance(items, FrameSet):
+                rt.burn(_listing_steps(items), span)
             if isinstance(items, int) and not isinstance(items, bool):
                 rt.fail(SchemeTypeError, f"a for loop iterates over a frame set or a list, not {_describe(items)}", span)
             if not isinstance(items, (FrameSet, tuple)):
@@ -791,8 +1039,9 @@ class _Checker:
             try:
                 for value in items:
                     rt.tick(span)
+                    rt.burn(3, span)  # the iteration, its context and its body's block
                     rt.slots[slot] = value
-                    rt.context[-1] = f"{name} = {compact_ranges(value) if isinstance(value, FrameSet) else value}"
+                    rt.context[-1] = (name, value)  # as text only when needed (_context_text)
                     body(rt)
             finally:
                 rt.context.pop()
@@ -800,23 +1049,34 @@ class _Checker:
         return run
 
     def stmt_While(self, node: ast.While, scope):
+        mark = self.mark()
         cond_fn, ct = self.expr(node.cond, scope)
+        cond_steps, cond_ops = self.cost_since(mark)
         cond_fn = self.as_truth_fn(cond_fn, ct, node.cond, "a while condition")
         limit_fn = None
+        mark = self.mark()
         if node.limit is not None:
             limit_fn, lt = self.expr(node.limit, scope)
             self.expect(node.limit, lt, (INT,), "a while loop's limit")
             limit_fn = self.as_int_fn(limit_fn, lt, node.limit, "a while loop's limit")
+        limit_steps, limit_ops = self.cost_since(mark)
         body = self.block(node.body, scope)
         span = node.span
         line = span.line
 
         def run(rt):
+            rt.burn(1 + limit_steps + limit_ops * rt.frame_cost, span)
             limit = limit_fn(rt) if limit_fn is not None else rt.limits.default_while_limit(rt.T)
+            # Each test of the condition, and the no-progress check of each iteration
+            # (a copy and a comparison of every variable).
+            per_iteration = 1 + cond_steps + len(rt.slots) // 16
             rt.context.append("")
             try:
                 iteration = 0
-                while cond_fn(rt):
+                while True:
+                    rt.burn(per_iteration + cond_ops * rt.frame_cost, span)
+                    if not cond_fn(rt):
+                        break
                     rt.context[-1] = f"iteration {iteration + 1} of the while at line {line}"
                     if iteration >= limit:
                         rt.fail(
@@ -843,7 +1103,9 @@ class _Checker:
         return run
 
     def stmt_Assert(self, node: ast.Assert, scope):
+        mark = self.mark()
         fn, typ = self.expr(node.cond, scope)
+        steps, ops = self.cost_since(mark)
         fn = self.as_truth_fn(fn, typ, node.cond, "an assert condition")
         message = node.message
         span = node.span
@@ -851,6 +1113,7 @@ class _Checker:
         cond_text = self._text(cond_span)
 
         def run(rt):
+            rt.burn(1 + steps + ops * rt.frame_cost, span)
             if not fn(rt):
                 rt.fail(AssertionFailedError, message or f"assertion failed: {cond_text}", span,
                         [f"condition: {cond_text}"] if message else [])
@@ -863,12 +1126,15 @@ class _Checker:
         return self.source.line(span.line)[span.column - 1 :]
 
     def stmt_Given(self, node: ast.Given, scope):
+        mark = self.mark()
         fn, typ = self.expr(node.frames, scope)
+        steps, ops = self.cost_since(mark)
         self.expect(node.frames, typ, (SET,), "given")
         fn = self.as_set_fn(fn, typ, node.frames, "given")
         span = node.span
 
         def run(rt):
+            rt.burn(1 + steps + (ops + 3) * rt.frame_cost, span)
             frames = fn(rt)
             if rt.stages:
                 rt.fail(EvaluationError, "given must come before the first stage", span)
@@ -899,6 +1165,7 @@ class _Checker:
     def stmt_StageStmt(self, node: ast.StageStmt, scope):
         gens, obs = [], []
         gen_span = obs_span = None
+        mark = self.mark()
         for clause in node.clauses:
             fn, typ = self.expr(clause.frames, scope)
             self.expect(clause.frames, typ, (SET,), f"{clause.role}")
@@ -909,10 +1176,14 @@ class _Checker:
             else:
                 obs.append(fn)
                 obs_span = obs_span or clause.span
+        steps, ops = self.cost_since(mark)
+        steps += _STAGE_STEPS
+        ops += len(gens) + len(obs) + _STAGE_SET_OPS
         label = node.label
         span = node.span
 
         def run(rt):
+            rt.burn(steps + ops * rt.frame_cost, span)
             generate = FrameSet.empty()
             for f in gens:
                 generate = generate.union(f(rt))
@@ -923,11 +1194,15 @@ class _Checker:
             if index >= rt.limits.max_stages:
                 rt.fail(ResourceLimitError, f"the scheme emitted more than {rt.limits.max_stages:,} stages", span)
             rt.tick(span)
+            # Validating and lowering the stage lists its frames (the plan has them all).
+            window = generate.union(observe)
+            rt.burn(len(window) * _STEPS_PER_FRAME + _listing_steps(window), span)
             name = label or (rt.phases[-1] if rt.phases else rt.scheme_name)
             if label and rt.phases:
                 name = f"{rt.phases[-1]}/{label}"
+            context = tuple(_context_text(rt, c, span) for c in rt.context if c)
             rt.stages.append(
-                RawStage(index, name, generate, observe, span, gen_span, obs_span, tuple(c for c in rt.context if c), rt.no_marginals)
+                RawStage(index, name, generate, observe, span, gen_span, obs_span, context, rt.no_marginals)
             )
             rt.mark_done(generate)
 
@@ -936,6 +1211,15 @@ class _Checker:
 
 def check(scheme: ast.Scheme, source: SourceFile) -> Program:
     """Resolve names and types and compile; raise :class:`SchemeErrors` listing every error."""
+    try:
+        return _check(scheme, source)
+    except RecursionError:
+        # The parser bounds the nesting (Limits.max_nesting) far below Python's recursion
+        # limit; this is only reached for an AST parsed with a much larger bound.
+        raise SchemeErrors([ResourceLimitError("the scheme is nested too deeply", scheme.span, source)]) from None
+
+
+def _check(scheme: ast.Scheme, source: SourceFile) -> Program:
     checker = _Checker(source)
     scope = _Scope(None)
     names, spans, fns, types = [], {}, [], {}
@@ -995,7 +1279,15 @@ def evaluate(program: Program, overrides: Mapping[str, int | bool] | None = None
     scheme = program.scheme
     errors: list[SchemeError] = []
     for name, value in overrides.items():
-        if name not in program.param_spans:
+        if isinstance(value, int) and not isinstance(value, bool) and value.bit_length() > limits.max_int_bits:
+            errors.append(
+                ParameterError(
+                    f"--set {name}={_num_text(value)}: " + _too_many_bits("the value", limits.max_int_bits),
+                    program.param_spans.get(name, scheme.name_span),
+                    source,
+                )
+            )
+        elif name not in program.param_spans:
             close = difflib.get_close_matches(name, program.param_names, n=1)
             notes = [f"did you mean {close[0]}?"] if close else []
             notes.append("parameters: " + ", ".join(program.param_names))
@@ -1029,7 +1321,11 @@ def evaluate(program: Program, overrides: Mapping[str, int | bool] | None = None
     params: dict[str, int] = {}
     try:
         for slot, (name, fn) in enumerate(zip(program.param_names, program.param_fns)):
-            value = overrides[name] if name in overrides else fn(rt)
+            if name in overrides:
+                value = overrides[name]
+            else:
+                rt.burn(1, program.param_spans[name])
+                value = fn(rt)
             if isinstance(value, Fraction):
                 rt.fail(ParameterError, f"parameter {name} must be a whole number, not {value}", program.param_spans[name])
             if name in REQUIRED_PARAMS and (isinstance(value, bool) or value < 1):
@@ -1039,7 +1335,7 @@ def evaluate(program: Program, overrides: Mapping[str, int | bool] | None = None
             rt.slots[slot] = value
             params[name] = value
             if name == "T":
-                rt.T = value
+                rt.set_frames(value)
             elif name == "K":
                 rt.K = value
         rt.context = []
@@ -1058,4 +1354,5 @@ def evaluate(program: Program, overrides: Mapping[str, int | bool] | None = None
         max_frames=rt.K,
         given=rt.given,
         stages=tuple(rt.stages),
+        fuel_used=rt.fuel,
     )

@@ -14,11 +14,13 @@ from collections.abc import Iterator
 from importlib import resources
 from pathlib import Path
 
-from lark import Lark, Token, Transformer, v_args
+from lark import Lark, Token, v_args
 from lark.exceptions import UnexpectedCharacters, UnexpectedEOF, UnexpectedInput, UnexpectedToken, VisitError
+from lark.visitors import Transformer_NonRecursive
 
-from vidsched.errors import SchemeSyntaxError, SourceFile, Span
+from vidsched.errors import EvaluationError, ResourceLimitError, SchemeError, SchemeSyntaxError, SourceFile, Span
 from vidsched.lang import ast
+from vidsched.lang.limits import Limits
 
 GRAMMAR_FILE = "scheme.lark"
 
@@ -126,14 +128,48 @@ def _span(meta_or_token) -> Span:
     )
 
 
-def _unquote(token: Token) -> str:
-    body = token[1:-1]
-    return body.encode("utf-8").decode("unicode_escape") if "\\" in body else body
+# A literal longer than this is refused before it is converted (Python's own int() refuses
+# more than 4,300 digits, and no limit on integers lets such a number through anyway).
+MAX_LITERAL_DIGITS = 1000
+
+
+class _ParseFailure(Exception):
+    """Internal: a SchemeError raised inside the transformer (Lark wraps it in VisitError)."""
+
+    def __init__(self, error: SchemeError) -> None:
+        self.error = error
+
+
+def _number_text(value: int) -> str:
+    text = str(value)
+    return text if len(text) <= 30 else f"{text[:12]}...{text[-6:]} ({len(text)} digits)"
 
 
 @v_args(meta=True)
-class _ToAst(Transformer):
-    """Lark parse tree -> frozen AST nodes (every node keeps its source span)."""
+class _ToAst(Transformer_NonRecursive):
+    """Lark parse tree -> frozen AST nodes (every node keeps its source span).
+
+    Non-recursive (an explicit stack), so that a deeply nested text cannot exhaust
+    Python's stack here; :func:`_check_nesting` then bounds the depth for later passes.
+    """
+
+    def __init__(self, source: SourceFile, limits: Limits) -> None:
+        super().__init__()
+        self.source = source
+        self.limits = limits
+
+    def _fail(self, cls: type[SchemeError], message: str, span: Span, notes: list[str] | None = None):
+        raise _ParseFailure(cls(message, span, self.source, list(notes or [])))
+
+    def _unquote(self, token: Token) -> str:
+        body = token[1:-1]
+        if "\\" not in body:
+            return body
+        try:
+            # latin-1 + backslashreplace keeps every other character as it is written.
+            return body.encode("latin-1", "backslashreplace").decode("unicode_escape")
+        except UnicodeDecodeError as e:
+            self._fail(SchemeSyntaxError, f"invalid escape in a string: {e.reason}", _span(token))
 
     def start(self, meta, children):
         return children[0]
@@ -189,7 +225,7 @@ class _ToAst(Transformer):
 
     def assert_stmt(self, meta, children):
         keyword, cond, message = children
-        return ast.Assert(_span(keyword), cond, _unquote(message) if message is not None else None)
+        return ast.Assert(_span(keyword), cond, self._unquote(message) if message is not None else None)
 
     def given_stmt(self, meta, children):
         keyword, frames = children
@@ -208,7 +244,7 @@ class _ToAst(Transformer):
 
     def label(self, meta, children):
         (tok,) = children
-        return _unquote(tok) if tok.type == "STRING" else str(tok)
+        return self._unquote(tok) if tok.type == "STRING" else str(tok)
 
     def clause(self, meta, children):
         role, frames = children
@@ -216,7 +252,22 @@ class _ToAst(Transformer):
 
     # expressions
     def int_lit(self, meta, children):
-        return ast.IntLit(_span(meta), int(children[0]))
+        (tok,) = children
+        bits = self.limits.max_int_bits
+        if len(tok) > MAX_LITERAL_DIGITS:
+            self._fail(
+                EvaluationError,
+                f"this number is too large: it has {len(tok):,} digits, more than {bits} bits (the limit on integers)",
+                _span(tok),
+            )
+        value = int(tok)
+        if value.bit_length() > bits:
+            self._fail(
+                EvaluationError,
+                f"the number {_number_text(value)} is too large: it has more than {bits} bits (the limit on integers)",
+                _span(tok),
+            )
+        return ast.IntLit(_span(meta), value)
 
     def true_lit(self, meta, children):
         return ast.BoolLit(_span(meta), True)
@@ -326,12 +377,107 @@ def _expected_text(expected: set[str], limit: int = 10) -> str:
     return ", ".join(names)
 
 
-def parse(text: str, filename: str = "<scheme>") -> ast.Scheme:
-    """Parse one scheme. Raises :class:`SchemeSyntaxError` with the position."""
+def _position(text: str, offset: int) -> Span:
+    """The 1-based line and column of a character offset (lines end at "\\n", as in Lark)."""
+    line = text.count("\n", 0, offset) + 1
+    column = offset - (text.rfind("\n", 0, offset) + 1) + 1
+    return Span(line, column)
+
+
+def _nested(node: ast.Node) -> list[tuple[ast.Node, int]]:
+    """The nodes directly inside `node`, each with the nesting levels it adds (0 or 1),
+    in source order. A BinOp's left operand adds none: `a + b + c` is ((a + b) + c), and
+    a chain of left-associative operators counts as one level however long it is (the
+    checker and the evaluator walk such chains with a loop)."""
+    if isinstance(node, ast.BinOp):
+        return [(node.left, 0), (node.right, 1)]
+    if isinstance(node, (ast.SetLit, ast.ListLit)):
+        return [(item, 1) for item in node.items]
+    if isinstance(node, ast.Call):
+        return [(arg, 1) for arg in node.args]
+    if isinstance(node, ast.RangeExpr):
+        parts = [node.start, node.stop] + ([node.step] if node.step is not None else [])
+        return [(p, 1) for p in parts]
+    if isinstance(node, ast.Compare):
+        return [(node.first, 1)] + [(sub, 1) for _, sub in node.rest]
+    if isinstance(node, ast.BoolOp):
+        return [(v, 1) for v in node.values]
+    if isinstance(node, (ast.Not, ast.Neg)):
+        return [(node.operand, 1)]
+    if isinstance(node, ast.Block):  # a block is at its statement's level
+        return [(stmt, 1) for stmt in node.stmts]
+    if isinstance(node, (ast.Let, ast.Assign)):
+        return [(node.value, 1)]
+    if isinstance(node, ast.If):
+        out: list[tuple[ast.Node, int]] = []
+        for cond, body in node.branches:
+            out += [(cond, 1), (body, 0)]
+        return out + ([(node.orelse, 0)] if node.orelse is not None else [])
+    if isinstance(node, ast.For):
+        return [(node.iterable, 1), (node.body, 0)]
+    if isinstance(node, ast.While):
+        return [(node.cond, 1)] + ([(node.limit, 1)] if node.limit is not None else []) + [(node.body, 0)]
+    if isinstance(node, ast.Assert):
+        return [(node.cond, 1)]
+    if isinstance(node, ast.Given):
+        return [(node.frames, 1)]
+    if isinstance(node, ast.StageStmt):
+        return [(clause.frames, 1) for clause in node.clauses]
+    if isinstance(node, ast.Phase):
+        return [(node.body, 0)]
+    if isinstance(node, ast.Scheme):
+        return [(p.default, 1) for p in node.params] + [(node.body, 0)]
+    return []
+
+
+def _check_nesting(scheme: ast.Scheme, source: SourceFile, limit: int) -> None:
+    """Refuse a scheme nested more than `limit` levels deep (blocks and expressions
+    counted together), at the first node, in source order, that passes the limit.
+
+    The checker and the evaluator recurse once per level (a few Python frames each), so
+    this bound is what keeps them far from Python's recursion limit. The walk itself
+    uses an explicit stack.
+    """
+    # (node, its level, the innermost statement around it or itself, that one's level)
+    stack: list[tuple[ast.Node, int, ast.Node, int]] = [(scheme, 0, scheme, 0)]
+    while stack:
+        node, level, stmt, stmt_level = stack.pop()
+        if isinstance(node, ast.Stmt):
+            stmt, stmt_level = node, level
+        if level > limit:
+            if isinstance(node, ast.Expr) and 2 * (level - stmt_level) > limit:
+                message, span = f"expression nested more than {limit} levels deep", node.span
+            else:  # mostly blocks: point at the innermost statement
+                message, span = f"blocks nested more than {limit} levels deep", stmt.span
+            raise ResourceLimitError(
+                message,
+                Span(span.line, span.column),  # a caret at its start: the rest may be long
+                source,
+                [
+                    "blocks and the expressions inside them count together; "
+                    "a chain such as a + b + c + ... is one level",
+                    "split it up with `let`, or flatten the nesting",
+                ],
+            )
+        for child, extra in reversed(_nested(node)):
+            stack.append((child, level + extra, stmt, stmt_level))
+
+
+def parse(text: str, filename: str = "<scheme>", limits: Limits | None = None) -> ast.Scheme:
+    """Parse one scheme. Raises :class:`SchemeSyntaxError` with the position, or another
+    :class:`SchemeError` where the text passes one of the `limits` (its length, the
+    nesting depth, the size of a number)."""
+    limits = limits if limits is not None else Limits()
     source = SourceFile(filename, text)
+    if len(text) > limits.max_source_chars:
+        raise ResourceLimitError(
+            f"the scheme is {len(text):,} characters long, more than the limit of {limits.max_source_chars:,}",
+            _position(text, limits.max_source_chars),
+            source,
+        )
     try:
         tree = _parser().parse(text)
-        return _ToAst().transform(tree)
+        scheme = _ToAst(source, limits).transform(tree)
     except UnexpectedCharacters as e:
         raise SchemeSyntaxError(
             f"unexpected character {text[e.pos_in_stream]!r}", Span(e.line, e.column), source
@@ -372,5 +518,9 @@ def parse(text: str, filename: str = "<scheme>") -> ast.Scheme:
         ) from None
     except UnexpectedInput as e:  # pragma: no cover - other Lark errors
         raise SchemeSyntaxError(str(e).splitlines()[0], Span(e.line, e.column), source) from None
-    except VisitError as e:  # pragma: no cover - a bug in the transformer
-        raise e.orig_exc from None
+    except VisitError as e:
+        if isinstance(e.orig_exc, _ParseFailure):
+            raise e.orig_exc.error from None
+        raise e.orig_exc from None  # pragma: no cover - a bug in the transformer
+    _check_nesting(scheme, source, limits.max_nesting)
+    return scheme
