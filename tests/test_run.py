@@ -476,3 +476,19 @@ def test_vidsched_script_runs_end_to_end(assets, reference, tmp_path):
     assert done.returncode == 0, done.stderr
     assert done.stdout.startswith(f"wrote {out}: {T} frames;")
     assert np.array_equal(np.load(out), reference)  # and the same result in another process
+
+
+@pytest.mark.parametrize("mode", ["known", "init"])
+def test_propagation_prior_keeps_known_pixels_and_writes_the_sources(capsys, assets, tmp_path, mode):
+    out, sources = tmp_path / "out.npy", tmp_path / "sources.npy"
+    code, stdout, stderr = cli(capsys, *run_args(assets, out, "-q", "--prior", "propagate", "--prior-mode", mode,
+                                                 "--save-sources", sources, "--sampler", "dpmpp_2m"))
+    assert code == 0, stderr
+    assert "propagation:" in stderr
+    result = np.load(out)
+    assert_inpainted(assets, result)
+    grey = np.load(sources)[..., 0]
+    assert grey.shape == assets.hole.shape
+    assert (grey[~assets.hole] == 0).all() and set(np.unique(grey[assets.hole])) <= {128, 255}
+    if mode == "init":
+        assert (grey[assets.hole] == 255).all()  # init: the model writes every hole pixel

@@ -11,6 +11,10 @@ input's, bit for bit; only hole pixels change. The inputs are never modified.
 ``temporal_propagation``
     Each hole pixel copied from the nearest frame where that pixel is known: the
     simplest use of time, exact for a static background behind a moving hole.
+``flow_propagation``
+    Hole pixels copied from nearby frames along the camera motion (a homography) and
+    optical flow (:func:`vidsched.propagation.propagate`), pixels no frame shows filled
+    with Telea: temporal propagation that also works for moving cameras and content.
 ``copy_through``
     The input as is: the floor every method must beat.
 
@@ -30,12 +34,16 @@ import numpy as np
 
 from vidsched.errors import MaskError, VidschedError
 from vidsched.geometry import check_mask
+from vidsched.propagation import propagate
 from vidsched.videoio import VideoError
 
-__all__ = ["BASELINES", "Baseline", "copy_through", "navier_stokes", "telea", "temporal_propagation"]
+__all__ = ["BASELINES", "Baseline", "copy_through", "flow_propagation", "navier_stokes", "telea",
+           "temporal_propagation"]
 
 #: ``spatial=`` names of :func:`temporal_propagation` and the OpenCV method each selects.
 SPATIAL_METHODS = {"telea": cv2.INPAINT_TELEA, "ns": cv2.INPAINT_NS}
+#: The farthest frame (in time) :func:`flow_propagation` copies from.
+FLOW_PROPAGATION_REACH = 60
 
 
 def _validated(frames: np.ndarray, hole: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -123,6 +131,36 @@ def temporal_propagation(frames: np.ndarray, hole: np.ndarray, spatial: str = "t
     return _inpaint_frames(out, np.broadcast_to(never, hole.shape), SPATIAL_METHODS[spatial], 3)
 
 
+def flow_propagation(frames: np.ndarray, hole: np.ndarray, spatial: str = "telea",
+                     min_confidence: float = 0.0) -> np.ndarray:
+    """Each hole pixel copied from a nearby frame along the motion: the camera's (a
+    homography between frames) and the content's (OpenCV DIS optical flow, completed
+    inside the hole from its border), nearest frame first, with
+    :func:`vidsched.propagation.propagate`'s defaults but up to
+    ``FLOW_PROPAGATION_REACH`` (60) frames away, so that on short clips every frame is
+    within reach, as for :func:`temporal_propagation`. Unlike :func:`temporal_propagation`
+    it follows a moving camera and moving content, and it only copies what it can align
+    (propagate drops copies with a confidence under 0.02).
+
+    Pixels it does not fill (hidden in every frame within reach, or filled with a
+    confidence below ``min_confidence``) are filled afterwards with spatial inpainting
+    (``spatial``: ``"telea"`` or ``"ns"``, radius 3) of each propagated frame, so they
+    draw on the propagated values around them.
+    """
+    frames, hole = _validated(frames, hole)
+    if spatial not in SPATIAL_METHODS:
+        raise VidschedError(f"unknown spatial method {spatial!r}: use {' or '.join(map(repr, SPATIAL_METHODS))}")
+    if not (isinstance(min_confidence, (int, float)) and 0 <= min_confidence <= 1):
+        raise VidschedError(f"min_confidence must be a number in [0, 1], got {min_confidence!r}")
+    result = propagate(frames, hole, max_distance=max(1, min(len(frames) - 1, FLOW_PROPAGATION_REACH)))
+    used = result.filled & (result.confidence >= min_confidence)
+    out = np.where(used[..., None], result.frames, frames)  # known pixels: the input's
+    rest = hole & ~used
+    if not rest.any():
+        return out
+    return _inpaint_frames(out, rest, SPATIAL_METHODS[spatial], 3)
+
+
 def copy_through(frames: np.ndarray, hole: np.ndarray) -> np.ndarray:
     """The input unchanged, hole pixels included. What those hold is whatever the input
     file has there (vidsched never blanks them: the original content, a logo, a painted
@@ -149,6 +187,9 @@ BASELINES: dict[str, Baseline] = {
     "ns": Baseline(navier_stokes, "OpenCV Navier-Stokes inpainting per frame (radius 3)"),
     "propagation": Baseline(
         temporal_propagation, "each hole pixel from the nearest frame where it is known, else Telea"
+    ),
+    "flow_propagation": Baseline(
+        flow_propagation, "hole pixels from nearby frames along camera motion and optical flow, else Telea"
     ),
     "copy": Baseline(copy_through, "the input copied through, hole pixels as the file has them"),
 }
