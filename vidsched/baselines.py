@@ -32,10 +32,9 @@ from typing import Callable
 import cv2
 import numpy as np
 
-from vidsched.errors import MaskError, VidschedError
-from vidsched.geometry import check_mask
+from vidsched.errors import VidschedError
+from vidsched.geometry import frames_and_hole as _validated
 from vidsched.propagation import propagate
-from vidsched.videoio import VideoError
 
 __all__ = ["BASELINES", "Baseline", "copy_through", "flow_propagation", "navier_stokes", "telea",
            "temporal_propagation"]
@@ -44,26 +43,6 @@ __all__ = ["BASELINES", "Baseline", "copy_through", "flow_propagation", "navier_
 SPATIAL_METHODS = {"telea": cv2.INPAINT_TELEA, "ns": cv2.INPAINT_NS}
 #: The farthest frame (in time) :func:`flow_propagation` copies from.
 FLOW_PROPAGATION_REACH = 60
-
-
-def _validated(frames: np.ndarray, hole: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """The frames (contiguous, for OpenCV) and the hole as ``T x H x W`` bool, or a
-    VidschedError saying what is wrong. Frames must already be uint8: converting floats
-    here would make "known pixels bit-exact" a statement about the conversion, not the
-    input (use :func:`vidsched.videoio.as_rgb_uint8` first)."""
-    frames = np.asarray(frames)
-    if frames.ndim != 4 or frames.shape[-1] != 3:
-        raise VideoError(f"frames must be T x H x W x 3 (RGB), got shape {frames.shape}")
-    if 0 in frames.shape:
-        raise VideoError(f"frames are empty (shape {frames.shape})")
-    if frames.dtype != np.uint8:
-        raise VideoError(
-            f"frames must be uint8, got dtype {frames.dtype} (vidsched.videoio.as_rgb_uint8 converts them)"
-        )
-    hole = np.asarray(hole)
-    if hole.dtype != np.bool_:
-        raise MaskError(f"the hole must be a bool array (True = pixel to fill), got dtype {hole.dtype}")
-    return np.ascontiguousarray(frames), check_mask(hole, frames)
 
 
 def _check_radius(radius: float) -> None:

@@ -20,7 +20,7 @@ import numpy as np
 from vidsched.errors import MaskError
 from vidsched.videoio import Video, VideoError, as_rgb_uint8, opencv
 
-__all__ = ["Geometry", "as_hole", "check_mask", "mask_to_model_resolution", "resize_frames", "to_model_resolution"]
+__all__ = ["Geometry", "as_hole", "check_mask", "frames_and_hole", "mask_to_model_resolution", "resize_frames", "to_model_resolution"]
 
 
 @dataclass(frozen=True)
@@ -178,3 +178,23 @@ def check_mask(hole: np.ndarray, video: Video | np.ndarray) -> np.ndarray:
     geometry = Geometry(frames.shape[1], frames.shape[2], frames.shape[1], frames.shape[2],
                         (0, 0, frames.shape[1], frames.shape[2]))
     return np.ascontiguousarray(as_hole(hole, geometry, num_frames=frames.shape[0]))
+
+
+def frames_and_hole(frames: np.ndarray, hole: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The frames (contiguous, for OpenCV) and the hole as ``T x H x W`` bool, or a
+    VidschedError saying what is wrong. Frames must already be uint8: converting floats
+    here would make "known pixels bit-exact" a statement about the conversion, not the
+    input (use :func:`vidsched.videoio.as_rgb_uint8` first)."""
+    frames = np.asarray(frames)
+    if frames.ndim != 4 or frames.shape[-1] != 3:
+        raise VideoError(f"frames must be T x H x W x 3 (RGB), got shape {frames.shape}")
+    if 0 in frames.shape:
+        raise VideoError(f"frames are empty (shape {frames.shape})")
+    if frames.dtype != np.uint8:
+        raise VideoError(
+            f"frames must be uint8, got dtype {frames.dtype} (vidsched.videoio.as_rgb_uint8 converts them)"
+        )
+    hole = np.asarray(hole)
+    if hole.dtype != np.bool_:
+        raise MaskError(f"the hole must be a bool array (True = pixel to fill), got dtype {hole.dtype}")
+    return np.ascontiguousarray(frames), check_mask(hole, frames)

@@ -92,8 +92,8 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-from vidsched.errors import MaskError, VidschedError
-from vidsched.geometry import check_mask
+from vidsched.errors import VidschedError
+from vidsched.geometry import frames_and_hole
 from vidsched.videoio import VideoError
 
 __all__ = ["PRESETS", "Propagation", "candidate_distances", "candidate_order", "propagate"]
@@ -247,21 +247,10 @@ def propagate(
 
 # ---- inputs ------------------------------------------------------------------------------------
 def _validated(frames: np.ndarray, hole: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    frames = np.asarray(frames)
-    if frames.ndim != 4 or frames.shape[-1] != 3:
-        raise VideoError(f"frames must be T x H x W x 3 (RGB), got shape {frames.shape}")
-    if 0 in frames.shape:
-        raise VideoError(f"frames are empty (shape {frames.shape})")
-    if frames.dtype != np.uint8:
-        raise VideoError(
-            f"frames must be uint8, got dtype {frames.dtype} (vidsched.videoio.as_rgb_uint8 converts them)"
-        )
+    frames, hole = frames_and_hole(frames, hole)
     if len(frames) > np.iinfo(np.int16).max:
         raise VideoError(f"at most {np.iinfo(np.int16).max} frames (source is int16), got {len(frames)}")
-    hole = np.asarray(hole)
-    if hole.dtype != np.bool_:
-        raise MaskError(f"the hole must be a bool array (True = pixel to fill), got dtype {hole.dtype}")
-    return np.ascontiguousarray(frames), check_mask(hole, frames)
+    return frames, hole
 
 
 def _check_options(max_distance, flow_size, preset, fb_tau, photo_tau, decay, min_confidence,
