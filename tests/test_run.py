@@ -492,3 +492,32 @@ def test_propagation_prior_keeps_known_pixels_and_writes_the_sources(capsys, ass
     assert (grey[~assets.hole] == 0).all() and set(np.unique(grey[assets.hole])) <= {128, 255}
     if mode == "init":
         assert (grey[assets.hole] == 255).all()  # init: the model writes every hole pixel
+
+
+def test_regions_on_a_non_square_clip_and_the_regions_picture(capsys, assets, tmp_path):
+    """A wide clip with a small hole: --region crop works on a square region around it
+    (the summary says so), known pixels stay exact, and --explain-regions draws the
+    regions over the frame without running the model."""
+    rng = np.random.default_rng(1)
+    frames = rng.integers(0, 256, (6, 40, 100, 3), dtype=np.uint8)
+    hole = np.zeros((6, 40, 100), bool)
+    hole[:, 10:16, 70:78] = True
+    np.save(tmp_path / "wide.npy", frames)
+    np.save(tmp_path / "wide_mask.npy", hole)
+    out = tmp_path / "out.npy"
+    args = ["run", tmp_path / "wide.npy", "--mask", tmp_path / "wide_mask.npy", "--checkpoint", assets.checkpoint,
+            "--steps", "2", "--region", "crop"]
+    code, stdout, stderr = cli(capsys, *args, "-o", out, "-q")
+    assert code == 0, stderr
+    import re
+
+    side = re.search(r"crop, 1 region: (\d+)x(\d+) at zoom", stdout)
+    assert side and side.group(1) == side.group(2) and int(side.group(1)) < 40, stdout  # square, not the frame
+    result = np.load(out)
+    assert result.shape == frames.shape and np.array_equal(result[~hole], frames[~hole])
+    picture = tmp_path / "regions.png"
+    code, stdout, stderr = cli(capsys, *args, "--explain-regions", picture)
+    assert code == 0 and picture.is_file() and "1 region" in stdout, stderr
+    from PIL import Image
+
+    assert Image.open(picture).size[0] >= 100
