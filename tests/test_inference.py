@@ -204,3 +204,23 @@ def test_seam_matching_changes_only_hole_pixels(model):
     matched = inpainter(model, seam="match")(frames, hole).frames
     assert np.array_equal(matched[~hole], frames[~hole])
     assert not np.array_equal(matched, plain)
+
+
+@pytest.mark.parametrize("case", ["smaller_than_the_model", "hole_everywhere", "hole_at_the_border", "salt"])
+def test_awkward_inputs_work(model, case):
+    rng = np.random.default_rng(7)
+    H, W = (10, 12) if case == "smaller_than_the_model" else (40, 56)
+    frames = rng.integers(0, 256, (5, H, W, 3), dtype=np.uint8)
+    hole = np.zeros((5, H, W), bool)
+    if case == "smaller_than_the_model":
+        hole[:, 3:7, 4:9] = True
+    elif case == "hole_everywhere":
+        hole[2] = True  # one frame has nothing known
+        hole[:, 5:30, 5:50] = True
+    elif case == "hole_at_the_border":
+        hole[:, :6, -9:] = True
+    else:
+        hole = rng.random((5, H, W)) < 0.02
+    done = inpainter(model, sampler=SamplerSettings(name="dpmpp_2m", steps=2))(frames, hole)
+    assert np.array_equal(done.frames[~hole], frames[~hole])
+    assert len(done.regions.regions) <= 32
