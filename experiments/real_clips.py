@@ -21,7 +21,7 @@ request. A moving hole must hide moving content: seeds are tried until at least
 ``--min-moving`` (5 %) of its pixels are where the truth changes between frames (the JSON
 records the share reached). Every method gets the clip with its hole blacked out.
 
-Methods: the baselines (``--baselines``, default Telea and temporal propagation), the
+Methods: the baselines (``--baselines``, default Telea, temporal and flow propagation), the
 shipped checkpoint (``vidsched/assets/vidsched-vtest64.json``; ``--no-shipped`` leaves it
 out) and every ``--checkpoint``, each with every ``--region`` mode, named
 ``<checkpoint file stem>/<region>``. Sampler ``--sampler`` (default DPM-Solver++(2M)),
@@ -67,7 +67,7 @@ IMG = REPO / "docs" / "img"
 SHIPPED = REPO / "vidsched" / "assets" / "vidsched-vtest64.json"
 CORPUS = REPO / "data" / "corpus"
 MASKS = ("object", "logo", "box")
-REGIONS = ("auto", "full")
+REGIONS = ("auto", "full")  # the default comparison; "crop" is accepted too
 METRICS = ("hole_psnr", "ssim", "e_warp", "sharpness", "seconds")
 LABELS = {"hole_psnr": "hole PSNR (dB) ↑", "ssim": "SSIM (DEVIL) ↑", "e_warp": "E_warp ↓",
           "sharpness": "sharpness ratio (1 = truth)", "seconds": "wall seconds ↓"}
@@ -208,8 +208,11 @@ def build_methods(args) -> dict:
     checkpoints = ([] if args.no_shipped else [SHIPPED]) + list(args.checkpoint)
     for path, label in zip(checkpoints, checkpoint_labels(checkpoints)):
         for region in args.region:
-            methods[f"{label}/{region}"] = ModelMethod(path, scheme=args.scheme, sampler=args.sampler,
-                                                       steps=args.steps, seed=args.seed, region=region)
+            extra = "".join([f"+refine{args.refine}" if args.refine else "", "+seam" if args.seam != "none" else "",
+                             f"+prior-{args.prior}" if args.prior != "none" else ""])
+            methods[f"{label}/{region}{extra}"] = ModelMethod(
+                path, scheme=args.scheme, sampler=args.sampler, steps=args.steps, seed=args.seed, region=region,
+                refine=args.refine, seam=args.seam, prior=args.prior)
     return methods
 
 
@@ -372,13 +375,17 @@ def parse_args(argv=None) -> argparse.Namespace:
     ap.add_argument("--mask-seed", type=int, default=0)
     ap.add_argument("--min-moving", type=float, default=0.05,
                     help="fraction of a moving hole's pixels that should hide moving content (seeds are tried)")
-    ap.add_argument("--baselines", type=csv, default=["telea", "propagation"])
+    ap.add_argument("--baselines", type=csv, default=["telea", "propagation", "flow_propagation"])
     ap.add_argument("--checkpoint", type=Path, action="append", default=[],
                     help="a checkpoint to evaluate (repeatable)")
     ap.add_argument("--no-shipped", action="store_true", help="leave out the shipped checkpoint")
     ap.add_argument("--region", type=csv, default=list(REGIONS), help="region modes, comma separated (auto, full)")
     ap.add_argument("--scheme", default="improved_ar_far_future")
     ap.add_argument("--sampler", default="dpmpp_2m", choices=["dpmpp_2m", "heun", "ddpm"])
+    ap.add_argument("--refine", type=int, default=0, help="coarse-to-fine levels for the model (vidsched run --refine)")
+    ap.add_argument("--seam", default="none", choices=["none", "match"], help="seam matching (vidsched run --seam)")
+    ap.add_argument("--prior", default="none", choices=["none", "known", "init"],
+                    help="the propagation prior's mode (vidsched run --prior propagate --prior-mode ...)")
     ap.add_argument("--steps", type=int, default=None, help="sampler steps (default 10; --quick 2)")
     ap.add_argument("--seed", type=int, default=0, help="the model's sampling seed")
     ap.add_argument("--quick", action="store_true", help="tiny: 2 clips, 8 frames, 2 sampler steps")
@@ -404,8 +411,8 @@ def parse_args(argv=None) -> argparse.Namespace:
         if kind not in MASKS:
             ap.error(f"--masks: unknown kind {kind!r} (choose from {', '.join(MASKS)})")
     for region in args.region:
-        if region not in REGIONS:
-            ap.error(f"--region: unknown mode {region!r} (choose from {', '.join(REGIONS)})")
+        if region not in REGIONS + ("crop",):
+            ap.error(f"--region: unknown mode {region!r} (choose from auto, crop, full)")
     for name in args.baselines:
         if name not in BASELINES:
             ap.error(f"--baselines: unknown baseline {name!r} (choose from {', '.join(BASELINES)})")

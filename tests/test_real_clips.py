@@ -50,7 +50,7 @@ def test_quick_run_on_given_clips(real_clips, tmp_path, capsys) -> None:
     printed = capsys.readouterr().out.strip().splitlines()
 
     payload = json.loads((tmp_path / "rc.json").read_text())
-    methods = ["telea", "propagation", "vidsched-vtest64/auto", "vidsched-vtest64/full"]
+    methods = ["telea", "propagation", "flow_propagation", "vidsched-vtest64/auto", "vidsched-vtest64/full"]
     assert payload["methods"] == methods
     assert payload["sampler"] == "dpmpp_2m" and payload["steps"] == 2 and payload["frames"] == 8
     assert payload["scheme"] == "improved_ar_far_future"
@@ -101,7 +101,7 @@ def test_quick_run_on_given_clips(real_clips, tmp_path, capsys) -> None:
     # the table and the pictures
     md = (tmp_path / "rc.md").read_text()
     assert "## object masks" in md and "## logo masks" in md
-    assert "| clip | telea | propagation | vidsched-vtest64/auto | vidsched-vtest64/full |" in md
+    assert "| clip | telea | propagation | flow_propagation | vidsched-vtest64/auto | vidsched-vtest64/full |" in md
     from PIL import Image
 
     for kind in ("object", "logo"):
@@ -117,7 +117,7 @@ def test_synthetic_source_from_the_command_line(real_clips, tmp_path, capsys) ->
     assert code == 0
     last = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     assert set(last["summary"]) == {"object", "logo", "box"}
-    assert set(last["summary"]["box"]) == {"telea", "propagation"}
+    assert set(last["summary"]["box"]) == {"telea", "propagation", "flow_propagation"}
     assert (tmp_path / "real_clips_quick.json").is_file() and not list(tmp_path.glob("*.png"))
 
 

@@ -94,21 +94,37 @@ class ModelMethod:
     seed: int = 0
     scheme_params: dict = field(default_factory=dict)
     region: str = "auto"  # the runtime's regions (vidsched.regions); "full" for whole frames
+    refine: int = 0  # coarse-to-fine levels (runtime.inference.InferenceSettings)
+    seam: str = "none"  # "match": seam matching (vidsched.seams)
+    prior: str = "none"  # "known" / "init": the propagation prior's mode (runtime.prior)
 
     def __post_init__(self) -> None:
         from vidsched.runtime.executor import SamplerSettings
         from vidsched.runtime.inference import InferenceSettings, Inpainter
 
         # One window per network call: faster on a CPU (BENCHMARKS.md, stage batching), same result.
+        from vidsched.runtime.prior import DEFAULT_STRENGTH
+
+        start_sigma = DEFAULT_STRENGTH if self.prior == "init" else None
         settings = InferenceSettings(scheme=self.scheme, scheme_params=tuple(self.scheme_params.items()),
-                                     sampler=SamplerSettings(name=self.sampler, steps=self.steps), seed=self.seed,
-                                     region=self.region, max_windows_per_call=1)
+                                     sampler=SamplerSettings(name=self.sampler, steps=self.steps,
+                                                             start_sigma=start_sigma),
+                                     seed=self.seed, region=self.region, max_windows_per_call=1,
+                                     refine=self.refine, seam=self.seam)
         self.inpainter = Inpainter.from_checkpoint(self.checkpoint, settings, cuda_graphs=False)
         self.config = self.inpainter.config
 
     def __call__(self, gt: np.ndarray, hole: np.ndarray, seed: int | None = None) -> Prediction:
         start = time.perf_counter()
-        done = self.inpainter(gt, hole, seed=seed)
+        frames, todo, prior = gt, hole, None
+        if self.prior != "none":  # the propagation prior, as `vidsched run --prior propagate`
+            from vidsched.runtime.prior import apply_prior
+
+            p = apply_prior(gt, hole, self.prior)
+            frames, todo, prior = p.frames, p.hole, p.start
+        if not todo.any():
+            return Prediction(frames, time.perf_counter() - start, 0)
+        done = self.inpainter(frames, todo, seed=seed, prior=prior)
         return Prediction(done.frames, time.perf_counter() - start, done.network_evaluations)
 
 
