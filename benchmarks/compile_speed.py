@@ -6,6 +6,8 @@
     python benchmarks/compile_speed.py --profile  # also cProfile the slowest scheme
     python benchmarks/compile_speed.py --no-profile  # skip cProfile of schemes missing a goal
     python benchmarks/compile_speed.py --strict   # exit status 1 if a scheme misses a goal
+    python benchmarks/compile_speed.py --long 100000  # long videos up to T = 100,000 only
+    python benchmarks/compile_speed.py --long 0   # no long videos
 
 Every built-in scheme (``vidsched.compiler.builtin_schemes()``, so schemes added later
 are included) is compiled with ``compile_scheme(name, {"T": T, "K": 16})`` (other
@@ -19,6 +21,12 @@ time(T = 10,000) / time(T = 1,000) <= 15 (about linear: 10x the frames, <= 15x t
 
 The phases of the slowest scheme at T = 10,000 are timed separately (parse+check,
 evaluate, validate, lower); a scheme that misses a goal is profiled with cProfile.
+
+Long videos: ``LONG_SCHEMES`` are compiled once at T = 100,000 and T = 1,000,000 (the
+compiler's limit): wall time of a plain run, then peak memory (``tracemalloc``) of a
+second, traced run (tracing slows it down several times). Goal: time and peak memory
+grow about linearly, at most ``GOAL_RATIO`` times for 10x the frames. These take a few
+minutes; ``--long 100000`` stops at T = 100,000, ``--long 0`` skips them.
 
 The last line of the output is one JSON object with every figure.
 """
@@ -35,6 +43,7 @@ import pstats
 import statistics
 import sys
 import time
+import tracemalloc
 from collections.abc import Callable
 from pathlib import Path
 
@@ -58,6 +67,8 @@ T_LARGE = 10_000
 K = 16
 GOAL_SECONDS = 0.5  # at T = T_LARGE
 GOAL_RATIO = 15.0  # time(T_LARGE) / time(T_SMALL)
+LONG_SCHEMES = ("ar", "improved_ar_far_future", "hierarchy2", "fdm/autoreg", "fdm/hierarchy")
+LONG_TS = (100_000, 1_000_000)
 # Stop repeating a measurement once its repeats have taken this long (at least one run).
 BUDGET_SECONDS = 10.0
 
@@ -122,6 +133,30 @@ def goals(row: dict) -> dict:
     return {"t_10k_le_0_5s": fast, "ratio_le_15": linear, "all": fast and linear}
 
 
+def measure_long(name: str, T: int) -> dict:
+    """One plain run (wall and CPU time) and one traced run (peak memory) at T."""
+    row: dict = {"scheme": name, "T": T}
+    try:
+        gc.collect()
+        c0, t0 = time.process_time(), time.perf_counter()
+        plan = compile_scheme(name, overrides(T))
+        row["t_s"] = time.perf_counter() - t0
+        row["cpu_s"] = time.process_time() - c0
+        row["stages"] = len(plan.stages)
+        del plan
+        gc.collect()
+        tracemalloc.start()
+        try:
+            compile_scheme(name, overrides(T))
+            row["peak_mb"] = tracemalloc.get_traced_memory()[1] / 1e6
+        finally:
+            tracemalloc.stop()
+    except Exception as e:  # a scheme that does not compile with these parameters
+        row["error"] = f"{type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}"
+    row["load_after"] = load_after()
+    return row
+
+
 def phases(name: str, T: int, repeats: int) -> dict[str, float]:
     """Median time of each compiler pass for one scheme (same work as compile_scheme)."""
     source = load_scheme_source(name)
@@ -160,6 +195,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--profile", action="store_true", help="cProfile the slowest scheme even if it meets the goals")
     ap.add_argument("--no-profile", action="store_true", help="do not cProfile the schemes that miss a goal")
     ap.add_argument("--strict", action="store_true", help="exit with status 1 if a scheme misses a goal")
+    ap.add_argument("--long", type=int, default=LONG_TS[-1], metavar="T",
+                    help=f"long videos up to this T ({', '.join(map(str, LONG_TS))}; 0: none)")
     args = ap.parse_args(argv)
     repeats = args.repeats or (2 if args.quick else 5)
 
@@ -229,6 +266,39 @@ def main(argv: list[str] | None = None) -> int:
         print()
         print(profile(name, T_LARGE).rstrip())
 
+    long_rows: list[dict] = []
+    long_ratios: dict[str, dict] = {}
+    long_ts = [T for T in LONG_TS if T <= args.long]
+    if long_ts:
+        print()
+        print(f"Long videos, K = {K}: one plain run (t, cpu) and one traced run (peak memory, tracemalloc)")
+        head = f"{'scheme':<28} {'T':>10} {'stages':>8} {'t':>10} {'cpu':>10} {'peak':>10}  load"
+        print(head)
+        print("-" * len(head))
+        for name in LONG_SCHEMES:
+            by_T = {}
+            for T in long_ts:
+                row = measure_long(name, T)
+                long_rows.append(row)
+                by_T[T] = row
+                if "error" in row:
+                    print(f"{name:<28} {T:>10,} {'-':>8} {'-':>10} {'-':>10} {'-':>10}  ERROR {row['error']}",
+                          flush=True)
+                else:
+                    print(f"{name:<28} {T:>10,} {row['stages']:>8} {fmt_s(row['t_s']):>10} {fmt_s(row['cpu_s']):>10} "
+                          f"{row['peak_mb']:>7.0f} MB  {row['load_after']}", flush=True)
+            if len(long_ts) == 2 and all("error" not in r for r in by_T.values()):
+                small, large = (by_T[T] for T in long_ts)
+                long_ratios[name] = {
+                    "cpu_ratio": round(large["cpu_s"] / small["cpu_s"], 2) if small["cpu_s"] > 0 else None,
+                    "peak_ratio": round(large["peak_mb"] / small["peak_mb"], 2) if small["peak_mb"] > 0 else None,
+                }
+        for name, r in long_ratios.items():
+            ok = all(v is not None and v <= GOAL_RATIO for v in r.values())
+            r["linear"] = ok
+            print(f"  {name}: cpu x{r['cpu_ratio']}, peak memory x{r['peak_ratio']} for 10x the frames: "
+                  f"{'pass' if ok else 'FAIL'} (goal <= {GOAL_RATIO:g})")
+
     summary = {
         "benchmark": "compile_speed",
         "K": K,
@@ -259,6 +329,8 @@ def main(argv: list[str] | None = None) -> int:
         "all_goals_met": not failing,
         "failing": failing,
         "phases_slowest": phase_report,
+        "long": [{k: (round(v, 4) if isinstance(v, float) else v) for k, v in r.items()} for r in long_rows],
+        "long_ratios": long_ratios,
         "machine": {**machine(), "load_avg_1min_before": load_before, "load_avg_1min_after": load_after()},
     }
     print(json.dumps(summary, sort_keys=False, separators=(",", ":")))

@@ -251,8 +251,8 @@ def test_chunks_rejects_non_positive_sizes():
 
 
 def test_large_and_fragmented_sets():
-    """Bitmask storage: a 10-million-frame video (the evaluator's limit) with every 3rd
-    frame removed -- millions of runs -- still answers positional questions exactly."""
+    """Bitmask storage: a 10-million-frame video (ten times the evaluator's limit) with
+    every 3rd frame removed -- millions of runs -- still answers positional questions exactly."""
     n = 10_000_000
     big = FrameSet.interval(0, n)
     holes = FrameSet.range(0, n, 3)

@@ -435,7 +435,7 @@ def _batches_against_the_graph(plan):
 @pytest.mark.parametrize("change, needle", [
     (_stage(0, "generate", [0, 1, 2, 99]), "frames 99 outside 0..7"),
     (_stage(0, "generate", [-1, 0, 1, 2, 3]), "outside 0..7"),
-    (_set("num_frames", 10**9), "num_frames = 1,000,000,000 is outside 1..10,000,000"),
+    (_set("num_frames", 10**9), "num_frames = 1,000,000,000 is outside 1..1,000,000"),
     (_set("num_frames", 0), "outside 1.."),
     (_batches_against_the_graph, "edge 0 -> 1 (data) but stage 0 is in batch 0 and stage 1 in batch 0"),
     (_stage(1, "batch", 5), "stage 1 says batch 5"),

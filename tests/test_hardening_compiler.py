@@ -15,7 +15,7 @@ from contextlib import contextmanager
 import pytest
 
 from vidsched.compiler import compile_scheme, load_scheme_source
-from vidsched.errors import EvaluationError, ResourceLimitError, SchemeError, SchemeErrors, SourceFile
+from vidsched.errors import EvaluationError, ParameterError, ResourceLimitError, SchemeError, SchemeErrors, SourceFile
 from vidsched.lang.interp import Limits
 from vidsched.lang.parser import parse
 from vidsched.plan import Plan
@@ -287,8 +287,10 @@ def test_a_long_loop_runs_out_of_fuel_at_the_loop():
 def test_the_fuel_limit_comes_from_the_caller():
     text = scheme("    let x = 0\n    let i = 0\n    while i < 100 { x = x + i\n        i = i + 1 }\n    assert x == 4950")
     assert isinstance(outcome(text, limits=Limits(max_fuel=100_000)), Plan)
-    err = the_error(text, ResourceLimitError, limits=Limits(max_fuel=200))
+    err = the_error(text, ResourceLimitError, limits=Limits(max_fuel=200, fuel_per_frame=0))
     assert "more than 200 evaluation steps" in err.message
+    err = the_error(text, ResourceLimitError, limits=Limits(max_fuel=200, fuel_per_frame=25))  # T = 8
+    assert "more than 400 evaluation steps" in err.message and "200 + 25 per frame with T = 8" in err.message
     assert err.line in (4, 5)  # in the loop
 
 
@@ -304,17 +306,32 @@ def test_the_fuel_limit_comes_from_the_caller():
         "    for s in [0 ..< T by 2] { for i in 0 ..< 100000 { stage { generate i } } }",
     ],
 )
-def test_work_on_a_long_video_ends_with_an_error_not_a_hang(body):
+def test_work_on_a_video_past_the_frame_limit_fails_at_once(body):
     text = f"scheme s(T = 10000000, K = 8) {{\n{body}\n}}\n"
-    err = the_error(text, ResourceLimitError)
-    assert "evaluation steps" in err.message
+    err = the_error(text, ParameterError)
+    assert f"more than the limit of {Limits().max_frames:,} frames" in err.message
 
 
-def test_a_shipped_scheme_on_a_huge_video_runs_out_of_fuel():
+@pytest.mark.parametrize(
+    "body",
+    [
+        "    for a in 0 ..< T { for b in 0 ..< T { } }",
+        "    let i = 0\n    while i < T { given {i}\n        i = i + 1 }",
+        "    for s in [0 ..< T by 2] { for i in 0 ..< 100000 { stage { generate i } } }",
+    ],
+)
+def test_runaway_work_on_the_longest_video_runs_out_of_fuel(body):
+    # The budget grows with T (fuel_per_frame); a small one keeps this test quick.
+    text = f"scheme s(T = 1000000, K = 8) {{\n{body}\n}}\n"
+    err = the_error(text, ResourceLimitError, limits=Limits(fuel_per_frame=2))
+    assert "evaluation steps" in err.message and "2 per frame with T = 1,000,000" in err.message
+
+
+def test_a_shipped_scheme_past_the_frame_limit_fails_at_once():
     source = load_scheme_source("fdm/hierarchy")
-    text = source.text.replace("T = 200", "T = 1000000")
-    err = the_error(text, ResourceLimitError)
-    assert "evaluation steps" in err.message
+    text = source.text.replace("T = 200", "T = 2000000")
+    err = the_error(text, ParameterError)
+    assert f"more than the limit of {Limits().max_frames:,} frames" in err.message
 
 
 def test_a_text_past_the_size_limit_is_refused_where_it_passes_it():

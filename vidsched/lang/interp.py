@@ -40,11 +40,11 @@ from vidsched.errors import (
     Span,
     UnknownNameError,
 )
-from vidsched.frames import FrameSet
+from vidsched.frames import MAX_RUNS, FrameSet
 from vidsched.frames_text import compact_ranges
 from vidsched.lang import ast
 from vidsched.lang.builtins import ANY, BOOL, BUILTINS, INT, LIST, NUM, SET, BuiltinFailure
-from vidsched.lang.limits import FRAMES_PER_STEP, Limits
+from vidsched.lang.limits import SET_OP_STEPS, Limits
 
 STATE_NAMES = ("done", "todo", "given")
 KEYWORDS = frozenset(
@@ -155,16 +155,17 @@ class _Runtime:
     scheme_name: str = ""
     in_params: bool = True
     fuel: int = 0  # evaluation steps used so far (Limits.max_fuel)
-    frame_cost: int = 1  # steps per operation on a frame set: 1 + T // FRAMES_PER_STEP
+    frame_cost: int = SET_OP_STEPS  # steps per operation on a frame set, besides its bitmask work
+    _work_seen: int = 0  # FrameSet.work already charged
 
     def __post_init__(self) -> None:
-        self.max_fuel = self.limits.max_fuel
         self.max_bits = self.limits.max_int_bits
+        self._work_seen = FrameSet.work
         self.set_frames(self.T)
 
     def set_frames(self, T: int) -> None:
         self.T = T
-        self.frame_cost = 1 + T // FRAMES_PER_STEP
+        self.max_fuel = self.limits.fuel_budget(T)
 
     @property
     def todo(self) -> FrameSet:
@@ -202,16 +203,19 @@ class _Runtime:
             )
 
     def burn(self, units: int, span: Span) -> None:
-        """Use `units` evaluation steps; passing Limits.max_fuel is an error at `span`."""
-        self.fuel += units
+        """Use `units` evaluation steps, plus the bitmask work frame sets did since the last
+        call (FrameSet.work); passing the fuel budget is an error at `span`."""
+        work = FrameSet.work
+        self.fuel += units + (work - self._work_seen)
+        self._work_seen = work
         if self.fuel > self.max_fuel:
+            lim = self.limits
             self.fail(
                 ResourceLimitError,
-                f"the scheme takes more than {self.max_fuel:,} evaluation steps (the limit on the work of a compile)",
+                f"the scheme takes more than {self.max_fuel:,} evaluation steps (the limit on the work of a compile: "
+                f"{lim.max_fuel:,} + {lim.fuel_per_frame} per frame with T = {self.T:,})",
                 span,
-                [f"operations on frame sets cost more on longer videos: {self.frame_cost} steps each with T = {self.T:,}"]
-                if self.frame_cost > 1
-                else [],
+                ["operations on fragmented frame sets (more than 32 runs) cost more on longer videos"],
             )
 
     def tick(self, span: Span) -> None:
@@ -264,9 +268,9 @@ def _listing_steps(s: FrameSet) -> int:
     """Evaluation steps of listing a frame set's members, on top of one per member: a few
     members are found with whole-set operations, more by reading every bit of the span
     (FrameSet.__iter__)."""
-    if len(s) <= 32:
+    if s.stored_as_runs or len(s) <= 32:  # runs: one step per member is enough
         return 0
-    return s.bits.bit_length() // _BITS_PER_STEP
+    return s.span_end() // _BITS_PER_STEP
 
 
 def _listing_cost(rt: _Runtime, name: str, args: list) -> int:
@@ -898,14 +902,13 @@ class _Checker:
             if name in _LISTING_BUILTINS:
                 rt.burn(_listing_cost(rt, name, args), span)
             if name in ("chunks", "runs") and isinstance(args[0], FrameSet):
-                # Each returned set is a bitmask as wide as the video: charge the list's
-                # size up front so `chunks(todo, 1)` on a huge video is refused, not slow.
-                pieces = (
-                    args[0].run_count()
-                    if name == "runs"
-                    else -(-len(args[0]) // args[1]) if isinstance(args[1], int) and args[1] > 0 else 0
-                )
-                rt.charge(pieces * (1 + rt.T // 64), span)
+                # Charge the list's size up front so `chunks(todo, 1)` on a huge video is
+                # refused, not slow. A piece of at most MAX_RUNS runs is stored as its runs;
+                # a piece of a fragmented set may be a bitmask as wide as the video.
+                size = args[1] if name == "chunks" and isinstance(args[1], int) else 0
+                pieces = args[0].run_count() if name == "runs" else -(-len(args[0]) // size) if size > 0 else 0
+                wide = name == "chunks" and size > MAX_RUNS and not args[0].stored_as_runs
+                rt.charge(pieces * (1 + (rt.T // 64 if wide else 0)), span)
             if name == "len" and not isinstance(args[0], (FrameSet, tuple)):
                 rt.fail(SchemeTypeError, f"len() takes a frame set or a list, not {_describe(args[0])}", span)
             try:

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 class Limits:
     """Bounds that guarantee every scheme terminates quickly."""
 
-    max_frames: int = 10_000_000  # largest T
+    max_frames: int = 1_000_000  # largest T (compile time and memory are linear in T up to here)
     max_stages: int = 200_000
     max_steps: int = 20_000_000  # loop iterations and stages, all loops together
     max_int_bits: int = 256  # every integer, and a fraction's numerator and denominator
@@ -24,13 +24,18 @@ class Limits:
     while_limit_per_frame: int = 4
     while_limit_base: int = 1000
     # Evaluation steps ("fuel"), all the work of a run together: one per expression
-    # evaluated, statement run and loop iteration; 1 + T // FRAMES_PER_STEP for an
-    # operation on the frame sets of a T-frame video; one per member that a built-in
-    # lists; and for each stage, the work of validating and lowering it (150, plus two
-    # per frame of its window). About a second of compiling. The work of a frame-set
-    # operation grows with T, and so does the number of stages: the shipped schemes
-    # need 1.1 million steps at most with T = 10,000 and 4.4 million with T = 30,000.
+    # evaluated, statement run and loop iteration; SET_OP_STEPS for an operation on frame
+    # sets, plus the bitmask work it actually did (one step per FRAMES_PER_STEP frames of
+    # a fragmented set's bitmask: sets of at most 32 runs have none); one per member that
+    # a built-in lists; and for each stage, the work of validating and lowering it (150,
+    # plus two per frame of its window). The budget is max_fuel + fuel_per_frame * T
+    # (fuel_budget): the work a scheme legitimately does grows with the video, about a
+    # second of compiling per 5,000,000 steps. With K = 16 and their default parameters
+    # the shipped schemes need 29 to 46 steps per frame whatever T is (fdm/hierarchy:
+    # 102); improved_ar_2res/3res, which work on fragmented sets, 39 at T = 10,000 and 66
+    # at T = 100,000 (their bitmask work grows as T^2).
     max_fuel: int = 5_000_000
+    fuel_per_frame: int = 200
     # Blocks and expressions nested inside each other, counted together. A chain of
     # left-associative operators (`1 + 2 + 3 + ...`) is one level, however long.
     max_nesting: int = 100
@@ -39,7 +44,13 @@ class Limits:
     def default_while_limit(self, num_frames: int) -> int:
         return self.while_limit_per_frame * num_frames + self.while_limit_base
 
+    def fuel_budget(self, num_frames: int) -> int:
+        """Evaluation steps a compile of a `num_frames`-frame video may take."""
+        return self.max_fuel + self.fuel_per_frame * max(num_frames, 0)
 
-# How many frames of a frame set make one evaluation step of work: an operation on the
-# sets of a T-frame video costs 1 + T // FRAMES_PER_STEP steps.
+
+# How many frames of a fragmented frame set's bitmask make one evaluation step of work
+# (vidsched.frames.FrameSet.work counts in these units).
 FRAMES_PER_STEP = 4096
+# Evaluation steps of one operation on frame sets, besides its bitmask work.
+SET_OP_STEPS = 2
