@@ -15,13 +15,7 @@ CONFIG = VideoUNetConfig(image_size=16, max_frames=4, channels=8, channel_mult=(
                          num_heads=2, rel_pos_channels=8)
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    """A tiny model on a shared CPU: torch's intra-op threads only spin (see test_run.py)."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")  # tests/conftest.py
 
 
 def tiny_model(device) -> VideoUNet:

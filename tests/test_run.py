@@ -46,14 +46,7 @@ def make_clip() -> tuple[np.ndarray, np.ndarray]:
     return frames, hole
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    """The model is tiny: with a second busy process on the machine, torch's intra-op
-    threads spin against it and a 0.1 s run takes 20 s. One thread is fastest here."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")  # tests/conftest.py
 
 
 @pytest.fixture(scope="module")
@@ -469,7 +462,7 @@ def test_vidsched_script_runs_end_to_end(assets, reference, tmp_path):
     command = [program] if program else [sys.executable, "-m", "vidsched.cli"]
     env = dict(os.environ)
     env["PYTHONPATH"] = str(Path(__file__).resolve().parents[1]) + os.pathsep + env.get("PYTHONPATH", "")
-    env["OMP_NUM_THREADS"] = "1"  # see one_thread()
+    env["OMP_NUM_THREADS"] = "1"  # see one_thread in tests/conftest.py
     out = tmp_path / "out.npy"
     done = subprocess.run(command + [str(x) for x in run_args(assets, out, video=assets.png)],
                           capture_output=True, text=True, env=env, timeout=120)
