@@ -4,7 +4,8 @@
     python benchmarks/gpu_session.py OUT_DIR [--budget-s 480] [--burst-s N --data FILE.npz]
     python benchmarks/gpu_session.py OUT_DIR --dry-run      # tiny sizes on the CPU (< 1 min)
     python benchmarks/gpu_session.py --pack-data FILE.npz   # the corpus, compact, for --data (CPU)
-    python benchmarks/gpu_session.py OUT_DIR --only train_burst --budget-s 300 --burst-s 240 --data FILE.npz
+    python benchmarks/gpu_session.py OUT_DIR --only train_burst --budget-s 300 --burst-s 240 --data FILE.npz \
+        [--burst-set batch_size=16 ...]
 
 A device (one H100/H200) is lent by chance, 15 minutes in all, at most 10 minutes per
 call, files back at most 16 MiB each. So every GPU measurement lives in this one script.
@@ -611,7 +612,7 @@ def load_packed(path: Path):
     return out["clip"], out["still"], out["held"]
 
 
-def step_train_burst(st: Step, seconds: float, data: str | None) -> None:
+def step_train_burst(st: Step, seconds: float, data: str | None, sets: list[str] = ()) -> None:
     from vidsched.model.checkpoint import read_checkpoint, save_checkpoint
     from vidsched.training.report import plot_loss
     from vidsched.training.trainer import train
@@ -631,19 +632,20 @@ def step_train_burst(st: Step, seconds: float, data: str | None) -> None:
     run_dir = work / "corpus64"
     path = REPO / "model" / "configs" / "corpus64.yaml"
     first = 2 if st.dry else 200
-    st.put(data=source, burst_s=seconds, config="model/configs/corpus64.yaml",
+    sets = [f"log_every={1 if st.dry else 50}", "save_every=100000", *sets]
+    st.put(data=source, burst_s=seconds, config="model/configs/corpus64.yaml", overrides=sets,
            plan=f"{first} steps to measure the rate, then resumed to the step count that fills the burst")
     try:
         t0 = time.perf_counter()
         reports = []
-        cfg = train_config(path, run_dir, first, st.dry, [f"log_every={1 if st.dry else 50}", "save_every=100000"])
+        cfg = train_config(path, run_dir, first, st.dry, sets)
         train(cfg, clips, None, log=print, on_report=reports.append, stills=stills)
         elapsed = time.perf_counter() - t0
         # the training rate after warm-up (the last reports), not counting the setup
         rates = [r.steps_per_second for r in reports[-2:]]
         rate = statistics.median(rates) if rates else first / elapsed
         target = first + max(1, int(rate * max(0.0, seconds - elapsed) * 0.95))
-        cfg = train_config(path, run_dir, target, st.dry, [f"log_every={1 if st.dry else 50}", "save_every=100000"])
+        cfg = train_config(path, run_dir, target, st.dry, sets)
         train(cfg, clips, held[0] if held else None, resume=True, log=print, on_report=reports.append, stills=stills)
         wall = time.perf_counter() - t0
         state, model_cfg, meta = read_checkpoint(run_dir / "ema.json")
@@ -662,7 +664,7 @@ def step_train_burst(st: Step, seconds: float, data: str | None) -> None:
         shutil.rmtree(work, ignore_errors=True)
 
 
-def child(out: Path, name: str, dry: bool, burst_s: float, data: str | None) -> int:
+def child(out: Path, name: str, dry: bool, burst_s: float, data: str | None, burst_sets: list[str] = ()) -> int:
     import torch
 
     torch.manual_seed(0)
@@ -675,7 +677,7 @@ def child(out: Path, name: str, dry: bool, burst_s: float, data: str | None) -> 
         if name in [s.strip() for s in os.environ.get("VIDSCHED_GPU_SESSION_FAIL", "").split(",")]:
             raise RuntimeError(f"simulated failure (VIDSCHED_GPU_SESSION_FAIL={name})")
         if name == "train_burst":
-            step_train_burst(st, burst_s, data)
+            step_train_burst(st, burst_s, data, burst_sets)
         else:
             globals()[f"step_{name}"](st)
         st.data["status"] = "ok"
@@ -697,7 +699,8 @@ def child(out: Path, name: str, dry: bool, burst_s: float, data: str | None) -> 
 def run_step(out: Path, name: str, timeout: float, args) -> dict:
     cmd = [sys.executable, str(Path(__file__).resolve()), str(out), "--step", name,
            "--burst-s", str(args.burst_s)] + (["--dry-run"] if args.dry_run else []) + \
-          (["--data", str(args.data)] if args.data else [])
+          (["--data", str(args.data)] if args.data else []) + \
+          [f"--burst-set={x}" for x in args.burst_set]
     log = out / f"{name}.log"
     path = out / f"{name}.json"
     path.unlink(missing_ok=True)
@@ -794,6 +797,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--burst-s", type=float, default=None,
                     help="train_burst: seconds of training in the time left (default: none; dry run: 5)")
     ap.add_argument("--data", type=Path, help="train_burst's data: an .npz from --pack-data")
+    ap.add_argument("--burst-set", action="append", default=[], metavar="KEY=VALUE",
+                    help="train_burst: a recipe override, repeatable (e.g. batch_size=16: a GPU step costs "
+                         "about the same at batch 2 and 16)")
     ap.add_argument("--pack-data", type=Path, metavar="FILE.npz", help="write the corpus compactly and exit (CPU)")
     ap.add_argument("--max-side", type=int, default=320, help="--pack-data: longest side of clips and stills")
     ap.add_argument("--quality", type=int, default=90, help="--pack-data: JPEG quality of the frames")
@@ -814,7 +820,8 @@ def main(argv: list[str] | None = None) -> int:
         ap.error(f"--budget-s {args.budget_s:g} leaves under 120 s for steps 1-7 beside --burst-s {args.burst_s:g}")
     args.out.mkdir(parents=True, exist_ok=True)
     if args.step:
-        return child(args.out, args.step, args.dry_run, args.burst_s, str(args.data) if args.data else None)
+        return child(args.out, args.step, args.dry_run, args.burst_s, str(args.data) if args.data else None,
+                     args.burst_set)
 
     from _machine import RUNTIME_PACKAGES, machine
 
