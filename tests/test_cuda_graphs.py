@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from vidsched.model.unet import VideoUNet, VideoUNetConfig
-from vidsched.runtime.cuda_graphs import GraphedModel
+from vidsched.runtime.cuda_graphs import GraphedModel, static_buffers
 
 needs_cuda = pytest.mark.skipif(not torch.cuda.is_available(), reason="CUDA graphs need a CUDA GPU")
 
@@ -19,8 +19,33 @@ pytestmark = pytest.mark.usefixtures("one_thread")  # tests/conftest.py
 
 
 def tiny_model(device) -> VideoUNet:
+    """Random weights everywhere: the U-Net's zero-initialised output layer would make every
+    output 0, and then different inputs could not be told apart."""
     torch.manual_seed(0)
-    return VideoUNet(CONFIG).to(device).eval()
+    model = VideoUNet(CONFIG)
+    with torch.no_grad():
+        for p in model.parameters():
+            if not p.any():
+                p.normal_(0, 0.02)
+    return model.to(device).eval()
+
+
+def test_the_test_model_answers_different_inputs_differently():
+    model = tiny_model("cpu")
+    with torch.no_grad():
+        assert not torch.allclose(model(*inputs("cpu", 0)), model(*inputs("cpu", 1)))
+
+
+def test_static_buffers_made_in_inference_mode_take_copies_in_either_mode():
+    with torch.inference_mode():
+        args = inputs("cpu", 0)
+        buffers = static_buffers(args)
+        buffers[0].copy_(args[0] + 1)  # the executor's calls: inside inference mode
+    fresh = inputs("cpu", 1)
+    with torch.no_grad():  # a benchmark's or a user's call: outside it
+        for buf, a in zip(buffers, fresh):
+            buf.copy_(a)
+    assert torch.equal(buffers[0], fresh[0])
 
 
 def inputs(device, seed: int, batch: int = 2):
@@ -113,3 +138,47 @@ def test_executor_with_graphs_matches_executor_without():
         buffers.append(buffer.astype(np.float32))
         assert (make.graphed.captures > 0) == graphs
     np.testing.assert_allclose(buffers[0], buffers[1], atol=2e-2)
+
+
+def _denoiser_inputs(device, seed: int):
+    x, known, index, valid, _ = inputs(device, seed)
+    g = torch.Generator().manual_seed(seed + 100)
+    values = (torch.rand(x.shape, generator=g) * 2 - 1).to(device)
+    return x * 5, values, known, index, valid
+
+
+@pytest.mark.parametrize("prediction", ["eps", "v"])
+def test_the_graphed_denoiser_is_the_preconditioned_network_clipped(prediction):
+    """model_denoiser graphs the whole D(x, sigma); on the CPU it is a plain call, and it
+    must equal precond.make_denoiser's D clipped to the data range, known pixels kept."""
+    from vidsched.diffusion.precond import Conditioning, make_denoiser
+    from vidsched.runtime.denoiser import model_denoiser
+
+    model = tiny_model("cpu")
+    x, values, known, index, valid = _denoiser_inputs("cpu", 3)
+    make = model_denoiser(model, cuda_graphs=True, prediction=prediction)
+    cond = Conditioning(known_values=values, known=known, frame_index=index, frame_valid=valid)
+    reference = make_denoiser(model, cond, prediction)
+    with torch.no_grad():
+        for sigma in (80.0, torch.tensor(1.5), 0.01):
+            got = make(values, known, index, valid)(x, sigma)
+            want = reference(x, torch.as_tensor(sigma)).clamp(-1, 1)
+            torch.testing.assert_close(got, want)
+            assert torch.equal(got[known.expand_as(got) > 0], values[known.expand_as(values) > 0])
+    assert make.graphed.captures == 0  # the CPU captures nothing
+
+
+@needs_cuda
+def test_the_graphed_denoiser_matches_eager_on_the_gpu():
+    from vidsched.runtime.denoiser import model_denoiser
+
+    device = torch.device("cuda")
+    model = tiny_model(device)
+    graphed, eager = model_denoiser(model, cuda_graphs=True), model_denoiser(model, cuda_graphs=False)
+    with torch.inference_mode():
+        for seed in range(3):
+            x, values, known, index, valid = _denoiser_inputs(device, seed)
+            for sigma in (torch.tensor(20.0, device=device), torch.tensor(0.3, device=device)):
+                torch.testing.assert_close(graphed(values, known, index, valid)(x, sigma),
+                                           eager(values, known, index, valid)(x, sigma), rtol=2e-3, atol=2e-3)
+    assert graphed.graphed.captures == 1 and graphed.graphed.replays == 6

@@ -98,7 +98,7 @@ def test_a_step_past_its_timeout_is_recorded_as_failed(tmp_path):
     gs = load_script()
 
     class Args:
-        dry_run, burst_s, data = True, 0, None
+        dry_run, burst_s, data, burst_set = True, 0, None, []
 
     record = gs.run_step(tmp_path, "cuda_tests", 0.5, Args)
     assert record["status"] == "failed" and "timed out" in record["reason"]
@@ -110,3 +110,11 @@ def test_timeouts_leave_room_for_the_burst():
     for budget, burst in ((480, 0), (570, 240)):
         limits = gs.timeouts(budget, burst)
         assert set(limits) == set(STEPS[:-1]) and sum(limits.values()) < budget - burst
+
+
+def test_a_rerun_of_some_steps_shares_the_whole_budget_among_them():
+    gs = load_script()
+    some = gs.timeouts(200, 0, ["cuda_tests", "overhead"])
+    assert set(some) == {"cuda_tests", "overhead"}
+    assert abs(sum(some.values()) - 0.95 * 200) < 1e-6
+    assert some["cuda_tests"] > gs.timeouts(200, 0)["cuda_tests"]

@@ -1,4 +1,4 @@
-"""CUDA graphs for the network call: capture once per input shape, replay per evaluation.
+"""CUDA graphs for the denoiser call: capture once per input shape, replay per evaluation.
 
 A stage costs 2N - 1 network evaluations of the same shape (Heun, N steps), and a plan
 has many stages of the same window shape (K frames, padded), so the launch overhead of
@@ -17,9 +17,12 @@ import torch
 
 
 class GraphedModel:
-    """Callable with the network's signature ``(x, known, frame_index, frame_valid, logsnr)``."""
+    """Wraps a function of tensors returning one tensor (the network, or the whole
+    denoiser around it: :func:`vidsched.runtime.denoiser.model_denoiser`); called with
+    the same arguments. Every argument must be a tensor; the graph is keyed by their
+    shapes and dtypes."""
 
-    def __init__(self, model: torch.nn.Module, enabled: bool = True, warmup: int = 3) -> None:
+    def __init__(self, model, enabled: bool = True, warmup: int = 3) -> None:
         self.model = model
         self.enabled = enabled
         self.warmup = warmup
@@ -47,7 +50,15 @@ class GraphedModel:
         return static_out.clone()
 
     def _capture(self, args: tuple[torch.Tensor, ...]):
-        static_in = tuple(a.clone() for a in args)
+        # The graph's buffers are normal tensors even when the first call comes inside
+        # torch.inference_mode() (the executor's): inference tensors could not be written
+        # by a later call outside it (seen on an H200: "Inplace update to inference tensor
+        # outside InferenceMode"), while a normal tensor takes copies in either mode.
+        with torch.inference_mode(False), torch.no_grad():
+            return self._capture_normal(args)
+
+    def _capture_normal(self, args: tuple[torch.Tensor, ...]):
+        static_in = static_buffers(args)
         stream = torch.cuda.Stream()
         stream.wait_stream(torch.cuda.current_stream())
         with torch.cuda.stream(stream):  # warm up kernels (cuDNN autotuning) off the graph
@@ -59,3 +70,10 @@ class GraphedModel:
             static_out = self.model(*static_in)
         self.captures += 1
         return graph, static_in, static_out
+
+
+def static_buffers(args: tuple[torch.Tensor, ...]) -> tuple[torch.Tensor, ...]:
+    """Copies of ``args`` that later calls can overwrite in place, inside or outside
+    ``torch.inference_mode()``, whichever mode the arguments were made in."""
+    with torch.inference_mode(False):
+        return tuple(a.clone() for a in args)
