@@ -60,7 +60,7 @@ from vidsched.compiler import builtin_schemes, compile_scheme, load_scheme_sourc
 from vidsched.lang.interp import check, evaluate  # noqa: E402
 from vidsched.lang.parser import parse  # noqa: E402
 from vidsched.lang.validate import validate  # noqa: E402
-from vidsched.plan import lower  # noqa: E402
+from vidsched.lang.lower import lower  # noqa: E402
 
 T_SMALL = 1_000
 T_LARGE = 10_000
@@ -165,7 +165,8 @@ def phases(name: str, T: int, repeats: int) -> dict[str, float]:
     out["parse+check"], _, program = timed(lambda: check(parse(source.text, source.name), source), repeats)
     out["evaluate"], _, stage_list = timed(lambda: evaluate(program, ov), repeats)
     out["validate"], _, validated = timed(lambda: validate(stage_list), repeats)
-    out["lower"], _, _ = timed(lambda: lower(validated, source_file=source.name), repeats)
+    out["lower"], _, _ = timed(lambda: lower(validated, source_file=source.name, sampler="heun", steps=100,
+                                                  evaluations_per_stage=199), repeats)
     out["total"] = sum(out.values())
     return {k: round(v, 6) for k, v in out.items()}
 

@@ -61,6 +61,8 @@ from pathlib import Path
 
 import numpy as np
 
+from vidsched.diffusion.registry import SAMPLERS
+
 REPO = Path(__file__).resolve().parents[1]
 RESULTS = REPO / "experiments" / "results"
 IMG = REPO / "docs" / "img"
@@ -381,7 +383,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     ap.add_argument("--no-shipped", action="store_true", help="leave out the shipped checkpoint")
     ap.add_argument("--region", type=csv, default=list(REGIONS), help="region modes, comma separated (auto, full)")
     ap.add_argument("--scheme", default="improved_ar_far_future")
-    ap.add_argument("--sampler", default="dpmpp_2m", choices=["dpmpp_2m", "heun", "ddpm"])
+    ap.add_argument("--sampler", default="dpmpp_2m", choices=list(SAMPLERS))
     ap.add_argument("--refine", type=int, default=0, help="coarse-to-fine levels for the model (vidsched run --refine)")
     ap.add_argument("--seam", default="none", choices=["none", "match"], help="seam matching (vidsched run --seam)")
     ap.add_argument("--prior", default="none", choices=["none", "known", "init"],

@@ -21,7 +21,9 @@ from vidsched.frames import FrameSet
 from vidsched.lang.interp import check, evaluate
 from vidsched.lang.parser import parse
 from vidsched.lang.validate import specialise, validate
-from vidsched.plan import PLAN_FORMAT, Plan, evaluations_per_stage, lower
+from vidsched.diffusion.registry import evaluations
+from vidsched.lang.lower import lower
+from vidsched.plan import PLAN_FORMAT, Plan
 
 
 def src(body: str, params: str = "T = 20, K = 20") -> SourceFile:
@@ -496,7 +498,7 @@ def test_stats():
 @pytest.mark.parametrize("steps,sampler,per_stage", [(100, "heun", 199), (1, "heun", 1), (18, "heun", 35),
                                                      (1000, "ddpm", 1000), (50, "ddpm", 50)])
 def test_network_evaluations(steps, sampler, per_stage):
-    assert evaluations_per_stage(steps, sampler) == per_stage
+    assert evaluations(sampler, steps) == per_stage
     plan = plan_of("for c in chunks(0 ..< T, 5) { stage { generate c } }", steps=steps, sampler=sampler)
     assert plan.stats.stages == 4 and plan.stats.batches == 1
     assert plan.stats.network_evaluations == 4 * per_stage
@@ -506,9 +508,9 @@ def test_network_evaluations(steps, sampler, per_stage):
 
 def test_bad_sampler_settings():
     with pytest.raises(ValueError):
-        evaluations_per_stage(0, "heun")
+        evaluations("heun", 0)
     with pytest.raises(ValueError):
-        evaluations_per_stage(10, "euler")
+        evaluations("euler", 10)
 
 
 def test_max_window():
@@ -553,7 +555,7 @@ def test_pipeline_pieces_are_importable_on_their_own():
     source = src("stage { generate todo }")
     program = check(parse(source.text, source.name), source)
     sl = evaluate(program, {"T": 5})
-    plan = lower(validate(sl))
+    plan = lower(validate(sl), sampler="heun", steps=100, evaluations_per_stage=199)
     assert plan.num_frames == 5 and plan.stages[0].generate == [0, 1, 2, 3, 4]
 
 

@@ -15,6 +15,7 @@ torch = pytest.importorskip("torch")
 
 from vidsched.diffusion import (  # noqa: E402
     EDM_DEFAULTS,
+    SAMPLERS,
     Conditioning,
     cosine,
     ddpm_sample,
@@ -35,7 +36,6 @@ from vidsched.diffusion import (  # noqa: E402
     sigmoid,
     training_loss,
 )
-from vidsched.plan import evaluations_per_stage  # noqa: E402
 
 MU, S = 1.5, 0.5
 N_PIX = 20_000
@@ -195,7 +195,7 @@ def test_evaluation_counts(n):
     d = counting(gaussian_denoiser)
     ddpm_sample(d, start(schedule_sigmas("cosine", n), n=10), schedule_sigmas("cosine", n))
     assert d.calls == n == evaluations("ddpm", n) == evaluations(ddpm_sample, n)
-    assert evaluations("heun", n) == evaluations_per_stage(n, "heun")
+    assert evaluations("heun", n) == SAMPLERS["heun"].evaluations(n)
 
 
 def test_evaluations_paper_value_and_errors():
@@ -269,7 +269,7 @@ def test_dpmpp_2m_evaluation_count_and_first_order_ends():
 
     sigmas = karras_sigmas(12)
     dpmpp_2m_sample(counting, start(sigmas), sigmas, noise_sampler=no_noise)
-    assert len(calls) == 12 == evaluations("dpmpp_2m", 12) == evaluations_per_stage(12, "dpmpp_2m")
+    assert len(calls) == 12 == evaluations("dpmpp_2m", 12) == evaluations(dpmpp_2m_sample, 12)
     one = torch.tensor([5.0, 0.0])
     x = torch.randn(100)
     torch.testing.assert_close(dpmpp_2m_sample(gaussian_denoiser, x, one), gaussian_denoiser(x, one[0]), rtol=0, atol=0)

@@ -6,7 +6,10 @@
 
 Each pass is importable on its own (``vidsched.lang.parser.parse``,
 ``vidsched.lang.interp.check``/``evaluate``, ``vidsched.lang.validate.validate``,
-``vidsched.plan.lower``); :func:`compile_scheme` chains them. Nothing here imports torch.
+``vidsched.lang.lower.lower``); :func:`compile_scheme` chains them. The passes know no
+sampler: this driver looks the evaluation count of ``sampler`` up in the runtime's table
+(:mod:`vidsched.diffusion.registry`, which loads no torch) and hands it to ``lower``.
+Nothing here imports torch.
 """
 
 from __future__ import annotations
@@ -16,12 +19,14 @@ from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 
+from vidsched.diffusion.registry import evaluations
 from vidsched.errors import SchemeError, SchemeErrors, SourceFile, VidschedError
 from vidsched.frames import FrameSet
 from vidsched.lang.interp import Limits, StageList, check, evaluate, parse_override
+from vidsched.lang.lower import lower
 from vidsched.lang.parser import parse
 from vidsched.lang.validate import specialise, validate
-from vidsched.plan import Plan, lower
+from vidsched.plan import Plan
 
 SCHEME_SUFFIX = ".sched"
 
@@ -137,11 +142,12 @@ def compile_scheme(
     specialisation): they are complete from the start, leave the generate sets, and
     stages left with nothing to generate are dropped; the saving is in ``plan.mask``.
     """
+    sampling = dict(sampler=sampler, steps=steps, evaluations_per_stage=evaluations(sampler, steps))
     source = scheme if isinstance(scheme, SourceFile) else load_scheme_source(scheme)
     stage_list = stage_list_for(source, overrides, limits)
     validated = validate(stage_list)  # the user's scheme must be valid as written
     if complete_frames is None:
-        return lower(validated, steps=steps, sampler=sampler, source_file=source.name)
+        return lower(validated, source_file=source.name, **sampling)
     complete = complete_frames if isinstance(complete_frames, FrameSet) else FrameSet.of(complete_frames)
     specialised, report = specialise(stage_list, complete)
-    return lower(validate(specialised), steps=steps, sampler=sampler, source_file=source.name, specialisation=report)
+    return lower(validate(specialised), source_file=source.name, specialisation=report, **sampling)

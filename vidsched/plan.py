@@ -1,10 +1,12 @@
 """The execution plan: the compiler's output and the runtime's input.
 
 A plan is plain data (ints and lists, JSON-serialisable, ``format: "vidsched.plan/1"``)
-described by pydantic models, so the runtime and scripts can load a plan file and get
-a validation error instead of a crash when it is malformed. :func:`lower` builds it from
-validated stages: the stage graph (networkx), the batches of mutually independent
-stages, and summary statistics.
+described by frozen pydantic models, so the runtime and scripts can load a plan file and
+get a validation error instead of a crash when it is malformed; :func:`check_plan`
+checks the invariants a compiled plan has. This module is the contract between the
+compiler and the runtime and imports neither: the compiler's last pass
+(:func:`vidsched.lang.lower.lower`) builds a plan from validated stages, and the runtime,
+the renderer and the CLI read it.
 
 Graph semantics. Stages are numbered in program order. Edge i -> j ("data") when stage
 j observes a frame that stage i generates; edge j -> i ("order") when stage j observes
@@ -25,22 +27,10 @@ import networkx as nx
 from pydantic import BaseModel, ConfigDict, Field
 
 from vidsched.errors import VidschedError
-from vidsched.lang.validate import Specialisation, ValidatedStages
 
 PLAN_FORMAT = "vidsched.plan/1"
-
-
-def evaluations_per_stage(steps: int, sampler: str = "heun") -> int:
-    """Network evaluations of one stage: Heun with N steps needs 2N - 1 (Karras et al.
-    2022, Alg. 2: no correction on the last step); DDPM ancestral sampling and
-    DPM-Solver++(2M) need N."""
-    if steps < 1:
-        raise ValueError("steps must be at least 1")
-    if sampler == "heun":
-        return 2 * steps - 1
-    if sampler in ("ddpm", "dpmpp_2m"):
-        return steps
-    raise ValueError(f"unknown sampler {sampler!r} (heun, ddpm or dpmpp_2m)")
+#: The most frames a plan may have (the compiler's largest T, ``Limits.max_frames``).
+MAX_FRAMES = 1_000_000
 
 
 class _Model(BaseModel):
@@ -120,130 +110,9 @@ class Plan(_Model):
         return g
 
 
-def stage_graph(validated: ValidatedStages) -> nx.DiGraph:
-    """Edges i -> j: data dependencies and the order constraints that keep marginals valid."""
-    g = nx.DiGraph()
-    generator: dict[int, int] = {}
-    for st in validated.stages:
-        g.add_node(st.index)
-        for f in st.generate:
-            generator[f] = st.index
-    for st in validated.stages:
-        for f in st.complete:
-            src = generator.get(f)
-            if src is not None and src != st.index:
-                g.add_edge(src, st.index, kind="data")
-        for f in st.marginal:
-            later = generator.get(f)
-            if later is not None and not g.has_edge(st.index, later):
-                g.add_edge(st.index, later, kind="order")
-    return g
-
-
-def batch_layers(graph: nx.DiGraph, num_stages: int) -> list[int]:
-    """Batch of each stage, as early as its edges allow.
-
-    A data edge i -> j puts j in a later batch than i. An order edge i -> j (i sees a
-    frame as marginal that j generates) only keeps j from an *earlier* batch: in the
-    same batch j's output is written after every window of the batch has been read, so
-    i still sees the frame incomplete.
-    """
-    layer = [0] * num_stages
-    for j in range(num_stages):  # edges point forward, so program order is topological
-        if j not in graph:
-            continue
-        for i, attrs in graph.pred[j].items():
-            need = layer[i] + (1 if attrs["kind"] == "data" else 0)
-            if need > layer[j]:
-                layer[j] = need
-    return layer
-
-
-def lower(
-    validated: ValidatedStages,
-    *,
-    steps: int = 100,
-    sampler: str = "heun",
-    source_file: str = "",
-    specialisation: Specialisation | None = None,
-    original_stage_count: int | None = None,
-) -> Plan:
-    """Validated stages -> :class:`Plan`."""
-    stage_list = validated.stage_list
-    graph = stage_graph(validated)
-    layer = batch_layers(graph, len(validated.stages))
-    batches: list[list[int]] = [[] for _ in range(max(layer, default=-1) + 1)]
-    for idx, b in enumerate(layer):
-        batches[b].append(idx)
-    per_stage = evaluations_per_stage(steps, sampler)
-    stages = [
-        PlanStage(
-            index=st.index,
-            name=st.raw.name,
-            generate=st.generate.to_list(),
-            observe=st.complete.to_list(),
-            marginal=st.marginal.to_list(),
-            source=SourcePos(line=st.raw.span.line, column=st.raw.span.column),
-            batch=layer[st.index],
-            context=list(st.raw.context),
-        )
-        for st in validated.stages
-    ]
-    windows = [st.window for st in validated.stages]
-    marginal_union = set()
-    for st in validated.stages:
-        marginal_union.update(st.marginal)
-    stats = PlanStats(
-        stages=len(stages),
-        batches=len(batches),
-        frames=stage_list.num_frames,
-        given_frames=len(validated.known),
-        marginal_frames=sum(len(st.marginal) for st in validated.stages),
-        distinct_marginal_frames=len(marginal_union),
-        max_window=max(windows, default=0),
-        mean_window=round(sum(windows) / len(windows), 3) if windows else 0.0,
-        sampler=sampler,
-        sampler_steps=steps,
-        evaluations_per_stage=per_stage,
-        network_evaluations=per_stage * len(stages),
-        sequential_network_calls=per_stage * len(batches),
-    )
-    mask = None
-    if specialisation is not None:
-        mask = MaskReport(
-            complete_frames=len(specialisation.complete_frames),
-            stages_before=specialisation.stages_before,
-            stages_after=specialisation.stages_after,
-            stages_saved=specialisation.stages_before - specialisation.stages_after,
-            frames_generated_before=specialisation.frames_generated_before,
-            frames_generated_after=specialisation.frames_generated_after,
-            network_evaluations_saved=per_stage * (specialisation.stages_before - specialisation.stages_after),
-        )
-    edges = sorted((i, j, d["kind"]) for i, j, d in graph.edges(data=True))
-    return Plan(
-        scheme=stage_list.scheme,
-        source_file=source_file,
-        params=dict(stage_list.params),
-        num_frames=stage_list.num_frames,
-        max_frames=stage_list.max_frames,
-        given=validated.known.to_list(),
-        stages=stages,
-        batches=batches,
-        edges=edges,
-        stats=stats,
-        mask=mask,
-    )
-
-
 # ---- checking a plan loaded from a file ---------------------------------------------------------
 class PlanError(VidschedError):
     """A plan (JSON) that breaks the invariants every compiled plan satisfies."""
-
-
-def _max_plan_frames() -> int:
-    from vidsched.lang.limits import Limits
-
-    return Limits().max_frames  # the compiler's largest T
 
 
 def check_plan(plan: Plan) -> Plan:
@@ -267,7 +136,7 @@ def check_plan(plan: Plan) -> Plan:
     """
     T, K, stages = plan.num_frames, plan.max_frames, plan.stages
     n = len(stages)
-    limit = _max_plan_frames()
+    limit = MAX_FRAMES
     if not 1 <= T <= limit:
         raise PlanError(f"num_frames = {T:,} is outside 1..{limit:,} (the most frames a plan may have)")
     if K < 1:

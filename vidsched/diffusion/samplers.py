@@ -14,6 +14,9 @@ Every per-step coefficient is computed from ``sigmas`` up front, as tensors, and
 per-step branches (churn or not, correction or not) are decided once from one host
 copy of two flags: the loop itself has no ``.item()`` and no host synchronisation, so a
 step can be captured in a CUDA graph.
+
+Which sampler a name means, its sigma grid and its evaluation count are in one table,
+:data:`vidsched.diffusion.registry.SAMPLERS`.
 """
 
 from __future__ import annotations
@@ -24,8 +27,6 @@ from typing import Any
 
 import torch
 from torch import Tensor
-
-from vidsched.plan import evaluations_per_stage
 
 Denoiser = Callable[[Tensor, Tensor], Tensor]
 NoiseSampler = Callable[[int], Tensor]
@@ -202,18 +203,3 @@ def dpmpp_2m_sample(
         x = ratio[i] * x + (1.0 - ratio[i]) * target
         old = denoised
     return x
-
-
-SAMPLERS: dict[str, Callable[..., Tensor]] = {"heun": heun_sample, "ddpm": ddpm_sample, "dpmpp_2m": dpmpp_2m_sample}
-
-
-def evaluations(sampler: str | Callable[..., Tensor], steps: int) -> int:
-    """Denoiser evaluations of one stage with ``steps`` steps (ending at sigma 0): Heun
-    2N - 1, DDPM and DPM-Solver++(2M) N. ``sampler`` is a name of :data:`SAMPLERS` or one of the functions.
-    Delegates to the compiler's :func:`vidsched.plan.evaluations_per_stage`."""
-    if not isinstance(sampler, str):
-        names = [k for k, v in SAMPLERS.items() if v is sampler]
-        if not names:
-            raise ValueError(f"unknown sampler {sampler!r}")
-        sampler = names[0]
-    return evaluations_per_stage(steps, sampler)

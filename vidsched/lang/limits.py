@@ -10,12 +10,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from vidsched.plan import MAX_FRAMES
+
 
 @dataclass(frozen=True)
 class Limits:
     """Bounds that guarantee every scheme terminates quickly."""
 
-    max_frames: int = 1_000_000  # largest T (compile time and memory are linear in T up to here)
+    max_frames: int = MAX_FRAMES  # largest T: the most a plan may have (compile time and memory are linear in T)
     max_stages: int = 200_000
     max_steps: int = 20_000_000  # loop iterations and stages, all loops together
     max_int_bits: int = 256  # every integer, and a fraction's numerator and denominator

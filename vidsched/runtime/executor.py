@@ -31,7 +31,8 @@ import numpy as np
 import torch
 
 from vidsched.errors import VidschedError
-from vidsched.plan import Plan, PlanStage, evaluations_per_stage
+from vidsched.diffusion.registry import SAMPLERS, SamplerSpec, sampler_spec
+from vidsched.plan import Plan, PlanStage
 
 
 class SamplingError(VidschedError):
@@ -42,7 +43,7 @@ class SamplingError(VidschedError):
 class SamplerSettings:
     """How each stage is sampled (Karras et al. 2022, EDM; defaults are EDM's)."""
 
-    name: str = "heun"  # "heun" (EDM Alg. 2), "ddpm" (ancestral) or "dpmpp_2m" (DPM-Solver++(2M))
+    name: str = "heun"  # a name of vidsched.diffusion.registry.SAMPLERS
     steps: int = 25
     sigma_min: float = 0.002
     sigma_max: float = 80.0
@@ -57,9 +58,17 @@ class SamplerSettings:
     # hold a prior (a coarse fill, propagated pixels).
     start_sigma: float | None = None
 
+    def __post_init__(self) -> None:
+        if self.name not in SAMPLERS:
+            raise VidschedError(f"unknown sampler {self.name!r} ({', '.join(SAMPLERS)})")
+
+    @property
+    def spec(self) -> SamplerSpec:
+        return sampler_spec(self.name)
+
     @property
     def evaluations_per_stage(self) -> int:
-        return evaluations_per_stage(self.steps, self.name)
+        return self.spec.evaluations(self.steps)
 
     def to_dict(self) -> dict:
         d = asdict(self)
@@ -196,22 +205,13 @@ class Executor:
     max_windows_per_call: int | None = None
 
     def sigmas(self) -> torch.Tensor:
-        from vidsched.diffusion.schedules import karras_sigmas, schedule_sigmas
-
         s = self.settings
-        top = s.sigma_max if s.start_sigma is None else min(s.start_sigma, s.sigma_max)
-        if s.name in ("heun", "dpmpp_2m"):
-            return karras_sigmas(s.steps, min(s.sigma_min, top), top, s.rho).to(self.device, self.dtype)
-        if s.name == "ddpm":
-            if s.start_sigma is not None:
-                raise VidschedError("a start from a prior (SDEdit) needs the heun or dpmpp_2m sampler, not ddpm")
-            return schedule_sigmas(s.schedule, s.steps).to(self.device, self.dtype)
-        raise VidschedError(f"unknown sampler {s.name!r} (heun, ddpm or dpmpp_2m)")
+        grid = s.spec.sigmas(s.steps, sigma_min=s.sigma_min, sigma_max=s.sigma_max, rho=s.rho, schedule=s.schedule,
+                             start_sigma=s.start_sigma)
+        return grid.to(self.device, self.dtype)
 
     def sample_batch(self, windows: Sequence[Window], seed: int, on_step=None) -> np.ndarray:
         """Sample a batch of windows; returns (B, K, 3, H, W) float32."""
-        from vidsched.diffusion.samplers import SAMPLERS
-
         values, known, index, valid = _batched_windows(windows, self.device)
         init = (torch.from_numpy(np.stack([w.init for w in windows])).to(self.device, self.dtype)
                 if self.settings.start_sigma is not None else None)
@@ -230,9 +230,8 @@ class Executor:
             x = x + init
         callback = (lambda info: on_step()) if on_step is not None else None
         s = self.settings
-        options = (dict(s_churn=s.s_churn, s_tmin=s.s_tmin, s_tmax=s.s_tmax, s_noise=s.s_noise)
-                   if s.name == "heun" else {})
-        out = SAMPLERS[s.name](denoise, x, sigmas, noise_sampler=noise, callback=callback, **options)
+        options = {key: getattr(s, key) for key in s.spec.options}
+        out = s.spec.sample(denoise, x, sigmas, noise_sampler=noise, callback=callback, **options)
         out = out.float()
         finite = torch.isfinite(out).flatten(1).all(dim=1).cpu()  # one sync per batch
         if not bool(finite.all()):

@@ -109,7 +109,7 @@ class Inpainter:
         self.device = device or torch.device("cpu")
         self.model = model.to(self.device).eval()
         sampler = settings.sampler_settings()
-        if sampler.name == "ddpm" and sampler.schedule != schedule_of(meta):
+        if sampler.spec.grid == "schedule" and sampler.schedule != schedule_of(meta):
             # DDPM's sigma grid follows the schedule the network was trained with.
             from dataclasses import replace
 
@@ -120,8 +120,11 @@ class Inpainter:
         self.executor = Executor(make, sampler, device=self.device, max_windows_per_call=cap)
         from dataclasses import replace
 
-        if settings.refine and sampler.name == "ddpm":
-            raise VidschedError("refinement starts from a coarse fill (SDEdit): use the heun or dpmpp_2m sampler")
+        if settings.refine and not sampler.spec.supports_start_sigma:
+            from vidsched.diffusion.registry import SAMPLERS
+
+            starters = " or ".join(s.name for s in SAMPLERS.values() if s.supports_start_sigma)
+            raise VidschedError(f"refinement starts from a coarse fill (SDEdit): use the {starters} sampler")
         self.refine_executor = Executor(make, replace(sampler, start_sigma=settings.refine_strength),
                                         device=self.device, max_windows_per_call=cap)
 

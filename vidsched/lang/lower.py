@@ -1,0 +1,131 @@
+"""Lowering, the compiler's last pass: validated stages -> :class:`~vidsched.plan.Plan`.
+
+It builds the stage graph (networkx), the batches of mutually independent stages and
+the summary statistics; the graph's semantics are in :mod:`vidsched.plan`.
+"""
+
+from __future__ import annotations
+
+import networkx as nx
+
+from vidsched.lang.validate import Specialisation, ValidatedStages
+from vidsched.plan import MaskReport, Plan, PlanStage, PlanStats, SourcePos
+
+
+def stage_graph(validated: ValidatedStages) -> nx.DiGraph:
+    """Edges i -> j: data dependencies and the order constraints that keep marginals valid."""
+    g = nx.DiGraph()
+    generator: dict[int, int] = {}
+    for st in validated.stages:
+        g.add_node(st.index)
+        for f in st.generate:
+            generator[f] = st.index
+    for st in validated.stages:
+        for f in st.complete:
+            src = generator.get(f)
+            if src is not None and src != st.index:
+                g.add_edge(src, st.index, kind="data")
+        for f in st.marginal:
+            later = generator.get(f)
+            if later is not None and not g.has_edge(st.index, later):
+                g.add_edge(st.index, later, kind="order")
+    return g
+
+
+def batch_layers(graph: nx.DiGraph, num_stages: int) -> list[int]:
+    """Batch of each stage, as early as its edges allow.
+
+    A data edge i -> j puts j in a later batch than i. An order edge i -> j (i sees a
+    frame as marginal that j generates) only keeps j from an *earlier* batch: in the
+    same batch j's output is written after every window of the batch has been read, so
+    i still sees the frame incomplete.
+    """
+    layer = [0] * num_stages
+    for j in range(num_stages):  # edges point forward, so program order is topological
+        if j not in graph:
+            continue
+        for i, attrs in graph.pred[j].items():
+            need = layer[i] + (1 if attrs["kind"] == "data" else 0)
+            if need > layer[j]:
+                layer[j] = need
+    return layer
+
+
+def lower(
+    validated: ValidatedStages,
+    *,
+    sampler: str,
+    steps: int,
+    evaluations_per_stage: int,
+    source_file: str = "",
+    specialisation: Specialisation | None = None,
+) -> Plan:
+    """Validated stages -> :class:`Plan`.
+
+    ``sampler``, ``steps`` and ``evaluations_per_stage`` (the network evaluations one
+    stage costs with them, from :mod:`vidsched.diffusion.registry`) go into the plan's
+    statistics; the compiler does not know samplers itself."""
+    stage_list = validated.stage_list
+    graph = stage_graph(validated)
+    layer = batch_layers(graph, len(validated.stages))
+    batches: list[list[int]] = [[] for _ in range(max(layer, default=-1) + 1)]
+    for idx, b in enumerate(layer):
+        batches[b].append(idx)
+    per_stage = evaluations_per_stage
+    stages = [
+        PlanStage(
+            index=st.index,
+            name=st.raw.name,
+            generate=st.generate.to_list(),
+            observe=st.complete.to_list(),
+            marginal=st.marginal.to_list(),
+            source=SourcePos(line=st.raw.span.line, column=st.raw.span.column),
+            batch=layer[st.index],
+            context=list(st.raw.context),
+        )
+        for st in validated.stages
+    ]
+    windows = [st.window for st in validated.stages]
+    marginal_union = set()
+    for st in validated.stages:
+        marginal_union.update(st.marginal)
+    stats = PlanStats(
+        stages=len(stages),
+        batches=len(batches),
+        frames=stage_list.num_frames,
+        given_frames=len(validated.known),
+        marginal_frames=sum(len(st.marginal) for st in validated.stages),
+        distinct_marginal_frames=len(marginal_union),
+        max_window=max(windows, default=0),
+        mean_window=round(sum(windows) / len(windows), 3) if windows else 0.0,
+        sampler=sampler,
+        sampler_steps=steps,
+        evaluations_per_stage=per_stage,
+        network_evaluations=per_stage * len(stages),
+        sequential_network_calls=per_stage * len(batches),
+    )
+    mask = None
+    if specialisation is not None:
+        mask = MaskReport(
+            complete_frames=len(specialisation.complete_frames),
+            stages_before=specialisation.stages_before,
+            stages_after=specialisation.stages_after,
+            stages_saved=specialisation.stages_before - specialisation.stages_after,
+            frames_generated_before=specialisation.frames_generated_before,
+            frames_generated_after=specialisation.frames_generated_after,
+            network_evaluations_saved=per_stage * (specialisation.stages_before - specialisation.stages_after),
+        )
+    edges = sorted((i, j, d["kind"]) for i, j, d in graph.edges(data=True))
+    return Plan(
+        scheme=stage_list.scheme,
+        source_file=source_file,
+        params=dict(stage_list.params),
+        num_frames=stage_list.num_frames,
+        max_frames=stage_list.max_frames,
+        given=validated.known.to_list(),
+        stages=stages,
+        batches=batches,
+        edges=edges,
+        stats=stats,
+        mask=mask,
+    )
