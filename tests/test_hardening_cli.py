@@ -472,7 +472,7 @@ def test_too_many_frames_for_one_figure_is_a_message(capsys, tmp_path, monkeypat
     from vidsched import render
 
     monkeypatch.setattr(render, "render_dot", lambda source, fmt: b"<svg/>")
-    plan = {"num_frames": 10**6, "stages": [{"index": 0, "generate": [0]}]}
+    plan = compile_scheme("ar", {"T": 16, "K": 8}).model_copy(update={"num_frames": 10**6})  # render does not check
     with pytest.raises(ValueError, match="at most 20,000"):
         render.stages_dot(plan)
     assert "<TABLE" in render.stages_dot(plan, frames=(0, 50))

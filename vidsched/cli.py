@@ -106,7 +106,10 @@ def _check_checkpoint(path: Path) -> None:
                         f"{stem.with_suffix('.safetensors').name})")
 
 
-def _compile(scheme: str, sets: list[str] | None, mask: Path | None, invert: bool, steps: int, sampler: str):
+def _compile(scheme: str, sets: list[str] | None, mask: Path | None, invert: bool, steps: int | None = None,
+             sampler: str | None = None):
+    """Compile with ``--set``/``--mask``; ``steps``/``sampler`` (None: the compiler's
+    defaults) only set the plan's evaluation counts."""
     from vidsched.compiler import compile_scheme, parse_overrides
     from vidsched.errors import MaskError
 
@@ -129,7 +132,8 @@ def _compile(scheme: str, sets: list[str] | None, mask: Path | None, invert: boo
             raise MaskError(f"the mask has {T} frames but --set T={overrides['T']}")
         overrides["T"] = T
         complete = complete_frames(hole)
-    return compile_scheme(scheme, overrides, complete_frames=complete, steps=steps, sampler=sampler)
+    sampling = {k: v for k, v in (("steps", steps), ("sampler", sampler)) if v is not None}
+    return compile_scheme(scheme, overrides, complete_frames=complete, **sampling)
 
 
 def explain_lines(plan) -> list[str]:
@@ -201,8 +205,9 @@ def compile_cmd(
             print(f"  plan written to {output}")
 
 
-def load_plan_or_compile(target: str, sets, mask, invert, steps, sampler) -> dict:
-    """A plan JSON file, or a scheme to compile; returns the plan as a dict."""
+def load_plan_or_compile(target: str, sets, mask, invert):
+    """A plan JSON file (checked), or a scheme to compile: a :class:`~vidsched.plan.Plan`.
+    A compiled plan's sampler statistics are the compiler's defaults (nothing here uses them)."""
     if target.endswith(".json"):
         from pydantic import ValidationError
 
@@ -218,10 +223,10 @@ def load_plan_or_compile(target: str, sets, mask, invert, steps, sampler) -> dic
         except ValidationError as e:
             raise VidschedError(f"{path} is not a vidsched plan: {e.errors()[0]['msg']} at {e.errors()[0]['loc']}") from None
         try:
-            return check_plan(plan).model_dump(mode="json")
+            return check_plan(plan)
         except PlanError as e:
             raise VidschedError(f"{path} is not a valid plan: {e}") from None
-    return _compile(target, sets, mask, invert, steps, sampler).model_dump(mode="json")
+    return _compile(target, sets, mask, invert)
 
 
 @app.command("render")
@@ -253,7 +258,7 @@ def render_cmd(
             raise typer.BadParameter("no frames given", param_hint="--frames")
         window = (min(picked), max(picked) + 1)
     check_writable(output)
-    plan = load_plan_or_compile(target, set_, mask, mask_white_is_known, 100, "heun")
+    plan = load_plan_or_compile(target, set_, mask, mask_white_is_known)
     try:
         path = render_plan(plan, output, view=view.value, frames=window)
     except (ValueError, RuntimeError) as e:
@@ -326,7 +331,7 @@ MAX_MASK_SIDE = 8192
 
 def _show_default_plan(scheme: str, sets, output: Path) -> None:
     """What `vidsched run` does while no trained checkpoint is shipped: the plan it would run."""
-    plan = _compile(scheme, sets, None, False, 100, "heun")
+    plan = _compile(scheme, sets, None, False)
     output = output if output.suffix == "" else output.with_suffix("")
     output.mkdir(parents=True, exist_ok=True)
     atomic_write_text(output / "plan.json", plan.to_json(indent=1))
@@ -335,7 +340,7 @@ def _show_default_plan(scheme: str, sets, output: Path) -> None:
     try:
         from vidsched.render import render_plan
 
-        fig = render_plan(plan.model_dump(mode="json"), output / "plan.svg")
+        fig = render_plan(plan, output / "plan.svg")
         print(f"  figure written to {fig}")
     except RuntimeError as e:
         print(f"  (no figure: {e})", file=sys.stderr)

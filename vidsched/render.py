@@ -1,6 +1,6 @@
 """Figures of compiled plans, drawn with Graphviz.
 
-Two views of a plan (the ``vidsched.plan/1`` JSON dict):
+Two views of a :class:`~vidsched.plan.Plan` (compiled, or loaded from its JSON and checked):
 
 - ``"stages"``: the paper's figure (Harvey et al. 2022 figs. 3, 5; the inpainting paper's
   fig. 5 and appendix C). One row per stage, one column per frame; a cell is cyan when
@@ -20,12 +20,12 @@ from __future__ import annotations
 import shutil
 import subprocess
 import warnings
-from collections.abc import Mapping, Sequence
 from html import escape as _html_escape
 from pathlib import Path
 from typing import Any
 
 from vidsched.frames_text import compact_ranges
+from vidsched.plan import Plan, PlanStage
 
 __all__ = [
     "COLORS",
@@ -76,7 +76,7 @@ _DOT_MISSING = "Graphviz's dot program is not installed; apt-get install graphvi
 # public API
 # ------------------------------------------------------------------------------------
 def render_plan(
-    plan: Mapping[str, Any],
+    plan: Plan,
     out_path: str | Path,
     view: str = "stages",
     frames: tuple[int, int] | None = None,
@@ -93,7 +93,8 @@ def render_plan(
     - ``title``: the figure's title; ``None`` for a default one, ``""`` for none.
 
     Returns the path written. Raises ``ValueError`` for an unknown extension or view, or a
-    malformed plan; ``RuntimeError`` when Graphviz's ``dot`` is missing or fails.
+    frame window outside the video; ``RuntimeError`` when Graphviz's ``dot`` is missing or
+    fails.
     """
     out = Path(out_path)
     fmt = output_format(out)
@@ -150,7 +151,7 @@ def render_dot(source: str, fmt: str) -> bytes:
 # the stages view (the paper's figure)
 # ------------------------------------------------------------------------------------
 def stages_dot(
-    plan: Mapping[str, Any],
+    plan: Plan,
     frames: tuple[int, int] | None = None,
     title: str | None = None,
     fmt: str = "svg",
@@ -159,12 +160,12 @@ def stages_dot(
     """DOT source of the stages view (see :func:`render_plan`).
 
     The figure has two nodes: ``grid`` (an HTML-like table: a header row of frame numbers,
-    then one row per stage: a stage cell, a batch cell when the plan has batches, and one
+    then one row per stage: a stage cell, a batch cell, and one
     cell per shown frame, each its own ``<TD>`` with a fill colour from :data:`COLORS`) and
     ``legend``. In SVG output every frame cell is exactly one filled polygon inside the
     ``grid`` node's group, and no other polygon there is filled.
     """
-    T, stages = _check_plan(plan)
+    T, stages = plan.num_frames, plan.stages
     lo, hi = _frame_window(frames, T)
     if hi - lo > MAX_COLUMNS:
         raise ValueError(
@@ -179,13 +180,12 @@ def stages_dot(
     cols = range(lo, hi)
     ncols = hi - lo
 
-    stage_of_batch = _batch_of_stage(plan)
     rows = []
-    for pos, st in enumerate(stages):
+    for st in stages:
         roles = _roles(st)
         if hide_empty_rows and not any(lo <= f < hi for f in roles):
             continue
-        rows.append((pos, st, roles))
+        rows.append((st, roles))
 
     # geometry: squares for short windows, narrower columns for long ones
     pitch = 14 if ncols <= 64 else 10 if ncols <= 128 else 6 if ncols <= 320 else 4
@@ -206,8 +206,7 @@ def stages_dot(
     head = [
         f'<TD BORDER="0" ALIGN="LEFT" CELLPADDING="2"><FONT POINT-SIZE="{label_pt}">stage</FONT></TD>'
     ]
-    if stage_of_batch is not None:
-        head.append(f'<TD BORDER="0" CELLPADDING="2"><FONT POINT-SIZE="{label_pt}">batch</FONT></TD>')
+    head.append(f'<TD BORDER="0" CELLPADDING="2"><FONT POINT-SIZE="{label_pt}">batch</FONT></TD>')
     if every_frame:
         size = 7 if digits >= 3 else 8
         for f in cols:
@@ -235,18 +234,14 @@ def stages_dot(
     out.append("<TR>" + "".join(head) + "</TR>")
 
     # one row per stage
-    for pos, st, roles in rows:
-        idx = st.get("index", pos)
-        name = str(st.get("name") or "")
-        label = f"#{idx}" + (f" {_short(name, 14)}" if name else "")
+    for st, roles in rows:
+        label = f"#{st.index}" + (f" {_short(st.name, 14)}" if st.name else "")
         cells = [
             f'<TD BORDER="0" ALIGN="LEFT" HEIGHT="{row_h}" CELLPADDING="2">'
             f'<FONT POINT-SIZE="{label_pt}">{h(label)}</FONT></TD>'
         ]
-        if stage_of_batch is not None:
-            b = stage_of_batch.get(idx)
-            text = "" if b is None else f'<FONT POINT-SIZE="{label_pt}" COLOR="#555555">b{b}</FONT>'
-            cells.append(f'<TD BORDER="0" HEIGHT="{row_h}" CELLPADDING="2">{text}</TD>')
+        text = f'<FONT POINT-SIZE="{label_pt}" COLOR="#555555">b{st.batch}</FONT>'
+        cells.append(f'<TD BORDER="0" HEIGHT="{row_h}" CELLPADDING="2">{text}</TD>')
         for f in cols:
             color = COLORS[roles.get(f, "none")]
             cells.append(f'<TD BGCOLOR="{color}" WIDTH="{pitch}" HEIGHT="{row_h}" FIXEDSIZE="TRUE"></TD>')
@@ -280,14 +275,14 @@ def stages_dot(
     )
 
 
-def _legend_table(plan: Mapping[str, Any], lo: int, hi: int, T: int) -> str:
+def _legend_table(plan: Plan, lo: int, hi: int, T: int) -> str:
     cells = []
     for role in ("generate", "observe", "marginal", "none"):
         cells.append(
             f'<TD BORDER="1" COLOR="{_GRID_COLOR}" BGCOLOR="{COLORS[role]}" WIDTH="12" HEIGHT="12" FIXEDSIZE="TRUE"></TD>'
             f'<TD ALIGN="LEFT" CELLPADDING="3"><FONT POINT-SIZE="9">{_html_escape(ROLE_TEXT[role])}</FONT></TD>'
         )
-    given = [f for f in plan.get("given") or () if 0 <= f < T]
+    given = [f for f in plan.given if 0 <= f < T]
     notes = []
     if given:
         notes.append(f"given (complete from the start): {compact_ranges(given, limit=6)}")
@@ -316,12 +311,10 @@ def _tick_interval(pitch: int, digits: int) -> int:
     return 10 ** max(1, digits - 1)
 
 
-def _default_title(plan: Mapping[str, Any], T: int, n_stages: int, lo: int, hi: int) -> str:
-    scheme = plan.get("scheme") or "plan"
-    K = plan.get("max_frames")
-    parts = [f"T={T}"] + ([f"K={K}"] if K is not None else [])
-    text = f"{scheme} ({', '.join(parts)}): {n_stages} stage{'s' if n_stages != 1 else ''}"
-    batches = plan.get("batches")
+def _default_title(plan: Plan, T: int, n_stages: int, lo: int, hi: int) -> str:
+    scheme = plan.scheme or "plan"
+    text = f"{scheme} (T={T}, K={plan.max_frames}): {n_stages} stage{'s' if n_stages != 1 else ''}"
+    batches = plan.batches
     if batches:
         text += f", {len(batches)} batch{'es' if len(batches) != 1 else ''}"
     if (lo, hi) != (0, T):
@@ -332,20 +325,20 @@ def _default_title(plan: Mapping[str, Any], T: int, n_stages: int, lo: int, hi: 
 # ------------------------------------------------------------------------------------
 # the graph view
 # ------------------------------------------------------------------------------------
-def graph_dot(plan: Mapping[str, Any], title: str | None = None, fmt: str = "svg") -> str:
+def graph_dot(plan: Plan, title: str | None = None, fmt: str = "svg") -> str:
     """DOT source of the stage graph (see :func:`render_plan`).
 
     Nodes are named ``s<index>``; each batch ``b`` is the cluster ``cluster_b<b>``
-    (label ``batch b``), batches ranked left to right. Edges come from ``plan["edges"]``:
+    (label ``batch b``), batches ranked left to right. Edges come from ``plan.edges``:
     ``"data"`` edges solid, ``"order"`` edges dashed (and red). Invisible edges keep the
     batches in order; they draw nothing.
     """
-    T, stages = _check_plan(plan)
-    by_index = {st.get("index", pos): st for pos, st in enumerate(stages)}
+    stages = plan.stages
+    by_index = {st.index: st for st in stages}
     lines = ["digraph vidsched_graph {"]
-    n_batches = len(plan.get("batches") or ())
+    n_batches = len(plan.batches)
     if title is None:
-        scheme = plan.get("scheme") or "plan"
+        scheme = plan.scheme or "plan"
         title = (
             f"{scheme}: stage graph, {len(stages)} stage{'s' if len(stages) != 1 else ''}"
             + (f" in {n_batches} batch{'es' if n_batches != 1 else ''}" if n_batches else "")
@@ -371,49 +364,45 @@ def graph_dot(plan: Mapping[str, Any], title: str | None = None, fmt: str = "svg
     )
     lines.append(f'  edge [color="{_EDGE_DATA_COLOR}", arrowsize=0.6, fontname="{_FONT}", fontsize=8];')
 
-    def node_line(idx: Any, st: Mapping[str, Any]) -> str:
-        name = str(st.get("name") or "")
-        gen = compact_ranges(_frames(st, "generate"), limit=4)
+    def node_line(st: PlanStage) -> str:
+        idx, name = st.index, st.name
+        gen = compact_ranges(st.generate, limit=4)
         label = f"#{idx}" + (f" {_short(name, 24)}" if name else "") + f"\ngen {gen or '-'}"
-        tip = [f"stage {idx}" + (f" ({name})" if name else "")]
-        src = st.get("source")
-        if isinstance(src, Mapping) and "line" in src:
-            tip[0] += f", line {src.get('line')}" + (f":{src['column']}" if "column" in src else "")
+        tip = [f"stage {idx}" + (f" ({name})" if name else "") + f", line {st.source.line}:{st.source.column}"]
         for role in ("generate", "observe", "marginal"):
-            fs = _frames(st, role)
+            fs = getattr(st, role)
             if fs:
                 tip.append(f"{role}: {compact_ranges(fs, limit=12)}")
         return f"s{idx} [label={_dot_str(label)}, tooltip={_dot_str(chr(10).join(tip))}];"
 
-    placed: set[Any] = set()
-    batch_heads: list[Any] = []
-    for b, members in enumerate(plan.get("batches") or ()):
+    placed: set[int] = set()
+    batch_heads: list[int] = []
+    for b, members in enumerate(plan.batches):
         members = [m for m in members if m in by_index and m not in placed]
         lines.append(f"  subgraph cluster_b{b} {{")
         lines.append(
             f'    label="batch {b}"; fontsize=9; fontcolor="#555555"; style="rounded"; color="#b0bec5";'
         )
         for m in members:
-            lines.append("    " + node_line(m, by_index[m]))
+            lines.append("    " + node_line(by_index[m]))
             placed.add(m)
         lines.append("  }")
         if members:
             batch_heads.append(members[0])
     for idx, st in by_index.items():
         if idx not in placed:
-            lines.append("  " + node_line(idx, st))
+            lines.append("  " + node_line(st))
 
     show_labels = len(stages) <= 40
-    for edge in plan.get("edges") or ():
-        i, j, kind = _edge_parts(edge)
+    for i, j, kind in plan.edges:
         if i not in by_index or j not in by_index:
-            raise ValueError(f"plan edge {list(edge)!r} names a stage that is not in the plan")
+            raise ValueError(f"plan edge {[i, j, kind]!r} names a stage that is not in the plan")
         if kind == "order":
-            shared = sorted(set(_frames(by_index[i], "marginal")) & set(_frames(by_index[j], "generate")))
+            shared = sorted(set(by_index[i].marginal) & set(by_index[j].generate))
             tip = f"stage {i} sees frames {compact_ranges(shared, limit=12)} as marginal; stage {j} generates them later"
             attrs = [f'style=dashed, color="{_EDGE_ORDER_COLOR}", fontcolor="{_EDGE_ORDER_COLOR}"']
         else:
-            shared = sorted(set(_frames(by_index[i], "generate")) & set(_frames(by_index[j], "observe")))
+            shared = sorted(set(by_index[i].generate) & set(by_index[j].observe))
             tip = f"stage {j} observes frames {compact_ranges(shared, limit=12)} generated by stage {i}"
             attrs = ["style=solid"]
         text = compact_ranges(shared, limit=3)
@@ -428,68 +417,17 @@ def graph_dot(plan: Mapping[str, Any], title: str | None = None, fmt: str = "svg
     return "\n".join(lines)
 
 
-def _edge_parts(edge: Any) -> tuple[Any, Any, str]:
-    if isinstance(edge, Mapping):
-        i, j, kind = edge.get("source", edge.get("from")), edge.get("target", edge.get("to")), edge.get("kind")
-    else:
-        if len(edge) < 2:
-            raise ValueError(f"bad plan edge {edge!r}: expected [from, to, kind]")
-        i, j = edge[0], edge[1]
-        kind = edge[2] if len(edge) > 2 else "data"
-    kind = str(kind or "data")
-    if kind not in ("data", "order"):
-        raise ValueError(f"bad plan edge {edge!r}: kind must be 'data' or 'order', got {kind!r}")
-    return i, j, kind
-
-
 # ------------------------------------------------------------------------------------
 # helpers
 # ------------------------------------------------------------------------------------
-def _check_plan(plan: Mapping[str, Any]) -> tuple[int, list[Mapping[str, Any]]]:
-    if not isinstance(plan, Mapping):
-        raise ValueError(f"a plan must be a dict (the plan JSON), got {type(plan).__name__}")
-    fmt = plan.get("format")
-    if fmt is not None and not str(fmt).startswith("vidsched.plan/"):
-        raise ValueError(f"not a vidsched plan: format is {fmt!r}, expected 'vidsched.plan/1'")
-    T = plan.get("num_frames")
-    if T is None and isinstance(plan.get("params"), Mapping):
-        T = plan["params"].get("T")
-    if not isinstance(T, int) or isinstance(T, bool) or T < 0:
-        raise ValueError(f"plan has no valid 'num_frames' (got {T!r})")
-    stages = plan.get("stages")
-    if not isinstance(stages, Sequence) or isinstance(stages, (str, bytes)):
-        raise ValueError("plan has no 'stages' list")
-    for pos, st in enumerate(stages):
-        if not isinstance(st, Mapping):
-            raise ValueError(f"plan stage {pos} is not an object")
-    return T, list(stages)
-
-
-def _frames(stage: Mapping[str, Any], role: str) -> list[int]:
-    return list(stage.get(role) or ())
-
-
-def _roles(stage: Mapping[str, Any]) -> dict[int, str]:
-    """frame -> role for one stage. Roles are disjoint in a valid plan; if not, generate
+def _roles(stage: PlanStage) -> dict[int, str]:
+    """frame -> role for one stage. Roles are disjoint in a checked plan; if not, generate
     wins over marginal, and marginal over observe."""
     roles: dict[int, str] = {}
     for role in ("observe", "marginal", "generate"):
-        for f in _frames(stage, role):
-            roles[int(f)] = role
+        for f in getattr(stage, role):
+            roles[f] = role
     return roles
-
-
-def _batch_of_stage(plan: Mapping[str, Any]) -> dict[Any, int] | None:
-    """stage index -> batch number, from ``plan["batches"]`` (else the stages' own
-    ``"batch"`` fields); ``None`` when the plan has no batches."""
-    batches = plan.get("batches")
-    if batches:
-        return {m: b for b, members in enumerate(batches) for m in members}
-    stages = plan.get("stages") or ()
-    own = {st.get("index", pos): st.get("batch") for pos, st in enumerate(stages)}
-    if own and all(isinstance(b, int) for b in own.values()):
-        return own
-    return None
 
 
 def _frame_window(frames: tuple[int, int] | None, T: int) -> tuple[int, int]:
