@@ -1,7 +1,8 @@
 """Built-in functions of the scheme language.
 
-Each entry says its arity, the static type of each argument and of its result (used by
-the checker to report wrong types before anything runs) and its implementation. All
+Each entry says its arity, the static type of each argument and its type rule (the type
+of its result from its arguments' types; used by the checker to report wrong types
+before anything runs) and its implementation. All
 functions are total on valid input and raise :class:`BuiltinFailure` with a message in
 the user's terms otherwise; the evaluator attaches the call's position.
 """
@@ -16,6 +17,8 @@ from vidsched.frames import FrameSet
 
 # Static types. "num" is an integer or an exact fraction (from `/`).
 INT, NUM, BOOL, SET, LIST, ANY = "int", "num", "bool", "set", "list", "any"
+#: A static type in a message ("must be a frame set, not a whole number").
+TYPE_TEXT = {INT: "a whole number", NUM: "a number", BOOL: "a boolean", SET: "a frame set", LIST: "a list"}
 
 
 class BuiltinFailure(Exception):
@@ -30,11 +33,51 @@ class Builtin:
     impl: Callable[..., object]
     doc: str
     variadic: bool = False  # the last param repeats (at least one)
+    # The result's static type from the arguments' (default: always `result`).
+    type_rule: Callable[[tuple[str, ...]], str] | None = None
+    # What an argument of static type ANY must be (checked statically when its type is
+    # known, else when it runs); empty: anything the implementation takes.
+    accepts: tuple[str, ...] = ()
+    # Its work grows with the members it lists or returns: the evaluator charges them.
+    lists: bool = False
 
     def arity_text(self) -> str:
         if self.variadic:
             return f"at least {len(self.params)}"
         return str(len(self.params))
+
+    def param_type(self, position: int, count: int) -> str:
+        """The static type argument `position` of a call with `count` arguments must have."""
+        if self.variadic and count > 1:
+            return NUM  # min(a, b, ...) / max(a, b, ...) over numbers
+        return self.params[min(position, len(self.params) - 1)]
+
+    def result_type(self, arg_types: tuple[str, ...]) -> str:
+        return self.type_rule(arg_types) if self.type_rule is not None else self.result
+
+    def accepts_type(self, arg_type: str) -> bool:
+        """Whether an argument of static type `arg_type` may stand where the parameter
+        says ANY (a type known only when it runs is checked then)."""
+        return not self.accepts or arg_type == ANY or arg_type in self.accepts
+
+    def accepts_text(self) -> str:
+        """``len() takes a frame set or a list``: the start of a refusal's message."""
+        return f"{self.name}() takes {' or '.join(TYPE_TEXT[t] for t in self.accepts)}"
+
+
+def _numeric_type(types: tuple[str, ...]) -> str:
+    """min, max, abs of whole numbers are whole; of a value known only when it runs
+    (a loop variable over a list), known then; otherwise a number."""
+    if types and all(t == INT for t in types):
+        return INT
+    if any(t in (ANY, LIST) for t in types):
+        return ANY
+    return NUM
+
+
+def _extreme_type(types: tuple[str, ...]) -> str:
+    """min(S) / max(S) of a frame set is a frame; of numbers, as :func:`_numeric_type`."""
+    return INT if types == (SET,) else _numeric_type(types)
 
 
 def _count(n: object, what: str = "n") -> int:
@@ -191,27 +234,31 @@ def _abs(x):
 BUILTINS: dict[str, Builtin] = {
     b.name: b
     for b in [
-        Builtin("len", (ANY,), INT, _len, "number of members of a frame set or list"),
-        Builtin("min", (ANY,), NUM, _min, "smallest frame of a set, or smallest of several numbers", True),
-        Builtin("max", (ANY,), NUM, _max, "largest frame of a set, or largest of several numbers", True),
-        Builtin("abs", (NUM,), NUM, _abs, "absolute value"),
+        Builtin("len", (ANY,), INT, _len, "number of members of a frame set or list", accepts=(SET, LIST)),
+        Builtin("min", (ANY,), NUM, _min, "smallest frame of a set, or smallest of several numbers", True,
+                type_rule=_extreme_type, lists=True),
+        Builtin("max", (ANY,), NUM, _max, "largest frame of a set, or largest of several numbers", True,
+                type_rule=_extreme_type, lists=True),
+        Builtin("abs", (NUM,), NUM, _abs, "absolute value", type_rule=_numeric_type),
         Builtin("ceil_div", (NUM, NUM), INT, _ceil_div, "a / b rounded up"),
         Builtin("floor", (NUM,), INT, _floor, "round a fraction down"),
         Builtin("ceil", (NUM,), INT, _ceil, "round a fraction up"),
-        Builtin("iroot", (NUM, INT), INT, _iroot, "floor(x ** (1/n)), exact"),
+        Builtin("iroot", (NUM, INT), INT, _iroot, "floor(x ** (1/n)), exact", lists=True),
         Builtin("first", (SET, INT), SET, _first, "the n smallest members"),
         Builtin("last", (SET, INT), SET, _last, "the n largest members"),
-        Builtin("nearest", (SET, INT, INT), SET, _nearest, "the n members closest to a frame (ties: earlier)"),
-        Builtin("spread", (SET, INT), SET, _spread, "n members evenly spaced, first and last included"),
+        Builtin("nearest", (SET, INT, INT), SET, _nearest, "the n members closest to a frame (ties: earlier)",
+                lists=True),
+        Builtin("spread", (SET, INT), SET, _spread, "n members evenly spaced, first and last included", lists=True),
         Builtin(
             "spread_right", (SET, INT), SET, _spread_right,
-            "the first member, then the last member of each of n-1 equal parts (FDM's linspace)",
+            "the first member, then the last member of each of n-1 equal parts (FDM's linspace)", lists=True,
         ),
-        Builtin("chunks", (SET, INT), LIST, _chunks, "consecutive pieces of n members"),
+        Builtin("chunks", (SET, INT), LIST, _chunks, "consecutive pieces of n members", lists=True),
         Builtin("after", (SET, INT), SET, _after, "members greater than a frame"),
         Builtin("before", (SET, INT), SET, _before, "members smaller than a frame"),
         Builtin("nth", (SET, INT), INT, _nth, "the member at a position (negative: from the end)"),
-        Builtin("runs", (SET,), LIST, _runs, "the maximal runs of consecutive frames, as a list of sets"),
-        Builtin("reversed", (ANY,), LIST, _reversed, "a set's frames (or a list) in reverse order, as a list"),
+        Builtin("runs", (SET,), LIST, _runs, "the maximal runs of consecutive frames, as a list of sets", lists=True),
+        Builtin("reversed", (ANY,), LIST, _reversed, "a set's frames (or a list) in reverse order, as a list",
+                lists=True),
     ]
 }

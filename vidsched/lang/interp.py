@@ -43,7 +43,7 @@ from vidsched.errors import (
 from vidsched.frames import MAX_RUNS, FrameSet
 from vidsched.frames_text import compact_ranges
 from vidsched.lang import ast
-from vidsched.lang.builtins import ANY, BOOL, BUILTINS, INT, LIST, NUM, SET, BuiltinFailure
+from vidsched.lang.builtins import ANY, BOOL, BUILTINS, INT, LIST, NUM, SET, TYPE_TEXT, BuiltinFailure
 from vidsched.lang.limits import SET_OP_STEPS, Limits
 
 STATE_NAMES = ("done", "todo", "given")
@@ -52,7 +52,6 @@ KEYWORDS = frozenset(
     "generate observe true false and or not by".split()
 )
 REQUIRED_PARAMS = ("T", "K")
-TYPE_TEXT = {INT: "a whole number", NUM: "a number", BOOL: "a boolean", SET: "a frame set", LIST: "a list"}
 
 
 # ---- the stage list (output of evaluation) ------------------------------------------
@@ -235,10 +234,6 @@ _STEPS_PER_FRAME = 2  # each frame of a stage's window (the plan lists them)
 _BITS_PER_STEP = 64  # listing the members of a set of many reads its bits one by one
 _RUNS_SHOWN = 16  # a frame set in a message: at most this many runs
 _ITEMS_PER_STEP = 16  # items of a list read per step (`in`, ==, min, max, reversed)
-# Built-ins whose work grows with the number of members they list or return.
-_LISTING_BUILTINS = frozenset(
-    {"spread", "spread_right", "nearest", "chunks", "runs", "reversed", "min", "max", "iroot"}
-)
 
 
 def frames_text(s: FrameSet) -> str:
@@ -868,11 +863,11 @@ class _Checker:
             return (lambda rt: 0), ANY
         converted = []
         for i, (arg, (fn, typ)) in enumerate(zip(node.args, arg_fns)):
-            want = builtin.params[min(i, nparams - 1)]
+            want = builtin.param_type(i, n)
             what = f"argument {i + 1} of {builtin.name}()"
-            if builtin.variadic and n > 1:
-                want = NUM  # min(a, b, ...) / max(a, b, ...) over numbers
             if want == ANY:
+                if not builtin.accepts_type(typ):
+                    self.error(SchemeTypeError, f"{builtin.accepts_text()}, not {TYPE_TEXT[typ]}", arg.span)
                 converted.append(fn)
                 continue
             self.expect(arg, typ, (want,), what)
@@ -882,15 +877,7 @@ class _Checker:
                 converted.append(self.as_int_fn(fn, typ, arg, what))
             else:
                 converted.append(self.as_num_fn(fn, typ, arg, what))
-        if builtin.name == "len" and arg_fns[0][1] in (INT, NUM, BOOL):
-            self.error(SchemeTypeError, f"len() takes a frame set or a list, not {TYPE_TEXT[arg_fns[0][1]]}", node.args[0].span)
-        result = builtin.result
-        if builtin.name in ("min", "max") and n == 1 and arg_fns[0][1] == SET:
-            result = INT
-        if builtin.name in ("min", "max", "abs") and n >= 1 and all(t == INT for _, t in arg_fns):
-            result = INT
-        elif builtin.name in ("min", "max", "abs") and any(t in (ANY, LIST) for _, t in arg_fns):
-            result = ANY  # e.g. a loop variable over a list: known at run time
+        result = builtin.result_type(tuple(t for _, t in arg_fns))
         impl = builtin.impl
         span = node.span
         name = builtin.name
@@ -899,7 +886,7 @@ class _Checker:
 
         def call(rt):
             args = [f(rt) for f in converted]
-            if name in _LISTING_BUILTINS:
+            if builtin.lists:
                 rt.burn(_listing_cost(rt, name, args), span)
             if name in ("chunks", "runs") and isinstance(args[0], FrameSet):
                 # Charge the list's size up front so `chunks(todo, 1)` on a huge video is
@@ -909,8 +896,10 @@ class _Checker:
                 pieces = args[0].run_count() if name == "runs" else -(-len(args[0]) // size) if size > 0 else 0
                 wide = name == "chunks" and size > MAX_RUNS and not args[0].stored_as_runs
                 rt.charge(pieces * (1 + (rt.T // 64 if wide else 0)), span)
-            if name == "len" and not isinstance(args[0], (FrameSet, tuple)):
-                rt.fail(SchemeTypeError, f"len() takes a frame set or a list, not {_describe(args[0])}", span)
+            if builtin.accepts:
+                for arg in args:
+                    if _type_of(arg) not in builtin.accepts:
+                        rt.fail(SchemeTypeError, f"{builtin.accepts_text()}, not {_describe(arg)}", span)
             try:
                 return impl(*args)
             except BuiltinFailure as e:
