@@ -1,24 +1,35 @@
-"""Frame sets: immutable sorted sets of frame indices, stored as runs or as a bitmask.
+"""Frame sets: immutable sorted sets of frame indices, stored as runs, periodic segments
+or a bitmask.
 
 Sampling schemes manipulate sets such as ``todo`` (every frame not yet generated) on
 every stage, and some schemes work on fragmented sets (every 3rd frame: thousands of
-runs). A set has one of two canonical forms:
+runs). A set has one of three forms:
 
 * at most ``MAX_RUNS`` maximal runs of consecutive frames: a tuple of half-open
   ``(lo, hi)`` intervals. ``todo``, ``done``, a stage's window: every operation
   (union, ``first(todo, step)``, ``last(done, n)``, ``len``, listing) costs O(runs),
   whatever T is, and the set takes O(runs) memory, so a scheme of T / step stages
   compiles in time and memory linear in T;
-* more runs (fragmented sets): one big-integer bitmask, bit ``f`` standing for frame
-  ``f``; union, intersection and difference are single C-level big-integer operations
-  (``|``, ``&``, ``& ~``) over max/64 machine words, and positional selection (the n-th
-  member) is a binary search on popcounts.
+* more runs that follow a few periodic patterns (every 3rd frame; every frame but every
+  3rd; the keyframes of several levels together): at most ``MAX_SEGS`` *segments*
+  ``(lo, hi, period, pattern)``, each holding the frames f of lo..hi-1 whose residue
+  ``f % period`` is a bit of ``pattern`` (period <= ``MAX_PERIOD``). Operations on such
+  sets (and on sets of runs) cost O(segments): a boundary sweep that combines the two
+  patterns of every piece with one small-integer operation over lcm(periods) bits, so
+  ``keys & todo`` on a video of 10^6 frames costs the same as on 10^3 frames;
+* other sets (irregular and fragmented): one big-integer bitmask, bit ``f`` standing for
+  frame ``f``; union, intersection and difference are single C-level big-integer
+  operations (``|``, ``&``, ``& ~``) over max/64 machine words, and positional selection
+  (the n-th member) is a binary search on popcounts.
 
-An operation between two sets of few runs merges their runs; otherwise it works on
-bitmasks and the result takes the run form again when it has few runs. The form is a
-function of the members, so equal sets have equal forms. ``FrameSet.work`` counts the
-bitmask work done (in frames / ``FRAMES_PER_WORK``), which the evaluator charges as
-evaluation steps: a set operation costs what it actually does, not a function of T.
+The form is chosen automatically: runs when there are few, else periodic segments when
+a few suffice (recognised in run lists as they grow, e.g. ``done | block``, and kept by
+the operations), else a bitmask; results of bitmask operations take the run form again
+when they have few runs. Runs are the canonical form of a set of at most ``MAX_RUNS``
+runs (equal sets of few runs have equal forms); a set of more runs compares equal to an
+equal set whatever its form. ``FrameSet.work`` counts the bitmask work done (in frames
+/ ``FRAMES_PER_WORK``), which the evaluator charges as evaluation steps: a set operation
+costs what it actually does, not a function of T.
 
 Frames are non-negative: constructors drop negative numbers (sets are clipped to the
 video, 0..T-1, by the evaluator anyway).
@@ -29,12 +40,18 @@ from __future__ import annotations
 import re
 from bisect import bisect_right
 from collections.abc import Iterable, Iterator
+from functools import lru_cache
+from math import gcd
 
 _ONES = re.compile(r"1+")
 MAX_FRAME = 1 << 31  # a guard against building absurdly large masks by mistake
 _FEW = 32  # runs (or members) few enough to find one by one with whole-mask operations
 MAX_RUNS = 32  # a set of at most this many runs is stored as runs, else as a bitmask
 FRAMES_PER_WORK = 4096  # frames of a bitmask that one unit of FrameSet.work stands for
+MAX_SEGS = 64  # a set of more runs is stored as at most this many periodic segments ...
+MAX_PERIOD = 1024  # ... of periods up to this (bits of a pattern), else as a bitmask
+_WINDOW = 4096  # operations within this many frames combine bits (_seg_algebra)
+_RUN_PERIODS = 8  # a period of a run list spans at most this many runs (_compress)
 
 
 def _mask(lo: int, hi: int) -> int:
@@ -62,16 +79,297 @@ def _runs_of_bits(bits: int) -> list[tuple[int, int]]:
 
 
 def _bits_of_runs(runs) -> int:
-    bits = 0
+    if len(runs) <= 2 * MAX_RUNS:
+        bits = 0
+        for lo, hi in runs:
+            bits |= _mask(lo, hi)
+        return bits
+    parts, end = [], 0  # many runs: one pass, as text (linear, not runs x span)
     for lo, hi in runs:
-        bits |= _mask(lo, hi)
+        parts.append("0" * (lo - end))
+        parts.append("1" * (hi - lo))
+        end = hi
+    return int("".join(parts)[::-1], 2)
+
+
+def _bits_of_segs(segs) -> int:
+    FrameSet.work += segs[-1][1] // FRAMES_PER_WORK if segs else 0
+    bits = 0
+    for lo, hi, P, pat in segs:
+        bits |= _seg_bits(P, pat, lo, hi - lo) << lo
     return bits
+
+
+# ---- periodic segments ------------------------------------------------------------------
+# A segment (lo, hi, P, pat): the frames f of lo..hi-1 with bit f % P of pat set. In a
+# stored set the segments are sorted and disjoint, each starts and ends on a member, and
+# each pattern has its minimal period (a run is (lo, hi, 1, 1)).
+
+
+def _rep(pat: int, P: int, L: int) -> int:
+    """A pattern of period P as one of period L (a multiple of P, both <= MAX_PERIOD)."""
+    return pat if P == L else pat * (((1 << L) - 1) // ((1 << P) - 1))
+
+
+def _rot(pat: int, P: int, start: int) -> int:
+    """The pattern read from residue start % P: bit i is residue (start + i) % P."""
+    s = start % P
+    return ((pat | (pat << P)) >> s) & ((1 << P) - 1) if s else pat
+
+
+def _count(P: int, pat: int, lo: int, hi: int) -> int:
+    """Members of pattern (P, pat) among frames lo..hi-1."""
+    if hi <= lo:
+        return 0
+    q, r = divmod(hi - lo, P)
+    n = q * pat.bit_count() if q else 0
+    if r:
+        n += (_rot(pat, P, lo) & ((1 << r) - 1)).bit_count()
+    return n
+
+
+def _seg_bits(P: int, pat: int, lo: int, n: int) -> int:
+    """The members of (P, pat) among frames lo..lo+n-1 as bits 0..n-1."""
+    if P == 1:
+        return (1 << n) - 1 if pat else 0
+    bits, width = _rot(pat, P, lo), P
+    while width < n:  # doubling: O(n) in all
+        bits |= bits << width
+        width *= 2
+    return bits & ((1 << n) - 1)
+
+
+def _nth_bit(bits: int, k: int) -> int:
+    """Position of the k-th (0-based) set bit of a small int."""
+    for _ in range(k):
+        bits &= bits - 1
+    return (bits & -bits).bit_length() - 1
+
+
+@lru_cache(maxsize=4096)
+def _minimal(P: int, pat: int) -> tuple[int, int]:
+    """The same pattern with its smallest period."""
+    if pat == (1 << P) - 1:
+        return 1, 1
+    for d in range(1, P // 2 + 1):
+        if P % d == 0:
+            small = pat & ((1 << d) - 1)
+            if _rep(small, d, P) == pat:
+                return d, small
+    return P, pat
+
+
+@lru_cache(maxsize=4096)
+def _period_runs(P: int, pat: int) -> tuple[tuple[int, int], ...]:
+    """Runs of one period of a pattern, as offsets in 0..P-1 (pat != 0)."""
+    return tuple(_runs_of_bits(pat))
+
+
+def _run_starts(P: int, pat: int) -> int:
+    """Residues r of members whose frame r - 1 is not a member."""
+    return pat & ~(((pat << 1) | (pat >> (P - 1))) & ((1 << P) - 1)) if P > 1 else 0
+
+
+def _trim(lo: int, hi: int, P: int, pat: int):
+    """The segment cut down to its first and last member (None when it has none)."""
+    if P == 1:
+        return (lo, hi, 1, 1) if pat and lo < hi else None
+    r = _rot(pat, P, lo)
+    first = lo + (r & -r).bit_length() - 1
+    if first >= hi:
+        return None
+    r = _rot(pat, P, hi - P)  # bit i: frame hi - P + i
+    last = hi - P + r.bit_length() - 1
+    return (first, last + 1, P, pat)
+
+
+def _fits(P: int, pat: int, seg) -> bool:
+    """Does pattern (P, pat) have exactly seg's members over seg's frames?"""
+    lo, hi, P2, pat2 = seg
+    if P == P2:
+        return pat == pat2 or hi - lo < P and _seg_bits(P, pat, lo, hi - lo) == _seg_bits(P, pat2, lo, hi - lo)
+    L = P * P2 // gcd(P, P2)
+    if hi - lo >= L:
+        return L <= MAX_PERIOD and _rep(pat, P, L) == _rep(pat2, P2, L)
+    return _seg_bits(P, pat, lo, hi - lo) == _seg_bits(P2, pat2, lo, hi - lo)
+
+
+def _merge_into(out: list, seg) -> None:
+    """Append a trimmed segment, joining it to the last one when one pattern covers both
+    (and the gap between them, which holds no member)."""
+    if out:
+        a, b, P, pat = out[-1]
+        lo, hi, P2, pat2 = seg
+        if P == P2 == 1:
+            if b == lo:
+                out[-1] = (a, hi, 1, 1)
+                return
+        else:
+            if _count(P, pat, b, lo) == 0 and _fits(P, pat, seg):
+                out[-1] = (a, hi, P, pat)
+                return
+            if _count(P2, pat2, b, lo) == 0 and _fits(P2, pat2, out[-1]):
+                out[-1] = (a, hi, P2, pat2)
+                return
+    out.append(seg)
+
+
+def _compress(runs) -> list:
+    """Segments for sorted, disjoint, non-adjacent runs: a stretch of runs that repeats
+    with a period of up to _RUN_PERIODS runs and MAX_PERIOD frames becomes one segment."""
+    out: list = []
+    n, i = len(runs), 0
+    while i < n:
+        best_m, best_cover = 0, 1
+        lo0 = runs[i][0]
+        for m in range(1, _RUN_PERIODS + 1):
+            if i + m >= n:
+                break
+            P = runs[i + m][0] - lo0
+            if P > MAX_PERIOD:
+                break
+            j = i
+            while j + m < n and runs[j + m][0] - runs[j][0] == P and runs[j + m][1] - runs[j][1] == P:
+                j += 1
+            cover = j + m - i  # runs i .. i + cover - 1 repeat with period m runs
+            if cover >= 2 * m and cover > best_cover:
+                best_m, best_cover = m, cover
+        if best_m:
+            m = best_m
+            P = runs[i + m][0] - lo0
+            local = 0
+            for a, b in runs[i : i + m]:
+                local |= _mask(a - lo0, b - lo0)
+            s = lo0 % P
+            pat = ((local << s) | (local >> (P - s))) & ((1 << P) - 1) if s else local
+            P, pat = _minimal(P, pat)
+            _merge_into(out, (lo0, runs[i + best_cover - 1][1], P, pat))
+            i += best_cover
+        else:
+            _merge_into(out, (lo0, runs[i][1], 1, 1))
+            i += 1
+    return out
+
+
+def _normalize(pieces) -> list:
+    """Stored segments for sorted, disjoint pieces (any patterns, maybe empty): trimmed,
+    minimal periods, runs that repeat compressed, neighbours with one pattern joined."""
+    out: list = []
+    runs: list = []  # pending runs (consecutive pieces of single runs), compressed together
+    for lo, hi, P, pat in pieces:
+        if P > 1:
+            P, pat = _minimal(P, pat)
+        seg = _trim(lo, hi, P, pat)
+        if seg is None:
+            continue
+        lo, hi, P, pat = seg
+        if P > 1 and hi - lo <= P:  # within one period: its runs, if few
+            bits = _seg_bits(P, pat, lo, hi - lo)
+            if (bits & ~(bits << 1)).bit_count() <= 4:
+                for a, b in _runs_of_bits(bits):
+                    if runs and runs[-1][1] == lo + a:
+                        runs[-1] = (runs[-1][0], lo + b)
+                    else:
+                        runs.append((lo + a, lo + b))
+                continue
+        if P == 1:
+            if runs and runs[-1][1] == lo:
+                runs[-1] = (runs[-1][0], hi)
+            else:
+                runs.append((lo, hi))
+            continue
+        if runs:
+            for s in _compress(runs):
+                _merge_into(out, s)
+            runs = []
+        _merge_into(out, seg)
+    if runs:
+        for s in _compress(runs):
+            _merge_into(out, s)
+    return out
+
+
+def _seg_runs(segs) -> Iterator[tuple[int, int]]:
+    """Maximal runs of stored segments, ascending."""
+    cur = None
+    for lo, hi, P, pat in segs:
+        if P == 1:
+            parts = ((lo, hi),)
+        else:
+            local = _period_runs(P, _rot(pat, P, lo))
+            parts = ((base + a, min(base + b, hi)) for base in range(lo, hi, P) for a, b in local if base + a < hi)
+        for a, b in parts:
+            if cur is None:
+                cur = [a, b]
+            elif cur[1] == a:
+                cur[1] = b
+            else:
+                yield cur[0], cur[1]
+                cur = [a, b]
+    if cur is not None:
+        yield cur[0], cur[1]
+
+
+def _seg_run_count(segs, limit: int | None = None) -> int:
+    """Number of maximal runs of stored segments (counting stops past `limit`)."""
+    n, end = 0, -1
+    for lo, hi, P, pat in segs:
+        n += (lo != end) + _count(P, _run_starts(P, pat), lo + 1, hi)
+        end = hi
+        if limit is not None and n > limit:
+            break
+    return n
+
+
+def _window_bits(segs, lo: int, hi: int) -> int:
+    """Members of segments among frames lo..hi-1 as bits 0..hi-lo-1."""
+    bits = 0
+    for a, b, P, pat in segs:
+        if b <= lo:
+            continue
+        if a >= hi:
+            break
+        a, b = max(a, lo), min(b, hi)
+        bits |= _seg_bits(P, pat, a, b - a) << (a - lo)
+    return bits
+
+
+def _seg_op(A, B, op: str):
+    """Segments of A | B, A & B or A - B (op "or", "and", "sub") for segment lists; None
+    when two patterns would need a period above MAX_PERIOD."""
+    cuts = sorted({x for lo, hi, _, _ in A for x in (lo, hi)} | {x for lo, hi, _, _ in B for x in (lo, hi)})
+    pieces = []
+    i = j = 0
+    for x, y in zip(cuts, cuts[1:]):
+        while i < len(A) and A[i][1] <= x:
+            i += 1
+        while j < len(B) and B[j][1] <= x:
+            j += 1
+        a = A[i] if i < len(A) and A[i][0] <= x else None
+        b = B[j] if j < len(B) and B[j][0] <= x else None
+        if a is None:
+            if b is not None and op == "or":
+                pieces.append((x, y, b[2], b[3]))
+            continue
+        if b is None:
+            if op != "and":
+                pieces.append((x, y, a[2], a[3]))
+            continue
+        Pa, Pb = a[2], b[2]
+        L = Pa * Pb // gcd(Pa, Pb)
+        if L > MAX_PERIOD:
+            return None
+        pa, pb = _rep(a[3], Pa, L), _rep(b[3], Pb, L)
+        pat = pa | pb if op == "or" else pa & pb if op == "and" else pa & ~pb
+        if pat:
+            pieces.append((x, y, L, pat))
+    return pieces
 
 
 class FrameSet:
     """An immutable, sorted set of non-negative frame indices."""
 
-    __slots__ = ("_runs", "_bits")
+    __slots__ = ("_runs", "_segs", "_bits")
 
     # Bitmask work done by all frame sets so far, in units of FRAMES_PER_WORK frames
     # (the evaluator charges the difference as evaluation steps).
@@ -80,6 +378,7 @@ class FrameSet:
     def __init__(self, bits: int = 0) -> None:
         """From a bitmask (bit f set when frame f is a member)."""
         FrameSet.work += bits.bit_length() // FRAMES_PER_WORK
+        self._segs = None
         if bits and (bits & ~(bits << 1)).bit_count() <= MAX_RUNS:
             self._runs, self._bits = tuple(_runs_of_bits(bits)), None
         else:
@@ -91,10 +390,33 @@ class FrameSet:
         if not runs:
             return _EMPTY
         if len(runs) > MAX_RUNS:
+            segs = _compress(runs)
+            if len(segs) <= MAX_SEGS:
+                return FrameSet._stored_segs(segs)
             return FrameSet._of_bits(_bits_of_runs(runs))
         s = object.__new__(FrameSet)
-        s._runs, s._bits = tuple(runs), None
+        s._runs, s._segs, s._bits = tuple(runs), None, None
         return s
+
+    @staticmethod
+    def _stored_segs(segs) -> FrameSet:
+        """From stored segments of more than MAX_RUNS runs."""
+        s = object.__new__(FrameSet)
+        s._runs, s._segs, s._bits = None, tuple(segs), None
+        return s
+
+    @staticmethod
+    def _of_segs(pieces) -> FrameSet:
+        """From sorted, disjoint segments (any patterns, maybe empty): runs when they make
+        few, segments when few suffice, else a bitmask."""
+        segs = _normalize(pieces)
+        if not segs:
+            return _EMPTY
+        if _seg_run_count(segs, MAX_RUNS) <= MAX_RUNS:
+            return FrameSet._of_runs(list(_seg_runs(segs)))
+        if len(segs) > MAX_SEGS:
+            return FrameSet._of_bits(_bits_of_segs(segs))
+        return FrameSet._stored_segs(segs)
 
     @staticmethod
     def _of_bits(bits: int) -> FrameSet:
@@ -102,6 +424,7 @@ class FrameSet:
         if not bits:
             return _EMPTY
         s = object.__new__(FrameSet)
+        s._segs = None
         if (bits & ~(bits << 1)).bit_count() <= MAX_RUNS:
             s._runs, s._bits = tuple(_runs_of_bits(bits)), None
         else:
@@ -113,11 +436,21 @@ class FrameSet:
         FrameSet.work += self._bits.bit_length() // FRAMES_PER_WORK
 
     def _mask_bits(self) -> int:
-        """The bitmask (built for a set stored as runs)."""
+        """The bitmask (built for a set stored as runs or segments)."""
         if self._bits is not None:
             return self._bits
+        if self._segs is not None:
+            return _bits_of_segs(self._segs)
         FrameSet.work += (self._runs[-1][1] if self._runs else 0) // FRAMES_PER_WORK
         return _bits_of_runs(self._runs)
+
+    def _seg_list(self):
+        """Segments of a set stored as runs or segments (None for a bitmask)."""
+        if self._segs is not None:
+            return self._segs
+        if self._runs is not None:
+            return [(lo, hi, 1, 1) for lo, hi in self._runs]
+        return None
 
     # ---- construction -------------------------------------------------------------
     @staticmethod
@@ -156,12 +489,15 @@ class FrameSet:
         count = (stop - start + step - 1) // step
         if count <= MAX_RUNS:  # step >= 2: one run per member
             return FrameSet._of_runs(tuple((f, f + 1) for f in range(start, stop, step)))
+        last = start + (count - 1) * step
+        if step <= MAX_PERIOD:  # one periodic segment
+            return FrameSet._stored_segs(((start, last + 1, step, 1 << (start % step)),))
         # Bits 0, step, 2*step, ...: double the pattern until it is long enough.
         pattern, covered = 1, 1
         while covered < count:
             pattern |= pattern << (covered * step)
             covered *= 2
-        pattern &= (1 << ((count - 1) * step + 1)) - 1
+        pattern &= (1 << (last - start + 1)) - 1
         return FrameSet._of_bits(pattern << start)
 
     @staticmethod
@@ -179,14 +515,7 @@ class FrameSet:
                 runs[-1][1] = f + 1
             else:
                 runs.append([f, f + 1])
-                if len(runs) > MAX_RUNS:
-                    break
-        else:
-            return FrameSet._of_runs(tuple((a, b) for a, b in runs))
-        buf = bytearray(top // 8 + 1)
-        for f in values:
-            buf[f >> 3] |= 1 << (f & 7)
-        return FrameSet._of_bits(int.from_bytes(buf, "little"))
+        return FrameSet._of_runs([(a, b) for a, b in runs])
 
     # ---- basic protocol -----------------------------------------------------------
     @property
@@ -199,26 +528,48 @@ class FrameSet:
         return self._runs is not None
 
     @property
+    def stored_as_segments(self) -> bool:
+        """Stored as periodic segments (a set of more than MAX_RUNS runs)."""
+        return self._segs is not None
+
+    @property
     def runs(self) -> tuple[tuple[int, int], ...]:
         """Maximal runs of consecutive members as half-open intervals ``(lo, hi)``."""
         if self._runs is not None:
             return self._runs
+        if self._segs is not None:
+            return tuple(_seg_runs(self._segs))
         self._pass()
         return tuple(_runs_of_bits(self._bits))
 
     def __len__(self) -> int:
         if self._runs is not None:
             return sum(hi - lo for lo, hi in self._runs)
+        if self._segs is not None:
+            return sum(_count(P, pat, lo, hi) for lo, hi, P, pat in self._segs)
         self._pass()
         return self._bits.bit_count()
 
     def __bool__(self) -> bool:
-        return self._bits is not None or bool(self._runs)
+        return self._runs is None or bool(self._runs)
 
     def __iter__(self) -> Iterator[int]:
         if self._runs is not None:
             for lo, hi in self._runs:
                 yield from range(lo, hi)
+            return
+        if self._segs is not None:
+            for lo, hi, P, pat in self._segs:
+                if P == 1:
+                    yield from range(lo, hi)
+                    continue
+                r = _rot(pat, P, lo)
+                offsets = [i for i in range(P) if r >> i & 1]
+                for base in range(lo, hi, P):
+                    for o in offsets:
+                        if base + o >= hi:
+                            break
+                        yield base + o
             return
         # Only the occupied span is converted: a small set late in a long video is cheap.
         self._pass()
@@ -238,16 +589,39 @@ class FrameSet:
         if self._runs is not None:
             i = bisect_right(self._runs, (frame, MAX_FRAME + 1)) - 1
             return i >= 0 and self._runs[i][0] <= frame < self._runs[i][1]
+        if self._segs is not None:
+            i = bisect_right(self._segs, (frame, MAX_FRAME + 1)) - 1
+            if i < 0:
+                return False
+            lo, hi, P, pat = self._segs[i]
+            return lo <= frame < hi and (pat >> (frame % P)) & 1 == 1
         self._pass()
         return (self._bits >> frame) & 1 == 1
 
     def __eq__(self, other: object) -> bool:
+        if not isinstance(other, FrameSet):
+            return False
+        if self._runs is not None or other._runs is not None:
+            return self._runs == other._runs  # runs: the form of every set of few runs
+        if self._segs is not None and self._segs == other._segs:
+            return True
+        if self._segs is not None and other._segs is not None:
+            if len(self) != len(other) or self.min() != other.min() or self.max() != other.max():
+                return False
+            a, b = self._segs, other._segs
+            diff = _seg_op(a, b, "sub")
+            if diff is not None:
+                back = _seg_op(b, a, "sub")
+                if back is not None:
+                    return not _normalize(diff) and not _normalize(back)
         if self._bits is not None:
             self._pass()
-        return isinstance(other, FrameSet) and self._runs == other._runs and self._bits == other._bits
+        return self._mask_bits() == other._mask_bits()
 
     def __hash__(self) -> int:
-        return hash(self._runs) if self._runs is not None else hash(self._bits)
+        if self._runs is not None:
+            return hash(self._runs)
+        return hash((len(self), self.min(), self.max()))  # the same for either form
 
     def __repr__(self) -> str:
         from vidsched.frames_text import compact_ranges
@@ -262,20 +636,22 @@ class FrameSet:
             raise ValueError("min of an empty frame set")
         if self._runs is not None:
             return self._runs[0][0]
+        if self._segs is not None:
+            return self._segs[0][0]
         self._pass()
         return (self._bits & -self._bits).bit_length() - 1
 
     def max(self) -> int:
         if not self:
             raise ValueError("max of an empty frame set")
-        if self._runs is not None:
-            return self._runs[-1][1] - 1
-        return self._bits.bit_length() - 1
+        return self.span_end() - 1
 
     def span_end(self) -> int:
         """One more than the largest member (0 when empty)."""
         if self._runs is not None:
             return self._runs[-1][1] if self._runs else 0
+        if self._segs is not None:
+            return self._segs[-1][1]
         return self._bits.bit_length()
 
     # ---- set algebra ----------------------------------------------------------------
@@ -294,7 +670,43 @@ class FrameSet:
                 else:
                     out.append((lo, hi))
             return FrameSet._of_runs(out)
+        if a == ():
+            return other
+        if b == ():
+            return self
+        result = self._seg_algebra(other, "or")
+        if result is not None:
+            return result
         return FrameSet._of_bits(self._mask_bits() | other._mask_bits())
+
+    def _seg_algebra(self, other: FrameSet, op: str) -> FrameSet | None:
+        """The operation on segments when neither set is a bitmask and the periods allow.
+
+        When the result lies in a short stretch of frames (a stage's block against
+        ``done``), the two sets' bits over that stretch are combined instead, and a result
+        of few runs is made at once."""
+        A, B = self._seg_list(), other._seg_list()
+        if A is None or B is None:
+            return None
+        if op == "or":
+            lo, hi = min(A[0][0], B[0][0]), max(A[-1][1], B[-1][1])
+        elif op == "and":
+            lo, hi = max(A[0][0], B[0][0]), min(A[-1][1], B[-1][1])
+            if lo >= hi:
+                return _EMPTY
+            if hi - lo > _WINDOW:  # the shorter set's span, if short
+                lo, hi = min(((A[0][0], A[-1][1]), (B[0][0], B[-1][1])), key=lambda s: s[1] - s[0])
+        else:
+            lo, hi = A[0][0], A[-1][1]
+        if hi - lo <= _WINDOW:
+            a, b = _window_bits(A, lo, hi), _window_bits(B, lo, hi)
+            bits = a | b if op == "or" else a & b if op == "and" else a & ~b
+            if not bits:
+                return _EMPTY
+            if (bits & ~(bits << 1)).bit_count() <= MAX_RUNS:
+                return FrameSet._of_runs([(lo + x, lo + y) for x, y in _runs_of_bits(bits)])
+        pieces = _seg_op(A, B, op)
+        return None if pieces is None else FrameSet._of_segs(pieces)
 
     def intersection(self, other: FrameSet) -> FrameSet:
         a, b = self._runs, other._runs
@@ -310,9 +722,14 @@ class FrameSet:
                 else:
                     j += 1
             return FrameSet._of_runs(out)
-        if a is not None:  # only the bits under the runs' span matter
-            return FrameSet._of_bits(other._bits & self._mask_bits())
-        if b is not None:
+        if a == () or b == ():
+            return _EMPTY
+        result = self._seg_algebra(other, "and")
+        if result is not None:
+            return result
+        if self._bits is None:  # only the bits under this set's span matter
+            return FrameSet._of_bits(other._mask_bits() & self._mask_bits())
+        if other._bits is None:
             return FrameSet._of_bits(self._bits & other._mask_bits())
         return FrameSet._of_bits(self._bits & other._bits)
 
@@ -335,10 +752,13 @@ class FrameSet:
                 if lo < hi:
                     out.append((lo, hi))
             return FrameSet._of_runs(out)
-        if b is not None and not b:
+        if a == () or b == ():
             return self
+        result = self._seg_algebra(other, "sub")
+        if result is not None:
+            return result
         mine = self._mask_bits()
-        if b is not None:  # only the runs inside this set's span matter
+        if other._bits is None:  # only the part inside this set's span matters
             return FrameSet._of_bits(mine & ~other.clip(mine.bit_length())._mask_bits())
         return FrameSet._of_bits(mine & ~other._bits)
 
@@ -352,6 +772,9 @@ class FrameSet:
             return self
         if self._runs is not None:
             return FrameSet._of_runs([(lo, min(hi, num_frames)) for lo, hi in self._runs if lo < num_frames])
+        if self._segs is not None:
+            return FrameSet._of_segs([(lo, min(hi, num_frames), P, pat) for lo, hi, P, pat in self._segs
+                                      if lo < num_frames])
         return FrameSet._of_bits(self._bits & _mask(0, max(num_frames, 0)))
 
     def shift(self, offset: int) -> FrameSet:
@@ -360,24 +783,35 @@ class FrameSet:
             return FrameSet._of_runs(
                 [(max(lo + offset, 0), hi + offset) for lo, hi in self._runs if hi + offset > 0]
             )
+        if self._segs is not None:  # frame f + offset has the residue of f
+            return FrameSet._of_segs([(max(lo + offset, 0), hi + offset, P, _rot(pat, P, -offset))
+                                      for lo, hi, P, pat in self._segs if hi + offset > 0])
         return FrameSet._of_bits(self._bits << offset if offset >= 0 else self._bits >> -offset)
 
     # ---- positional selection -------------------------------------------------------
     def _select(self, position: int, count: int | None = None) -> int:
         """The frame of the member at sorted position `position` (0 <= position < len).
 
-        Runs: a walk over the runs. Bitmask: Python ints have no random access, so every
-        operation on the whole mask reads all of it: the member is found in a window at
-        the nearer end of the set (from its smallest or its largest member), widened
-        fourfold until it holds enough members, then by binary search inside the window;
-        a few passes over the mask in all, instead of one per step of a binary search
-        over the whole mask. `count`: len(self), if the caller knows it.
+        Runs and segments: a walk over them. Bitmask: Python ints have no random access,
+        so every operation on the whole mask reads all of it: the member is found in a
+        window at the nearer end of the set (from its smallest or its largest member),
+        widened fourfold until it holds enough members, then by binary search inside the
+        window; a few passes over the mask in all, instead of one per step of a binary
+        search over the whole mask. `count`: len(self), if the caller knows it.
         """
         if self._runs is not None:
             for lo, hi in self._runs:
                 if position < hi - lo:
                     return lo + position
                 position -= hi - lo
+            raise IndexError(position)
+        if self._segs is not None:
+            for lo, hi, P, pat in self._segs:
+                n = _count(P, pat, lo, hi)
+                if position < n:
+                    q, k = divmod(position, pat.bit_count())
+                    return lo + q * P + _nth_bit(_rot(pat, P, lo), k)
+                position -= n
             raise IndexError(position)
         bits = self._bits
         FrameSet.work += bits.bit_length() // FRAMES_PER_WORK
@@ -405,7 +839,7 @@ class FrameSet:
     def _pick(self, positions: list[int]) -> list[int]:
         """Frames at many sorted positions: a binary search each when there are few,
         one pass over the members when there are many (keeps spread() linear)."""
-        if len(positions) <= 16 or self._runs is not None and len(positions) <= 4 * MAX_RUNS:
+        if len(positions) <= 16 or self._bits is None and len(positions) <= 4 * MAX_RUNS:
             n = len(self)
             return [self._select(p, n) for p in positions]
         members = list(self)
@@ -437,6 +871,10 @@ class FrameSet:
                 if pos >= stop:
                     break
             return FrameSet._of_runs(out)
+        if self._segs is not None:
+            first, last = self._select(start, n), self._select(stop - 1, n)
+            return FrameSet._of_segs([(max(lo, first), min(hi, last + 1), P, pat)
+                                      for lo, hi, P, pat in self._segs if hi > first and lo <= last])
         bits = self._bits
         lo = self._select(start, n) if start > 0 else 0
         hi = self._select(stop - 1, n) + 1 if stop < n else None
@@ -458,6 +896,11 @@ class FrameSet:
             return self
         if self._runs is not None:
             return FrameSet._of_runs([(max(lo, frame + 1), hi) for lo, hi in self._runs if hi > frame + 1])
+        if self._segs is not None:
+            if self._segs[0][0] > frame:
+                return self
+            return FrameSet._of_segs([(max(lo, frame + 1), hi, P, pat) for lo, hi, P, pat in self._segs
+                                      if hi > frame + 1])
         return FrameSet._of_bits((self._bits >> (frame + 1)) << (frame + 1))
 
     def before(self, frame: int) -> FrameSet:
@@ -532,6 +975,8 @@ class FrameSet:
         """Number of maximal runs of consecutive members (without building them)."""
         if self._runs is not None:
             return len(self._runs)
+        if self._segs is not None:
+            return _seg_run_count(self._segs)
         self._pass()
         return (self._bits & ~(self._bits << 1)).bit_count()
 
@@ -541,6 +986,13 @@ class FrameSet:
             return _EMPTY
         if self._runs is not None:
             return self if len(self._runs) <= n else FrameSet._of_runs(self._runs[:n])
+        if self._segs is not None:
+            runs = []
+            for run in _seg_runs(self._segs):
+                if len(runs) == n:
+                    return FrameSet._of_runs(runs)
+                runs.append(run)
+            return self
         self._pass()
         starts = FrameSet(self._bits & ~(self._bits << 1))  # the first frame of each run
         count = len(starts)
@@ -562,4 +1014,4 @@ def _select_in(bits: int, position: int) -> int:
 
 
 _EMPTY = object.__new__(FrameSet)
-_EMPTY._runs, _EMPTY._bits = (), None
+_EMPTY._runs, _EMPTY._segs, _EMPTY._bits = (), None, None
