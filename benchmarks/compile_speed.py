@@ -57,7 +57,8 @@ from _machine import load_avg as load_after  # noqa: E402
 from _machine import machine  # noqa: E402
 
 from vidsched.compiler import builtin_schemes, compile_scheme, load_scheme_source  # noqa: E402
-from vidsched.lang.interp import check, evaluate  # noqa: E402
+from vidsched.lang.check import check  # noqa: E402
+from vidsched.lang.evaluate import evaluate  # noqa: E402
 from vidsched.lang.parser import parse  # noqa: E402
 from vidsched.lang.validate import validate  # noqa: E402
 from vidsched.lang.lower import lower  # noqa: E402

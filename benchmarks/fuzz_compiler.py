@@ -59,7 +59,7 @@ from _machine import load_avg, machine  # noqa: E402
 from vidsched.compiler import compile_scheme  # noqa: E402
 from vidsched.errors import SchemeError, SchemeErrors, SourceFile  # noqa: E402
 from vidsched.lang.builtins import BUILTINS  # noqa: E402
-from vidsched.lang.interp import Limits  # noqa: E402
+from vidsched.lang.limits import Limits  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 SHIPPED_GLOBS = ("schemes/*.sched", "schemes/fdm/*.sched", "docs/examples/*.sched")

@@ -17,7 +17,7 @@ import pytest
 from vidsched.compiler import compile_scheme, stage_list_for
 from vidsched.errors import SchemeErrors
 from vidsched.frames import FrameSet
-from vidsched.lang.interp import Limits
+from vidsched.lang.limits import Limits
 from vidsched.lang.validate import validate
 
 SMALL, LARGE = 20_000, 200_000

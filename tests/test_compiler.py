@@ -18,7 +18,8 @@ from vidsched.errors import (
     UnknownNameError,
 )
 from vidsched.frames import FrameSet
-from vidsched.lang.interp import check, evaluate
+from vidsched.lang.check import check
+from vidsched.lang.evaluate import evaluate
 from vidsched.lang.parser import parse
 from vidsched.lang.validate import specialise, validate
 from vidsched.diffusion.registry import evaluations
@@ -670,7 +671,7 @@ def test_shipped_schemes_need_a_small_part_of_the_evaluation_steps():
     """The default Limits.max_fuel bounds any compile to about a second; the shipped
     schemes stay far from it on a 10,000-frame video (docs/language.md, section 24)."""
     from vidsched.compiler import builtin_schemes
-    from vidsched.lang.interp import Limits
+    from vidsched.lang.limits import Limits
 
     for scheme in builtin_schemes():
         used = stage_list_for(scheme.name, {"T": 10_000}).fuel_used

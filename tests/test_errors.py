@@ -37,7 +37,7 @@ from vidsched.errors import (
     StageTooLargeError,
     UnknownNameError,
 )
-from vidsched.lang.interp import Limits
+from vidsched.lang.limits import Limits
 
 FILE = "bad.sched"
 

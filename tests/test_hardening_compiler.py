@@ -16,7 +16,7 @@ import pytest
 
 from vidsched.compiler import compile_scheme, load_scheme_source
 from vidsched.errors import EvaluationError, ParameterError, ResourceLimitError, SchemeError, SchemeErrors, SourceFile
-from vidsched.lang.interp import Limits
+from vidsched.lang.limits import Limits
 from vidsched.lang.parser import parse
 from vidsched.plan import Plan
 

@@ -27,7 +27,7 @@ from hypothesis import strategies as st
 from vidsched.compiler import builtin_schemes, compile_scheme
 from vidsched.errors import SchemeError, SchemeErrors, SourceFile
 from vidsched.lang.builtins import BUILTINS
-from vidsched.lang.interp import Limits
+from vidsched.lang.limits import Limits
 from vidsched.plan import Plan
 
 LIMITS = Limits(max_stages=2000, max_steps=200_000)

@@ -5,7 +5,7 @@
         --lower--> Plan (JSON contract "vidsched.plan/1")
 
 Each pass is importable on its own (``vidsched.lang.parser.parse``,
-``vidsched.lang.interp.check``/``evaluate``, ``vidsched.lang.validate.validate``,
+``vidsched.lang.check.check``, ``vidsched.lang.evaluate.evaluate``, ``vidsched.lang.validate.validate``,
 ``vidsched.lang.lower.lower``); :func:`compile_scheme` chains them. The passes know no
 sampler: this driver looks the evaluation count of ``sampler`` up in the runtime's table
 (:mod:`vidsched.diffusion.registry`, which loads no torch) and hands it to ``lower``.
@@ -22,9 +22,12 @@ from pathlib import Path
 from vidsched.diffusion.registry import evaluations
 from vidsched.errors import SchemeError, SchemeErrors, SourceFile, VidschedError
 from vidsched.frames import FrameSet
-from vidsched.lang.interp import Limits, StageList, check, evaluate, parse_override
+from vidsched.lang.check import check
+from vidsched.lang.evaluate import evaluate, parse_override
+from vidsched.lang.limits import Limits
 from vidsched.lang.lower import lower
 from vidsched.lang.parser import parse
+from vidsched.lang.stages import StageList
 from vidsched.lang.validate import specialise, validate
 from vidsched.plan import Plan
 

@@ -28,8 +28,7 @@ from vidsched.errors import (
     StageTooLargeError,
 )
 from vidsched.frames import FrameSet
-from vidsched.lang.interp import RawStage, StageList
-from vidsched.lang.interp import frames_text
+from vidsched.lang.stages import RawStage, StageList, frames_text
 
 MAX_ERRORS = 50
 

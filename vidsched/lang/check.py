@@ -1,26 +1,26 @@
-"""Check a scheme's AST and run it: the evaluator that emits the ordered stage list.
+"""Check a scheme's AST and compile it: the checked :class:`Program` that
+:func:`vidsched.lang.evaluate.evaluate` runs.
 
-Two passes, in the manner of miniwdl:
-
-1. :func:`check` walks the AST once, resolving every name to a slot, inferring static
-   types and checking arity, assignments and operand types. It collects *every* error
-   (sorted by position) instead of stopping at the first, and at the same time compiles
-   each node to a Python closure, so evaluation does not re-dispatch on node types (a
-   10,000-frame scheme runs tens of thousands of loop iterations).
-2. :func:`evaluate` runs the compiled program with its parameters and returns a
-   :class:`StageList`: the stages in program order with the frames each generates and
-   observes. It does not judge the stages; `validate.py` does.
+:func:`check` walks the AST once, in the manner of miniwdl, resolving every name to a
+slot, inferring static types and checking arity, assignments and operand types (a
+built-in's own type rule, :mod:`vidsched.lang.builtins`, gives its result's type). It
+collects *every* error (sorted by position) instead of stopping at the first, and in the
+same walk generates each node's code: a Python closure over a
+:class:`~vidsched.lang.machine.Runtime`, so evaluation does not re-dispatch on node
+types (a 10,000-frame scheme runs tens of thousands of loop iterations). Each node's
+static cost in evaluation steps is counted here too and charged when its statement runs.
 
 The language has no I/O and no way to reach Python: values are integers, exact
 fractions, booleans, frame sets and tuples (lists). Loops are bounded, integers are
-bounded, and the number of stages and loop iterations is bounded (:class:`Limits`), so
+bounded, and the number of stages and loop iterations is bounded
+(:class:`~vidsched.lang.limits.Limits`), so
 every program terminates.
 """
 
 from __future__ import annotations
 
 import difflib
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from fractions import Fraction
 
@@ -41,10 +41,21 @@ from vidsched.errors import (
     UnknownNameError,
 )
 from vidsched.frames import MAX_RUNS, FrameSet
-from vidsched.frames_text import compact_ranges
 from vidsched.lang import ast
 from vidsched.lang.builtins import ANY, BOOL, BUILTINS, INT, LIST, NUM, SET, TYPE_TEXT, BuiltinFailure
-from vidsched.lang.limits import SET_OP_STEPS, Limits
+from vidsched.lang.machine import (
+    ITEMS_PER_STEP,
+    context_text,
+    describe,
+    listing_cost,
+    listing_steps,
+    norm,
+    num_text,
+    power,
+    too_many_bits,
+    type_of,
+)
+from vidsched.lang.stages import RawStage
 
 STATE_NAMES = ("done", "todo", "given")
 KEYWORDS = frozenset(
@@ -52,35 +63,6 @@ KEYWORDS = frozenset(
     "generate observe true false and or not by".split()
 )
 REQUIRED_PARAMS = ("T", "K")
-
-
-# ---- the stage list (output of evaluation) ------------------------------------------
-@dataclass(frozen=True)
-class RawStage:
-    """One stage as the scheme emitted it, before validation."""
-
-    index: int
-    name: str
-    generate: FrameSet
-    observe: FrameSet
-    span: Span
-    generate_span: Span | None
-    observe_span: Span | None
-    context: tuple[str, ...]  # loop values at emission, e.g. ("i = 3",)
-    no_marginals: bool
-
-
-@dataclass(frozen=True)
-class StageList:
-    scheme: str
-    source: SourceFile
-    name_span: Span
-    params: dict[str, int]
-    num_frames: int
-    max_frames: int
-    given: FrameSet
-    stages: tuple[RawStage, ...]
-    fuel_used: int = 0  # evaluation steps the run took (Limits.max_fuel)
 
 
 # ---- compiled program -------------------------------------------------------------
@@ -129,202 +111,10 @@ class Program:
     param_types: dict[str, str] = field(default_factory=dict)  # static type of each default
 
 
-class _Stop(Exception):
-    """Internal: carries the runtime error that ends evaluation."""
-
-    def __init__(self, error: SchemeError) -> None:
-        self.error = error
-
-
-@dataclass
-class _Runtime:
-    T: int
-    K: int
-    limits: Limits
-    source: SourceFile
-    slots: list
-    given: FrameSet = field(default_factory=FrameSet.empty)
-    done: FrameSet = field(default_factory=FrameSet.empty)
-    _todo: FrameSet | None = None
-    stages: list[RawStage] = field(default_factory=list)
-    no_marginals: bool = False
-    phases: list[str] = field(default_factory=list)
-    context: list[str | tuple[str, object]] = field(default_factory=list)  # see _context_text
-    steps: int = 0
-    scheme_name: str = ""
-    in_params: bool = True
-    fuel: int = 0  # evaluation steps used so far (Limits.max_fuel)
-    frame_cost: int = SET_OP_STEPS  # steps per operation on a frame set, besides its bitmask work
-    _work_seen: int = 0  # FrameSet.work already charged
-
-    def __post_init__(self) -> None:
-        self.max_bits = self.limits.max_int_bits
-        self._work_seen = FrameSet.work
-        self.set_frames(self.T)
-
-    def set_frames(self, T: int) -> None:
-        self.T = T
-        self.max_fuel = self.limits.fuel_budget(T)
-
-    @property
-    def todo(self) -> FrameSet:
-        if self._todo is None:
-            self._todo = FrameSet.interval(0, self.T).difference(self.done)
-        return self._todo
-
-    def mark_done(self, frames: FrameSet) -> None:
-        if frames:
-            self.done = self.done.union(frames)
-            if self._todo is not None:
-                self._todo = self._todo.difference(frames)
-
-    def fail(self, cls: type[SchemeError], message: str, span: Span, notes: list[str] | None = None):
-        notes = list(notes or [])
-        if self.in_params:
-            where = "while evaluating the parameters"
-        else:
-            n = len(self.stages)
-            where = f"after {n} stage{'' if n == 1 else 's'} had been emitted" if n else "before the first stage"
-            if self.context:
-                where += " (" + ", ".join(_context_text(None, c, span) for c in self.context if c) + ")"
-        notes.append(where)
-        raise _Stop(cls(message, span, self.source, notes, stage=None if self.in_params else len(self.stages)))
-
-    def charge(self, units: int, span: Span) -> None:
-        """Count work that is not a loop iteration (e.g. a built-in that returns many
-        frame sets) against the same budget, before doing it."""
-        self.steps += units
-        if self.steps > self.limits.max_steps:
-            self.fail(
-                ResourceLimitError,
-                f"the scheme does more than {self.limits.max_steps:,} units of work; a built-in here returns too much",
-                span,
-            )
-
-    def burn(self, units: int, span: Span) -> None:
-        """Use `units` evaluation steps, plus the bitmask work frame sets did since the last
-        call (FrameSet.work); passing the fuel budget is an error at `span`."""
-        work = FrameSet.work
-        self.fuel += units + (work - self._work_seen)
-        self._work_seen = work
-        if self.fuel > self.max_fuel:
-            lim = self.limits
-            self.fail(
-                ResourceLimitError,
-                f"the scheme takes more than {self.max_fuel:,} evaluation steps (the limit on the work of a compile: "
-                f"{lim.max_fuel:,} + {lim.fuel_per_frame} per frame with T = {self.T:,})",
-                span,
-                ["operations on fragmented frame sets (more than 32 runs) cost more on longer videos"],
-            )
-
-    def tick(self, span: Span) -> None:
-        self.steps += 1
-        if self.steps > self.limits.max_steps:
-            self.fail(
-                ResourceLimitError,
-                f"the scheme ran more than {self.limits.max_steps:,} loop iterations; is a loop stuck?",
-                span,
-            )
-
-
 # Evaluation steps (Limits.max_fuel) of the work that is not an expression.
 _STAGE_STEPS = 150  # a stage's validation and lowering, besides its frames
 _STAGE_SET_OPS = 12  # ... and the operations on frame sets they do
 _STEPS_PER_FRAME = 2  # each frame of a stage's window (the plan lists them)
-_BITS_PER_STEP = 64  # listing the members of a set of many reads its bits one by one
-_RUNS_SHOWN = 16  # a frame set in a message: at most this many runs
-_ITEMS_PER_STEP = 16  # items of a list read per step (`in`, ==, min, max, reversed)
-
-
-def frames_text(s: FrameSet) -> str:
-    """compact_ranges(s), cut short (``..., (+N frames)``) for a set of many runs, so
-    that a message about a huge, fragmented set is short and quick to write."""
-    runs = s.run_count()
-    if runs <= _RUNS_SHOWN:
-        return compact_ranges(s)
-    head = s.first_runs(_RUNS_SHOWN)
-    rest = len(s) - len(head)
-    return f"{compact_ranges(head)}, ... (+{rest} frame{'s' if rest != 1 else ''})"
-
-
-def _context_text(rt: _Runtime | None, entry: str | tuple[str, object], span: Span) -> str:
-    """A loop's value for messages and the plan, e.g. ``i = 3`` or ``piece = 4-7``."""
-    if isinstance(entry, str):
-        return entry
-    name, value = entry
-    if isinstance(value, FrameSet):
-        if rt is not None:
-            rt.burn(1 + 4 * rt.frame_cost, span)  # a few passes over the set (frames_text)
-        return f"{name} = {frames_text(value)}"
-    return f"{name} = {_num_text(value) if isinstance(value, int) and not isinstance(value, bool) else value}"
-
-
-def _listing_steps(s: FrameSet) -> int:
-    """Evaluation steps of listing a frame set's members, on top of one per member: a few
-    members are found with whole-set operations, more by reading every bit of the span
-    (FrameSet.__iter__)."""
-    if s.stored_as_runs or len(s) <= 32:  # runs: one step per member is enough
-        return 0
-    return s.span_end() // _BITS_PER_STEP
-
-
-def _listing_cost(rt: _Runtime, name: str, args: list) -> int:
-    """Evaluation steps of a built-in whose work grows with the members it lists (on top
-    of the call's own cost): checked before it runs."""
-    x = args[0]
-    if name == "iroot":  # a binary search over about bits(x) / n candidates, a power each
-        if isinstance(x, Fraction):
-            x = x.numerator // x.denominator
-        return 2 * abs(x).bit_length() if isinstance(x, int) else 0
-    if isinstance(x, tuple):  # min, max, reversed of a list
-        return len(x) // _ITEMS_PER_STEP
-    if not isinstance(x, FrameSet):
-        return 0
-    span_steps = _listing_steps(x)
-    if name in ("min", "max"):
-        return 0
-    if name == "runs":
-        return span_steps + x.run_count() * rt.frame_cost
-    if name == "reversed":
-        return span_steps + len(x)
-    n = args[1] if len(args) > 1 and isinstance(args[1], int) else 0
-    if name == "chunks":
-        pieces = -(-len(x) // n) if n > 0 else 0
-        return span_steps + len(x) + pieces * rt.frame_cost
-    # spread, spread_right, nearest: at most n members picked, from a listing of the set
-    # when n is large
-    n = min(max(n, 0), len(x))
-    return n + (span_steps + len(x) if n > 16 else 0)
-
-
-def _describe(value: object) -> str:
-    if isinstance(value, bool):
-        return f"the boolean {str(value).lower()}"
-    if isinstance(value, (int, Fraction)):
-        return f"the number {_num_text(value)}"
-    if isinstance(value, FrameSet):
-        return f"the frame set {{{frames_text(value)}}}"
-    if isinstance(value, tuple):
-        return f"a list of {len(value)}"
-    return repr(value)
-
-
-def _type_of(value: object) -> str:
-    if isinstance(value, bool):
-        return BOOL
-    if isinstance(value, int):
-        return INT
-    if isinstance(value, Fraction):
-        return NUM
-    if isinstance(value, FrameSet):
-        return SET
-    return LIST
-
-
-def _norm(x: Fraction | int) -> Fraction | int:
-    if isinstance(x, Fraction) and x.denominator == 1:
-        return x.numerator
-    return x
 
 
 _BIG = (SET, LIST, ANY)  # static types whose operations cost rt.frame_cost steps
@@ -333,40 +123,6 @@ _INT_ARITH_STEPS = 4  # * // % on whole numbers (checked for their size)
 _ARITH_STEPS = 16  # an operator on fractions (or on types known at run time): Fraction is slow
 _CALL_STEPS = 4  # a call to a built-in
 _COMPARE_STEPS = 2  # each comparison of a chain
-
-
-def _num_text(value: int | Fraction) -> str:
-    """A number for a message, abbreviated when it is very long."""
-    if isinstance(value, Fraction):
-        return f"{_num_text(value.numerator)}/{_num_text(value.denominator)}"
-    if value.bit_length() > 3000:  # str() of a huge int is slow (and refused past 4,300 digits)
-        return f"a {value.bit_length():,}-bit number"
-    text = str(value)
-    return text if len(text) <= 40 else f"{text[:16]}...{text[-8:]} ({len(text)} digits)"
-
-
-def _too_many_bits(what: str, bits: int) -> str:
-    return f"{what} is too large: it has more than {bits} bits (the limit on integers)"
-
-
-def _power(rt: _Runtime, a: int | Fraction, b: int, span: Span) -> int | Fraction:
-    """a ** b, refused *before* computing it when the result would pass the bound on
-    integers: |x| >= 2 ** (bit_length(x) - 1), so x ** e has at least
-    (bit_length(x) - 1) * e + 1 bits. Below that estimate the result has at most about
-    twice the bound, cheap to compute and then checked exactly by the caller."""
-    e = abs(b)
-    num, den = (a.numerator, a.denominator) if isinstance(a, Fraction) else (a, 1)
-    for part in (num, den):
-        bits = abs(part).bit_length()
-        if bits > 1 and (bits - 1) * e + 1 > rt.max_bits:
-            base = f"({_num_text(a)})" if isinstance(a, Fraction) or a < 0 else _num_text(a)
-            rt.fail(
-                EvaluationError,
-                f"{base} ** {_num_text(b)} is too large: the result would have more than "
-                f"{rt.max_bits} bits (the limit on integers)",
-                span,
-            )
-    return Fraction(a) ** b if b < 0 else a**b
 
 
 class _Checker:
@@ -433,7 +189,7 @@ class _Checker:
 
         def big_literal(rt):  # the parser checked it against its own limits, maybe not these
             if v.bit_length() > rt.max_bits:
-                rt.fail(EvaluationError, _too_many_bits(f"the number {_num_text(v)}", rt.max_bits), span)
+                rt.fail(EvaluationError, too_many_bits(f"the number {num_text(v)}", rt.max_bits), span)
             return v
 
         return big_literal, INT
@@ -480,7 +236,7 @@ class _Checker:
                 return v
             if isinstance(v, int) and not isinstance(v, bool):
                 return FrameSet.interval(v, v + 1) if 0 <= v < rt.T else FrameSet.empty()
-            rt.fail(SchemeTypeError, f"{what} must be a frame set, not {_describe(v)}", span)
+            rt.fail(SchemeTypeError, f"{what} must be a frame set, not {describe(v)}", span)
 
         return to_set
 
@@ -502,7 +258,7 @@ class _Checker:
                 return v
             if isinstance(v, Fraction):
                 rt.fail(SchemeTypeError, f"{what} must be a whole number, not {v} (use floor() or //)", span)
-            rt.fail(SchemeTypeError, f"{what} must be a whole number, not {_describe(v)}", span)
+            rt.fail(SchemeTypeError, f"{what} must be a whole number, not {describe(v)}", span)
 
         return to_int
 
@@ -515,7 +271,7 @@ class _Checker:
             v = fn(rt)
             if isinstance(v, (int, Fraction)) and not isinstance(v, bool):
                 return v
-            rt.fail(SchemeTypeError, f"{what} must be a number, not {_describe(v)}", span)
+            rt.fail(SchemeTypeError, f"{what} must be a number, not {describe(v)}", span)
 
         return to_num
 
@@ -540,7 +296,7 @@ class _Checker:
                 return v
             if isinstance(v, (FrameSet, tuple)):
                 return bool(v)
-            rt.fail(SchemeTypeError, f"{what} must be a boolean or a frame set, not {_describe(v)}", span)
+            rt.fail(SchemeTypeError, f"{what} must be a boolean or a frame set, not {describe(v)}", span)
 
         return truth
 
@@ -655,9 +411,9 @@ class _Checker:
 
             def member(rt, a, b):
                 if not isinstance(b, (FrameSet, tuple)):
-                    rt.fail(SchemeTypeError, f"the right side of {op} must be a frame set, not {_describe(b)}", span)
+                    rt.fail(SchemeTypeError, f"the right side of {op} must be a frame set, not {describe(b)}", span)
                 if isinstance(b, tuple):
-                    rt.burn(len(b) // _ITEMS_PER_STEP, span)
+                    rt.burn(len(b) // ITEMS_PER_STEP, span)
                 return (a in b) != negate
 
             return member
@@ -668,7 +424,7 @@ class _Checker:
 
             def equal(rt, a, b):
                 if isinstance(a, tuple) and isinstance(b, tuple):
-                    rt.burn(min(len(a), len(b)) * rt.frame_cost // _ITEMS_PER_STEP, span)
+                    rt.burn(min(len(a), len(b)) * rt.frame_cost // ITEMS_PER_STEP, span)
                 return (a == b) == eq
 
             return equal
@@ -683,7 +439,7 @@ class _Checker:
         def ordered(rt, a, b):
             for v in (a, b):
                 if not isinstance(v, (int, Fraction)) or isinstance(v, bool):
-                    rt.fail(SchemeTypeError, f"{op} compares numbers, not {_describe(v)}", span)
+                    rt.fail(SchemeTypeError, f"{op} compares numbers, not {describe(v)}", span)
             return pyop(a, b)
 
         return ordered
@@ -782,7 +538,7 @@ class _Checker:
 
         def check_num(rt, v):
             if not isinstance(v, (int, Fraction)) or isinstance(v, bool):
-                rt.fail(SchemeTypeError, f"{op} needs numbers, not {_describe(v)}", span)
+                rt.fail(SchemeTypeError, f"{op} needs numbers, not {describe(v)}", span)
 
         def arith(rt, a, b):
             check_num(rt, a)
@@ -804,15 +560,15 @@ class _Checker:
                 elif op == "**":
                     if not isinstance(b, int):
                         rt.fail(EvaluationError, f"** needs a whole-number exponent, not {b} (use iroot)", span)
-                    r = _power(rt, a, b, span)
+                    r = power(rt, a, b, span)
                 else:  # pragma: no cover
                     raise AssertionError(op)
             except ZeroDivisionError:
                 rt.fail(EvaluationError, "division by zero", span)
-            r = _norm(r)
+            r = norm(r)
             bits = r.bit_length() if isinstance(r, int) else max(r.numerator.bit_length(), r.denominator.bit_length())
             if bits > rt.max_bits:
-                rt.fail(EvaluationError, _too_many_bits(f"the result of {op}", rt.max_bits), span)
+                rt.fail(EvaluationError, too_many_bits(f"the result of {op}", rt.max_bits), span)
             return r
 
         if (op == "-" and lt == ANY) or (rtp == ANY and op == "-"):
@@ -823,7 +579,7 @@ class _Checker:
                     if isinstance(b, int) and not isinstance(b, bool):
                         b = FrameSet.interval(b, b + 1)
                     if not isinstance(b, FrameSet):
-                        rt.fail(SchemeTypeError, f"cannot subtract {_describe(b)} from a frame set", span)
+                        rt.fail(SchemeTypeError, f"cannot subtract {describe(b)} from a frame set", span)
                     return a.difference(b)
                 return arith(rt, a, b)
 
@@ -832,7 +588,7 @@ class _Checker:
             # The common case, kept fast; the bound on integers still applies.
             def fits(rt, r):
                 if r.bit_length() > rt.max_bits:
-                    rt.fail(EvaluationError, _too_many_bits(f"the result of {op}", rt.max_bits), span)
+                    rt.fail(EvaluationError, too_many_bits(f"the result of {op}", rt.max_bits), span)
                 return r
 
             if op == "+":
@@ -887,7 +643,7 @@ class _Checker:
         def call(rt):
             args = [f(rt) for f in converted]
             if builtin.lists:
-                rt.burn(_listing_cost(rt, name, args), span)
+                rt.burn(listing_cost(rt, name, args), span)
             if name in ("chunks", "runs") and isinstance(args[0], FrameSet):
                 # Charge the list's size up front so `chunks(todo, 1)` on a huge video is
                 # refused, not slow. A piece of at most MAX_RUNS runs is stored as its runs;
@@ -898,14 +654,14 @@ class _Checker:
                 rt.charge(pieces * (1 + (rt.T // 64 if wide else 0)), span)
             if builtin.accepts:
                 for arg in args:
-                    if _type_of(arg) not in builtin.accepts:
-                        rt.fail(SchemeTypeError, f"{builtin.accepts_text()}, not {_describe(arg)}", span)
+                    if type_of(arg) not in builtin.accepts:
+                        rt.fail(SchemeTypeError, f"{builtin.accepts_text()}, not {describe(arg)}", span)
             try:
                 return impl(*args)
             except BuiltinFailure as e:
                 rt.fail(EvaluationError, str(e), span)
             except TypeError:
-                rt.fail(SchemeTypeError, f"{name}() cannot take {', '.join(_describe(a) for a in args)}", span)
+                rt.fail(SchemeTypeError, f"{name}() cannot take {', '.join(describe(a) for a in args)}", span)
 
         return call, result
 
@@ -1022,18 +778,18 @@ class _Checker:
             rt.burn(1 + steps + ops * rt.frame_cost, span)
             items = it_fn(rt)
             if isinstance(items, FrameSet):
-                rt.burn(_listing_steps(items), span)
+                rt.burn(listing_steps(items), span)
             if isinstance(items, int) and not isinstance(items, bool):
-                rt.fail(SchemeTypeError, f"a for loop iterates over a frame set or a list, not {_describe(items)}", span)
+                rt.fail(SchemeTypeError, f"a for loop iterates over a frame set or a list, not {describe(items)}", span)
             if not isinstance(items, (FrameSet, tuple)):
-                rt.fail(SchemeTypeError, f"a for loop iterates over a frame set or a list, not {_describe(items)}", span)
+                rt.fail(SchemeTypeError, f"a for loop iterates over a frame set or a list, not {describe(items)}", span)
             rt.context.append("")
             try:
                 for value in items:
                     rt.tick(span)
                     rt.burn(3, span)  # the iteration, its context and its body's block
                     rt.slots[slot] = value
-                    rt.context[-1] = (name, value)  # as text only when needed (_context_text)
+                    rt.context[-1] = (name, value)  # as text only when needed (context_text)
                     body(rt)
             finally:
                 rt.context.pop()
@@ -1188,11 +944,11 @@ class _Checker:
             rt.tick(span)
             # Validating and lowering the stage lists its frames (the plan has them all).
             window = generate.union(observe)
-            rt.burn(len(window) * _STEPS_PER_FRAME + _listing_steps(window), span)
+            rt.burn(len(window) * _STEPS_PER_FRAME + listing_steps(window), span)
             name = label or (rt.phases[-1] if rt.phases else rt.scheme_name)
             if label and rt.phases:
                 name = f"{rt.phases[-1]}/{label}"
-            context = tuple(_context_text(rt, c, span) for c in rt.context if c)
+            context = tuple(context_text(rt, c, span) for c in rt.context if c)
             rt.stages.append(
                 RawStage(index, name, generate, observe, span, gen_span, obs_span, context, rt.no_marginals)
             )
@@ -1244,107 +1000,3 @@ def _check(scheme: ast.Scheme, source: SourceFile) -> Program:
     if checker.errors:
         raise SchemeErrors(checker.errors)
     return Program(scheme, source, tuple(names), spans, tuple(fns), body, checker.num_slots, types)
-
-
-def parse_override(text: str) -> tuple[str, int | bool | str]:
-    """``NAME=VALUE`` from the command line; VALUE is an integer or true/false.
-
-    Any other VALUE is returned as text: :func:`evaluate` reports it at the parameter's
-    declaration, next to the other parameter errors.
-    """
-    if "=" not in text:
-        raise ParameterError(f"--set {text}: expected NAME=VALUE, e.g. --set T=400")
-    name, _, value = text.partition("=")
-    name, value = name.strip(), value.strip()
-    if value in ("true", "false"):
-        return name, value == "true"
-    try:
-        return name, int(value)
-    except ValueError:
-        return name, value
-
-
-def evaluate(program: Program, overrides: Mapping[str, int | bool] | None = None, limits: Limits = Limits()) -> StageList:
-    """Run a checked program with its parameters; return the stages it emits in order."""
-    overrides = dict(overrides or {})
-    source = program.source
-    scheme = program.scheme
-    errors: list[SchemeError] = []
-    for name, value in overrides.items():
-        if isinstance(value, int) and not isinstance(value, bool) and value.bit_length() > limits.max_int_bits:
-            errors.append(
-                ParameterError(
-                    f"--set {name}={_num_text(value)}: " + _too_many_bits("the value", limits.max_int_bits),
-                    program.param_spans.get(name, scheme.name_span),
-                    source,
-                )
-            )
-        elif name not in program.param_spans:
-            close = difflib.get_close_matches(name, program.param_names, n=1)
-            notes = [f"did you mean {close[0]}?"] if close else []
-            notes.append("parameters: " + ", ".join(program.param_names))
-            errors.append(
-                ParameterError(f"--set {name}={value}: the scheme has no parameter {name}", scheme.name_span, source, notes)
-            )
-        elif not isinstance(value, int):
-            errors.append(
-                ParameterError(
-                    f"--set {name}={value}: the value must be a whole number (or true/false)",
-                    program.param_spans[name],
-                    source,
-                )
-            )
-        elif isinstance(value, bool) and program.param_types.get(name, INT) not in (BOOL, ANY):
-            errors.append(
-                ParameterError(
-                    f"--set {name}={str(value).lower()}: {name} is a whole number, not true/false",
-                    program.param_spans[name],
-                    source,
-                )
-            )
-        elif not isinstance(value, bool) and program.param_types.get(name, INT) == BOOL:
-            errors.append(
-                ParameterError(f"--set {name}={value}: {name} is true or false", program.param_spans[name], source)
-            )
-    if errors:
-        raise SchemeErrors(errors)
-
-    rt = _Runtime(T=1, K=1, limits=limits, source=source, slots=[None] * program.num_slots, scheme_name=scheme.name)
-    params: dict[str, int] = {}
-    try:
-        for slot, (name, fn) in enumerate(zip(program.param_names, program.param_fns)):
-            if name in overrides:
-                value = overrides[name]
-            else:
-                rt.burn(1, program.param_spans[name])
-                value = fn(rt)
-            if isinstance(value, Fraction):
-                rt.fail(ParameterError, f"parameter {name} must be a whole number, not {value}", program.param_spans[name])
-            if name in REQUIRED_PARAMS and (isinstance(value, bool) or value < 1):
-                rt.fail(ParameterError, f"parameter {name} must be at least 1, got {value}", program.param_spans[name])
-            if name == "T" and value > limits.max_frames:
-                rt.fail(ParameterError, f"T = {value} is more than the limit of {limits.max_frames:,} frames", program.param_spans[name])
-            rt.slots[slot] = value
-            params[name] = value
-            if name == "T":
-                rt.set_frames(value)
-            elif name == "K":
-                rt.K = value
-        rt.context = []
-        rt.in_params = False
-        program.body(rt)
-    except _Stop as stop:
-        raise SchemeErrors([stop.error]) from None
-    except RecursionError:
-        raise SchemeErrors([ResourceLimitError("the scheme is nested too deeply", scheme.span, source)]) from None
-    return StageList(
-        scheme=scheme.name,
-        source=source,
-        name_span=scheme.name_span,
-        params=params,
-        num_frames=rt.T,
-        max_frames=rt.K,
-        given=rt.given,
-        stages=tuple(rt.stages),
-        fuel_used=rt.fuel,
-    )

@@ -1,0 +1,56 @@
+"""The stage list: what evaluating a scheme emits, before it is judged.
+
+The intermediate form between :mod:`vidsched.lang.evaluate` (which produces it) and
+:mod:`vidsched.lang.validate` (which classifies every observed frame as complete or
+marginal): frozen values, the stages in program order with the frames each generates
+and observes.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from vidsched.errors import SourceFile, Span
+from vidsched.frames import FrameSet
+from vidsched.frames_text import compact_ranges
+
+_RUNS_SHOWN = 16  # a frame set in a message: at most this many runs
+
+
+@dataclass(frozen=True)
+class RawStage:
+    """One stage as the scheme emitted it, before validation."""
+
+    index: int
+    name: str
+    generate: FrameSet
+    observe: FrameSet
+    span: Span
+    generate_span: Span | None
+    observe_span: Span | None
+    context: tuple[str, ...]  # loop values at emission, e.g. ("i = 3",)
+    no_marginals: bool
+
+
+@dataclass(frozen=True)
+class StageList:
+    scheme: str
+    source: SourceFile
+    name_span: Span
+    params: dict[str, int]
+    num_frames: int
+    max_frames: int
+    given: FrameSet
+    stages: tuple[RawStage, ...]
+    fuel_used: int = 0  # evaluation steps the run took (Limits.max_fuel)
+
+
+def frames_text(s: FrameSet) -> str:
+    """compact_ranges(s), cut short (``..., (+N frames)``) for a set of many runs, so
+    that a message about a huge, fragmented set is short and quick to write."""
+    runs = s.run_count()
+    if runs <= _RUNS_SHOWN:
+        return compact_ranges(s)
+    head = s.first_runs(_RUNS_SHOWN)
+    rest = len(s) - len(head)
+    return f"{compact_ranges(head)}, ... (+{rest} frame{'s' if rest != 1 else ''})"
