@@ -560,6 +560,40 @@ def test_pipeline_pieces_are_importable_on_their_own():
     assert plan.num_frames == 5 and plan.stages[0].generate == [0, 1, 2, 3, 4]
 
 
+# What each module may load: the chain source -> AST -> checked program -> stages ->
+# validated stages -> plan -> runtime has no arrow pointing back, the plan is a leaf
+# contract, and the sampler table loads neither the compiler nor torch.
+_IMPORT_RULES = {
+    "vidsched.plan": ("vidsched.lang", "vidsched.compiler", "vidsched.diffusion", "vidsched.runtime", "torch"),
+    "vidsched.lang.parser": ("vidsched.plan", "vidsched.lang.check", "vidsched.diffusion", "torch"),
+    "vidsched.lang.check": ("vidsched.plan", "vidsched.lang.evaluate", "vidsched.lang.validate", "torch"),
+    "vidsched.lang.evaluate": ("vidsched.plan", "vidsched.lang.validate", "vidsched.diffusion", "torch"),
+    "vidsched.lang.validate": ("vidsched.plan", "vidsched.lang.lower", "vidsched.diffusion", "torch"),
+    "vidsched.lang.lower": ("vidsched.compiler", "vidsched.diffusion", "vidsched.runtime", "torch"),
+    "vidsched.diffusion.registry": ("vidsched.compiler", "vidsched.lang", "vidsched.plan", "torch"),
+    "vidsched.diffusion.samplers": ("vidsched.compiler", "vidsched.lang", "vidsched.plan"),
+    "vidsched.render": ("vidsched.compiler", "vidsched.lang", "vidsched.diffusion", "torch"),
+}
+
+
+@pytest.mark.parametrize("module", sorted(_IMPORT_RULES))
+def test_imports_point_down_the_pipeline(module):
+    import subprocess
+    import sys
+
+    code = (f"import sys, {module}; print('\\n'.join(m for m in sys.modules if m.startswith("
+            f"{_IMPORT_RULES[module]!r})))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.split() == [], f"importing {module} loads {out.split()}"
+
+
+def test_the_plan_and_the_compiler_agree_on_the_most_frames():
+    from vidsched.lang.limits import Limits
+    from vidsched.plan import MAX_FRAMES
+
+    assert Limits().max_frames == MAX_FRAMES
+
+
 # ---- mask-aware specialisation -------------------------------------------------------------------------
 def ar_body() -> str:
     return "while todo { stage { generate first(todo, 4); observe last(done, 2) } }"

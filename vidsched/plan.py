@@ -29,7 +29,8 @@ from pydantic import BaseModel, ConfigDict, Field
 from vidsched.errors import VidschedError
 
 PLAN_FORMAT = "vidsched.plan/1"
-#: The most frames a plan may have (the compiler's largest T, ``Limits.max_frames``).
+#: The most frames a plan may have: the compiler's largest T (``Limits().max_frames``, a
+#: test checks they agree).
 MAX_FRAMES = 1_000_000
 
 

@@ -10,14 +10,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from vidsched.plan import MAX_FRAMES
-
 
 @dataclass(frozen=True)
 class Limits:
     """Bounds that guarantee every scheme terminates quickly."""
 
-    max_frames: int = MAX_FRAMES  # largest T: the most a plan may have (compile time and memory are linear in T)
+    # Largest T (compile time and memory are linear in T up to here); the plan contract's
+    # vidsched.plan.MAX_FRAMES is the same bound (the front end does not import the plan).
+    max_frames: int = 1_000_000
     max_stages: int = 200_000
     max_steps: int = 20_000_000  # loop iterations and stages, all loops together
     max_int_bits: int = 256  # every integer, and a fraction's numerator and denominator
