@@ -97,9 +97,10 @@ class _Scope:
         return names
 
 
-@dataclass
+@dataclass(frozen=True)
 class Program:
-    """A checked scheme, compiled to closures; run it with :func:`evaluate`."""
+    """A checked scheme, compiled to closures; run it with
+    :func:`vidsched.lang.evaluate.evaluate`."""
 
     scheme: ast.Scheme
     source: SourceFile
