@@ -16,6 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
+from vidsched.diffusion.registry import DEFAULT_SAMPLER
 from vidsched.training.masks import APPENDIX_D_TYPES, MASK_TYPES, STATIONARY_TYPES, generate_mask
 
 
@@ -89,7 +90,7 @@ class ModelMethod:
 
     checkpoint: Path | str
     scheme: str = "improved_ar_far_future"
-    sampler: str = "heun"
+    sampler: str = DEFAULT_SAMPLER
     steps: int = 10
     seed: int = 0
     scheme_params: dict = field(default_factory=dict)
@@ -97,6 +98,7 @@ class ModelMethod:
     refine: int = 0  # coarse-to-fine levels (runtime.inference.InferenceSettings)
     seam: str = "none"  # "match": seam matching (vidsched.seams)
     prior: str = "none"  # "known" / "init": the propagation prior's mode (runtime.prior)
+    prior_threshold: float | None = None  # known mode: confidence from which a pixel is known (None: the default)
 
     def __post_init__(self) -> None:
         from vidsched.runtime.executor import SamplerSettings
@@ -120,7 +122,8 @@ class ModelMethod:
         if self.prior != "none":  # the propagation prior, as `vidsched run --prior propagate`
             from vidsched.runtime.prior import apply_prior
 
-            p = apply_prior(gt, hole, self.prior)
+            options = {} if self.prior_threshold is None else {"threshold": self.prior_threshold}
+            p = apply_prior(gt, hole, self.prior, **options)
             frames, todo, prior = p.frames, p.hole, p.start
         if not todo.any():
             return Prediction(frames, time.perf_counter() - start, 0)

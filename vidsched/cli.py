@@ -17,6 +17,7 @@ from typing import Annotated, Optional
 import typer
 
 from vidsched.atomic import atomic_write_text, check_writable
+from vidsched.diffusion.registry import DEFAULT_SAMPLER, SAMPLERS  # no torch
 from vidsched.errors import VidschedError
 
 app = typer.Typer(
@@ -27,13 +28,7 @@ app = typer.Typer(
 )
 
 
-def _sampler_names() -> dict[str, str]:
-    from vidsched.diffusion.registry import SAMPLERS  # torch-free
-
-    return {name: name for name in SAMPLERS}
-
-
-Sampler = Enum("Sampler", _sampler_names(), type=str)  # --sampler: vidsched.diffusion.registry.SAMPLERS
+Sampler = Enum("Sampler", {name: name for name in SAMPLERS}, type=str)  # --sampler
 
 
 class SeamMode(str, Enum):
@@ -187,7 +182,7 @@ def compile_cmd(
     output: Annotated[Optional[Path], typer.Option("--output", "-o", help="Write the plan JSON to this file.")] = None,
     explain: Annotated[bool, typer.Option("--explain", help="Print one line per stage.")] = False,
     steps: StepsOpt = 100,
-    sampler: SamplerOpt = Sampler["heun"],
+    sampler: SamplerOpt = Sampler[DEFAULT_SAMPLER],
 ) -> None:
     """Check a scheme and lower it to an execution plan."""
     if output is not None:
@@ -355,7 +350,7 @@ def run_cmd(
     set_: SetOpt = None,
     checkpoint: Annotated[Optional[Path], typer.Option("--checkpoint", "-c", help="Model checkpoint (.safetensors with its .json). Default: the shipped one.")] = None,
     steps: Annotated[int, typer.Option("--steps", min=1, help="Sampler steps per stage (Heun: 2N-1 network evaluations).")] = 25,
-    sampler: SamplerOpt = Sampler["heun"],
+    sampler: SamplerOpt = Sampler[DEFAULT_SAMPLER],
     seed: Annotated[int, typer.Option("--seed", help="Random seed; each stage gets its own stream from (seed, stage).")] = 0,
     batch_stages: Annotated[bool, typer.Option("--batch-stages/--no-batch-stages", help="Run independent stages as one batched network call.")] = True,
     output: Annotated[Optional[Path], typer.Option("--output", "-o", help="Output: video file (.mp4/.avi), a folder of PNGs, or .npy.")] = None,

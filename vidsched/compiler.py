@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 
-from vidsched.diffusion.registry import evaluations
+from vidsched.diffusion.registry import DEFAULT_SAMPLER, evaluations
 from vidsched.errors import SchemeError, SchemeErrors, SourceFile, VidschedError
 from vidsched.frames import FrameSet
 from vidsched.lang.check import check
@@ -136,7 +136,7 @@ def compile_scheme(
     *,
     complete_frames: Sequence[int] | FrameSet | None = None,
     steps: int = 100,
-    sampler: str = "heun",
+    sampler: str = DEFAULT_SAMPLER,
     limits: Limits = Limits(),
 ) -> Plan:
     """Compile a scheme to a plan.

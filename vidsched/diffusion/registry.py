@@ -83,6 +83,10 @@ SAMPLERS: dict[str, SamplerSpec] = {
 }
 
 
+#: The sampler used when none is named (EDM's Heun; the paper's appendix G).
+DEFAULT_SAMPLER = "heun"
+
+
 def sampler_spec(sampler: str | SamplerSpec | Callable[..., Any]) -> SamplerSpec:
     """The entry of :data:`SAMPLERS` for a name, a spec or a sample function;
     ``ValueError`` naming the known samplers otherwise."""

@@ -31,7 +31,7 @@ import numpy as np
 import torch
 
 from vidsched.errors import VidschedError
-from vidsched.diffusion.registry import SAMPLERS, SamplerSpec, sampler_spec
+from vidsched.diffusion.registry import DEFAULT_SAMPLER, SAMPLERS, SamplerSpec, sampler_spec
 from vidsched.plan import Plan, PlanStage
 
 
@@ -43,7 +43,7 @@ class SamplingError(VidschedError):
 class SamplerSettings:
     """How each stage is sampled (Karras et al. 2022, EDM; defaults are EDM's)."""
 
-    name: str = "heun"  # a name of vidsched.diffusion.registry.SAMPLERS
+    name: str = DEFAULT_SAMPLER  # a name of vidsched.diffusion.registry.SAMPLERS
     steps: int = 25
     sigma_min: float = 0.002
     sigma_max: float = 80.0

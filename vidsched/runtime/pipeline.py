@@ -16,6 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
+from vidsched.diffusion.registry import DEFAULT_SAMPLER
 from vidsched.errors import MaskError, VidschedError
 
 from vidsched.runtime.inference import DEFAULT_SCHEME  # noqa: E402  (no torch at import)
@@ -47,7 +48,7 @@ class RunRequest:
     scheme: str = DEFAULT_SCHEME
     overrides: list[str] = field(default_factory=list)
     checkpoint: Path = DEFAULT_CHECKPOINT
-    sampler: str = "heun"
+    sampler: str = DEFAULT_SAMPLER
     steps: int = 25
     seed: int = 0
     batch_stages: bool = True
