@@ -334,42 +334,89 @@ def _window_bits(segs, lo: int, hi: int) -> int:
     return bits
 
 
+def _splice(segs, lo: int, hi: int, bits: int) -> list:
+    """Stored segments with the frames lo..hi-1 replaced by `bits` (bit i: frame lo + i):
+    the segments outside are kept as they are."""
+    n, k = len(segs), 0
+    while k < n and segs[k][1] <= lo:
+        k += 1
+    out = list(segs[:k])
+    mid, tail = [], None
+    while k < n and segs[k][0] < hi:
+        a, b, P, pat = segs[k]
+        if a < lo:
+            mid.append((a, lo, P, pat))
+        if b > hi:
+            tail = (hi, b, P, pat)
+        k += 1
+    if bits:
+        mid.extend((lo + x, lo + y, 1, 1) for x, y in _runs_of_bits(bits))
+    if tail is not None:
+        mid.append(tail)
+    for s in _normalize(mid):
+        _merge_into(out, s)
+    if k < n:
+        _merge_into(out, segs[k])
+        out.extend(segs[k + 1 :])
+    return out
+
+
 def _seg_op(A, B, op: str):
-    """Segments of A | B, A & B or A - B (op "or", "and", "sub") for segment lists; None
-    when two patterns would need a period above MAX_PERIOD."""
-    cuts = sorted({x for lo, hi, _, _ in A for x in (lo, hi)} | {x for lo, hi, _, _ in B for x in (lo, hi)})
+    """Pieces of A | B, A & B or A - B (op "or", "and", "sub") for segment lists, by one
+    sweep over both; None when two patterns would need a period above MAX_PERIOD."""
+    keep_a, keep_b = op != "and", op == "or"
     pieces = []
-    i = j = 0
-    for x, y in zip(cuts, cuts[1:]):
-        while i < len(A) and A[i][1] <= x:
-            i += 1
-        while j < len(B) and B[j][1] <= x:
-            j += 1
-        a = A[i] if i < len(A) and A[i][0] <= x else None
-        b = B[j] if j < len(B) and B[j][0] <= x else None
-        if a is None:
-            if b is not None and op == "or":
-                pieces.append((x, y, b[2], b[3]))
+    i = j = x = 0  # x: the frames below it are done
+    nA, nB = len(A), len(B)
+    while i < nA and j < nB:
+        a, b = A[i], B[j]
+        if a[1] <= b[0]:  # a ends before b starts
+            if keep_a:
+                pieces.append((max(a[0], x), a[1], a[2], a[3]))
+            x, i = a[1], i + 1
             continue
-        if b is None:
-            if op != "and":
-                pieces.append((x, y, a[2], a[3]))
+        if b[1] <= a[0]:
+            if keep_b:
+                pieces.append((max(b[0], x), b[1], b[2], b[3]))
+            x, j = b[1], j + 1
             continue
+        lo_a, lo_b = max(a[0], x), max(b[0], x)
+        if lo_a != lo_b:  # the part of one before the other starts
+            if lo_a < lo_b:
+                if keep_a:
+                    pieces.append((lo_a, lo_b, a[2], a[3]))
+            elif keep_b:
+                pieces.append((lo_b, lo_a, b[2], b[3]))
+            x = max(lo_a, lo_b)
+            continue
+        end = min(a[1], b[1])
         Pa, Pb = a[2], b[2]
-        L = Pa * Pb // gcd(Pa, Pb)
-        if L > MAX_PERIOD:
-            return None
-        pa, pb = _rep(a[3], Pa, L), _rep(b[3], Pb, L)
+        if Pa == Pb:
+            L, pa, pb = Pa, a[3], b[3]
+        else:
+            L = Pa * Pb // gcd(Pa, Pb)
+            if L > MAX_PERIOD:
+                return None
+            pa, pb = _rep(a[3], Pa, L), _rep(b[3], Pb, L)
         pat = pa | pb if op == "or" else pa & pb if op == "and" else pa & ~pb
         if pat:
-            pieces.append((x, y, L, pat))
+            pieces.append((lo_a, end, L, pat))
+        x = end
+        if a[1] == end:
+            i += 1
+        if b[1] == end:
+            j += 1
+    if keep_a:
+        pieces.extend((max(a[0], x), a[1], a[2], a[3]) for a in A[i:])
+    if keep_b:
+        pieces.extend((max(b[0], x), b[1], b[2], b[3]) for b in B[j:])
     return pieces
 
 
 class FrameSet:
     """An immutable, sorted set of non-negative frame indices."""
 
-    __slots__ = ("_runs", "_segs", "_bits")
+    __slots__ = ("_runs", "_segs", "_bits", "_n")  # _n: len of a set of segments, once known
 
     # Bitmask work done by all frame sets so far, in units of FRAMES_PER_WORK frames
     # (the evaluator charges the difference as evaluation steps).
@@ -402,14 +449,19 @@ class FrameSet:
     def _stored_segs(segs) -> FrameSet:
         """From stored segments of more than MAX_RUNS runs."""
         s = object.__new__(FrameSet)
-        s._runs, s._segs, s._bits = None, tuple(segs), None
+        s._runs, s._segs, s._bits, s._n = None, tuple(segs), None, None
         return s
 
     @staticmethod
     def _of_segs(pieces) -> FrameSet:
         """From sorted, disjoint segments (any patterns, maybe empty): runs when they make
         few, segments when few suffice, else a bitmask."""
-        segs = _normalize(pieces)
+        return FrameSet._of_normal(_normalize(pieces))
+
+    @staticmethod
+    def _of_normal(segs) -> FrameSet:
+        """From stored segments (_normalize): runs when they make few, else segments
+        when few suffice, else a bitmask."""
         if not segs:
             return _EMPTY
         if _seg_run_count(segs, MAX_RUNS) <= MAX_RUNS:
@@ -546,7 +598,9 @@ class FrameSet:
         if self._runs is not None:
             return sum(hi - lo for lo, hi in self._runs)
         if self._segs is not None:
-            return sum(_count(P, pat, lo, hi) for lo, hi, P, pat in self._segs)
+            if self._n is None:
+                self._n = sum(_count(P, pat, lo, hi) for lo, hi, P, pat in self._segs)
+            return self._n
         self._pass()
         return self._bits.bit_count()
 
@@ -705,6 +759,14 @@ class FrameSet:
                 return _EMPTY
             if (bits & ~(bits << 1)).bit_count() <= MAX_RUNS:
                 return FrameSet._of_runs([(lo + x, lo + y) for x, y in _runs_of_bits(bits)])
+        if op != "and":  # a short set against a long one (done | block, todo - block)
+            big, small = A, B
+            if op == "or" and B[-1][1] - B[0][0] > A[-1][1] - A[0][0]:
+                big, small = B, A
+            lo, hi = small[0][0], small[-1][1]
+            if hi - lo <= _WINDOW:
+                a, b = _window_bits(big, lo, hi), _window_bits(small, lo, hi)
+                return FrameSet._of_normal(_splice(big, lo, hi, a | b if op == "or" else a & ~b))
         pieces = _seg_op(A, B, op)
         return None if pieces is None else FrameSet._of_segs(pieces)
 
@@ -918,7 +980,7 @@ class FrameSet:
         if n <= 0:
             return _EMPTY
         below = self.before(to + 1) if to >= 0 else _EMPTY  # members <= to
-        above = self.difference(below)
+        above = self.after(to) if to >= 0 else self  # members > to
         # Candidates: the n nearest on each side (as lists, one pass each), then merge
         # outward from `to`; on a tie the earlier frame (below) wins.
         down = list(reversed(list(below.last(n))))  # nearest first
