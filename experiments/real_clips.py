@@ -208,14 +208,70 @@ def build_methods(args) -> dict:
 
     methods = {name: baseline_method(name) for name in args.baselines}
     checkpoints = ([] if args.no_shipped else [SHIPPED]) + list(args.checkpoint)
+    settings = args.samplers or [(args.sampler, args.steps)]
     for path, label in zip(checkpoints, checkpoint_labels(checkpoints)):
         for region in args.region:
-            extra = "".join([f"+refine{args.refine}" if args.refine else "", "+seam" if args.seam != "none" else "",
-                             f"+prior-{args.prior}" if args.prior != "none" else ""])
-            methods[f"{label}/{region}{extra}"] = ModelMethod(
-                path, scheme=args.scheme, sampler=args.sampler, steps=args.steps, seed=args.seed, region=region,
-                refine=args.refine, seam=args.seam, prior=args.prior)
+            for sampler, steps in settings:
+                extra = "".join([f"+refine{args.refine}" if args.refine else "",
+                                 "+seam" if args.seam != "none" else "",
+                                 f"+prior-{args.prior}" if args.prior != "none" else "",
+                                 f"@{args.prior_threshold:g}" if args.prior_threshold is not None else "",
+                                 f" {sampler}:{steps}" if args.samplers else ""])
+                methods[f"{label}/{region}{extra}"] = ModelMethod(
+                    path, scheme=args.scheme, sampler=sampler, steps=steps, seed=args.seed, region=region,
+                    refine=args.refine, seam=args.seam, prior=args.prior, prior_threshold=args.prior_threshold)
     return methods
+
+
+def sampler_setting(text: str) -> tuple[str, int]:
+    """"dpmpp_2m:10" -> ("dpmpp_2m", 10)."""
+    from vidsched.diffusion.registry import SAMPLERS
+
+    name, _, steps = text.partition(":")
+    if name not in SAMPLERS or not steps.isdigit() or int(steps) < 1:
+        raise argparse.ArgumentTypeError(f"{text!r}: expected sampler:steps with a sampler of "
+                                         f"{', '.join(SAMPLERS)} and steps >= 1")
+    return name, int(steps)
+
+
+def plot_quality_vs_evaluations(payload: dict, png: Path) -> Path:
+    """Hole PSNR (mean over clips) against network evaluations per video, one line per
+    sampler and mask kind: how much quality each sampler buys per evaluation."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from vidsched.atomic import atomic_write
+
+    fig, ax = plt.subplots(figsize=(6.4, 4.2), dpi=110)
+    for kind, per_clip in payload["results"].items():
+        lines: dict[str, list[tuple[float, float]]] = {}
+        for label in payload["methods"]:
+            if " " not in label:
+                continue  # a baseline
+            sampler = label.rsplit(" ", 1)[1].split(":")[0]
+            evals = _mean([r["methods"][label]["network_evaluations"] for r in per_clip.values()])
+            psnr = payload["summary"][kind][label]["hole_psnr"]
+            lines.setdefault(sampler, []).append((evals, psnr))
+        for sampler, points in sorted(lines.items()):
+            points.sort()
+            ax.plot(*zip(*points), marker="o", label=f"{sampler} ({kind})")
+        for label in payload["methods"]:
+            if " " not in label:
+                ax.axhline(payload["summary"][kind][label]["hole_psnr"], ls=":", lw=1, color="grey")
+                ax.annotate(f"{label} ({kind})", (0, payload["summary"][kind][label]["hole_psnr"]),
+                            xycoords=("axes fraction", "data"), fontsize=7, color="grey", va="bottom")
+    ax.set_xscale("log")
+    ax.set_xlabel("network evaluations per video (mean over clips)")
+    ax.set_ylabel("hole PSNR, dB (mean over clips)")
+    ax.set_title("quality against sampling cost", fontsize=10)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=7)
+    fig.tight_layout()
+    atomic_write(png, lambda tmp: fig.savefig(tmp, format="png"))
+    plt.close(fig)
+    return png
 
 
 # ---- metrics ----------------------------------------------------------------------------------
@@ -388,6 +444,11 @@ def parse_args(argv=None) -> argparse.Namespace:
     ap.add_argument("--seam", default="none", choices=["none", "match"], help="seam matching (vidsched run --seam)")
     ap.add_argument("--prior", default="none", choices=["none", "known", "init"],
                     help="the propagation prior's mode (vidsched run --prior propagate --prior-mode ...)")
+    ap.add_argument("--samplers", type=lambda t: [sampler_setting(x) for x in t.split(",") if x], default=None,
+                    help="sampler:steps list (e.g. dpmpp_2m:5,dpmpp_2m:10,heun:10): one model method each, "
+                         "and a plot of quality against network evaluations (replaces --sampler/--steps)")
+    ap.add_argument("--prior-threshold", type=float, default=None,
+                    help="--prior known: the confidence from which a propagated pixel is known (default: the runtime's)")
     ap.add_argument("--steps", type=int, default=None, help="sampler steps (default 10; --quick 2)")
     ap.add_argument("--seed", type=int, default=0, help="the model's sampling seed")
     ap.add_argument("--quick", action="store_true", help="tiny: 2 clips, 8 frames, 2 sampler steps")
@@ -530,6 +591,8 @@ def _run(args, argv, clips) -> int:
             png = Path(args.img_dir) / f"{args.name}_{kind}.png"
             atomic_write(png, lambda tmp: Image.fromarray(image).save(tmp, format="PNG", optimize=True))
             print(f"wrote {png}")
+        if args.samplers:
+            print(f"wrote {plot_quality_vs_evaluations(payload, Path(args.img_dir) / f'{args.name}_evaluations.png')}")
     print("\nmeans over clips:")
     for kind, per_method in summary.items():
         print(f"  {kind}")
