@@ -250,13 +250,13 @@ def plot_quality_vs_evaluations(payload: dict, png: Path) -> Path:
         for label in payload["methods"]:
             if " " not in label:
                 continue  # a baseline
-            sampler = label.rsplit(" ", 1)[1].split(":")[0]
+            method, setting = label.rsplit(" ", 1)  # "<checkpoint>/<region>... <sampler>:<steps>"
             evals = _mean([r["methods"][label]["network_evaluations"] for r in per_clip.values()])
             psnr = payload["summary"][kind][label]["hole_psnr"]
-            lines.setdefault(sampler, []).append((evals, psnr))
-        for sampler, points in sorted(lines.items()):
+            lines.setdefault(f"{method} {setting.split(':')[0]}", []).append((evals, psnr))
+        for line, points in sorted(lines.items()):
             points.sort()
-            ax.plot(*zip(*points), marker="o", label=f"{sampler} ({kind})")
+            ax.plot(*zip(*points), marker="o", label=f"{line} ({kind})")
         for label in payload["methods"]:
             if " " not in label:
                 ax.axhline(payload["summary"][kind][label]["hole_psnr"], ls=":", lw=1, color="grey")
