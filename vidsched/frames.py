@@ -907,6 +907,17 @@ class FrameSet:
         members = list(self)
         return [members[p] for p in positions]
 
+    def _rank(self, frame: int) -> int:
+        """Number of members smaller than `frame`."""
+        if frame <= 0:
+            return 0
+        if self._runs is not None:
+            return sum(min(hi, frame) - lo for lo, hi in self._runs if lo < frame)
+        if self._segs is not None:
+            return sum(_count(P, pat, lo, min(hi, frame)) for lo, hi, P, pat in self._segs if lo < frame)
+        self._pass()
+        return (self._bits & ((1 << frame) - 1)).bit_count()
+
     def at(self, position: int) -> int:
         """The member at sorted position `position` (0-based)."""
         n = len(self)
@@ -935,6 +946,10 @@ class FrameSet:
             return FrameSet._of_runs(out)
         if self._segs is not None:
             first, last = self._select(start, n), self._select(stop - 1, n)
+            if last - first < _WINDOW:  # a short piece (a stage's block): its bits
+                bits = _window_bits(self._segs, first, last + 1)
+                if (bits & ~(bits << 1)).bit_count() <= MAX_RUNS:
+                    return FrameSet._of_runs([(first + x, first + y) for x, y in _runs_of_bits(bits)])
             return FrameSet._of_segs([(max(lo, first), min(hi, last + 1), P, pat)
                                       for lo, hi, P, pat in self._segs if hi > first and lo <= last])
         bits = self._bits
@@ -979,12 +994,11 @@ class FrameSet:
             return self
         if n <= 0:
             return _EMPTY
-        below = self.before(to + 1) if to >= 0 else _EMPTY  # members <= to
-        above = self.after(to) if to >= 0 else self  # members > to
+        c = self._rank(to + 1)  # members <= to
         # Candidates: the n nearest on each side (as lists, one pass each), then merge
         # outward from `to`; on a tie the earlier frame (below) wins.
-        down = list(reversed(list(below.last(n))))  # nearest first
-        up = list(above.first(n))
+        down = list(reversed(list(self.slice(c - n, c))))  # nearest first
+        up = list(self.slice(c, c + n))
         i = j = 0
         while i + j < n:
             if i < len(down) and (j >= len(up) or to - down[i] <= up[j] - to):
