@@ -8,6 +8,7 @@
     python benchmarks/compile_speed.py --strict   # exit status 1 if a scheme misses a goal
     python benchmarks/compile_speed.py --long 100000  # long videos up to T = 100,000 only
     python benchmarks/compile_speed.py --long 0   # no long videos
+    python benchmarks/compile_speed.py --long-schemes ar,improved_ar_2res  # only these long
 
 Every built-in scheme (``vidsched.compiler.builtin_schemes()``, so schemes added later
 are included) is compiled with ``compile_scheme(name, {"T": T, "K": 16})`` (other
@@ -68,7 +69,8 @@ T_LARGE = 10_000
 K = 16
 GOAL_SECONDS = 0.5  # at T = T_LARGE
 GOAL_RATIO = 15.0  # time(T_LARGE) / time(T_SMALL)
-LONG_SCHEMES = ("ar", "improved_ar_far_future", "hierarchy2", "fdm/autoreg", "fdm/hierarchy")
+LONG_SCHEMES = ("ar", "improved_ar_far_future", "hierarchy2", "fdm/autoreg", "fdm/hierarchy",
+                "improved_ar_2res", "improved_ar_3res")
 LONG_TS = (100_000, 1_000_000)
 # Stop repeating a measurement once its repeats have taken this long (at least one run).
 BUDGET_SECONDS = 10.0
@@ -199,6 +201,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--strict", action="store_true", help="exit with status 1 if a scheme misses a goal")
     ap.add_argument("--long", type=int, default=LONG_TS[-1], metavar="T",
                     help=f"long videos up to this T ({', '.join(map(str, LONG_TS))}; 0: none)")
+    ap.add_argument("--long-schemes", default=",".join(LONG_SCHEMES), metavar="A,B",
+                    help="the schemes of the long-video section, comma-separated (default: all of LONG_SCHEMES)")
     args = ap.parse_args(argv)
     repeats = args.repeats or (2 if args.quick else 5)
 
@@ -277,7 +281,7 @@ def main(argv: list[str] | None = None) -> int:
         head = f"{'scheme':<28} {'T':>10} {'stages':>8} {'t':>10} {'cpu':>10} {'peak':>10}  load"
         print(head)
         print("-" * len(head))
-        for name in LONG_SCHEMES:
+        for name in [n for n in args.long_schemes.split(",") if n]:
             by_T = {}
             for T in long_ts:
                 row = measure_long(name, T)
