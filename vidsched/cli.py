@@ -110,9 +110,10 @@ def _compile(scheme: str, sets: list[str] | None, mask: Path | None, invert: boo
 
     _check_sets(sets)
     overrides = parse_overrides(sets)
-    complete = None
+    holes = None
     if mask is not None:
-        from vidsched.masks_io import complete_frames, load_mask
+        from vidsched.lang.holes import HoleMap
+        from vidsched.masks_io import load_mask
 
         T_set = overrides.get("T")
         notes: list[str] = []
@@ -126,9 +127,9 @@ def _compile(scheme: str, sets: list[str] | None, mask: Path | None, invert: boo
         if "T" in overrides and overrides["T"] != T:
             raise MaskError(f"the mask has {T} frames but --set T={overrides['T']}")
         overrides["T"] = T
-        complete = complete_frames(hole)
+        holes = HoleMap.from_mask(hole)  # its frames without a hole are complete from the start
     sampling = {k: v for k, v in (("steps", steps), ("sampler", sampler)) if v is not None}
-    return compile_scheme(scheme, overrides, complete_frames=complete, **sampling)
+    return compile_scheme(scheme, overrides, holes=holes, **sampling)
 
 
 def explain_lines(plan) -> list[str]:

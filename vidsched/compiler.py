@@ -24,6 +24,7 @@ from vidsched.errors import SchemeError, SchemeErrors, SourceFile, VidschedError
 from vidsched.frames import FrameSet
 from vidsched.lang.check import check
 from vidsched.lang.evaluate import evaluate, parse_override
+from vidsched.lang.holes import HoleMap
 from vidsched.lang.limits import Limits
 from vidsched.lang.lower import lower
 from vidsched.lang.parser import parse
@@ -117,8 +118,10 @@ def stage_list_for(
     scheme: str | Path | SourceFile,
     overrides: Sequence[str] | Mapping[str, int | bool] | None = None,
     limits: Limits = Limits(),
+    holes: HoleMap | None = None,
 ) -> StageList:
-    """Parse, check and evaluate a scheme (no validation)."""
+    """Parse, check and evaluate a scheme (no validation); ``holes`` as for
+    :func:`compile_scheme`."""
     source = scheme if isinstance(scheme, SourceFile) else load_scheme_source(scheme)
     try:
         tree = parse(source.text, source.name, limits)
@@ -127,7 +130,10 @@ def stage_list_for(
     except SchemeError as e:  # one shape for every compile error: SchemeErrors
         raise SchemeErrors([e]) from None
     program = check(tree, source)
-    return evaluate(program, parse_overrides(overrides), limits)
+    overrides = parse_overrides(overrides)
+    if holes is not None:
+        overrides.setdefault("T", holes.num_frames)  # a different --set T is an error at T
+    return evaluate(program, overrides, limits, holes)
 
 
 def compile_scheme(
@@ -138,16 +144,22 @@ def compile_scheme(
     steps: int = 100,
     sampler: str = DEFAULT_SAMPLER,
     limits: Limits = Limits(),
+    holes: HoleMap | None = None,
 ) -> Plan:
     """Compile a scheme to a plan.
 
     ``complete_frames``: frames the mask leaves without a hole (mask-aware
     specialisation): they are complete from the start, leave the generate sets, and
     stages left with nothing to generate are dropped; the saving is in ``plan.mask``.
+    ``holes``: the mask on a coarse grid (:class:`~vidsched.lang.holes.HoleMap`), for the
+    built-ins that read it; T defaults to its number of frames, and without
+    ``complete_frames`` its frames without a hole are the complete ones.
     """
     sampling = dict(sampler=sampler, steps=steps, evaluations_per_stage=evaluations(sampler, steps))
     source = scheme if isinstance(scheme, SourceFile) else load_scheme_source(scheme)
-    stage_list = stage_list_for(source, overrides, limits)
+    stage_list = stage_list_for(source, overrides, limits, holes)
+    if holes is not None and complete_frames is None:
+        complete_frames = holes.complete_frames()
     validated = validate(stage_list)  # the user's scheme must be valid as written
     if complete_frames is None:
         return lower(validated, source_file=source.name, **sampling)

@@ -169,6 +169,13 @@ class LoopLimitError(SchemeError):
     kind = "loop-limit"
 
 
+class MaskRequiredError(SchemeError):
+    """A built-in that reads the mask (hole_fraction, coverage, informative) called
+    without one."""
+
+    kind = "mask-required"
+
+
 class ResourceLimitError(SchemeError):
     """Too many stages or evaluation steps: a guard against runaway schemes."""
 

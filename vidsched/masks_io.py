@@ -143,11 +143,6 @@ def load_mask(path: str | Path, invert: bool = False, num_frames: int | None = N
     return hole
 
 
-def complete_frames(hole: np.ndarray) -> list[int]:
-    """Frames with no pixel to fill."""
-    return np.flatnonzero(~hole.reshape(hole.shape[0], -1).any(axis=1)).tolist()
-
-
 # ---- writing -----------------------------------------------------------------------------------
 #: Suffixes :func:`write_mask` writes as a video (white = fill); the lossy codecs still give
 #: the mask back because :func:`load_mask` thresholds at half of full scale (127). Not

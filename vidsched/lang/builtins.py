@@ -21,6 +21,10 @@ INT, NUM, BOOL, SET, LIST, ANY = "int", "num", "bool", "set", "list", "any"
 TYPE_TEXT = {INT: "a whole number", NUM: "a number", BOOL: "a boolean", SET: "a frame set", LIST: "a list"}
 
 
+# Whether a built-in reads the mask (Builtin.mask).
+OPTIONAL, REQUIRED = "optional", "required"
+
+
 class BuiltinFailure(Exception):
     """A built-in was called with values it cannot accept."""
 
@@ -40,6 +44,10 @@ class Builtin:
     accepts: tuple[str, ...] = ()
     # Its work grows with the members it lists or returns: the evaluator charges them.
     lists: bool = False
+    # It reads the mask: the evaluator passes the HoleMap (vidsched.lang.holes), or None
+    # without a mask, as the first argument. REQUIRED: a call without a mask is an error
+    # at the call; OPTIONAL: the function answers without one.
+    mask: str = ""
 
     def arity_text(self) -> str:
         if self.variadic:
@@ -231,6 +239,22 @@ def _abs(x):
     return abs(x)
 
 
+def _has_mask(holes):
+    return holes is not None
+
+
+def _hole_fraction(holes, s):
+    return holes.hole_fraction(s)
+
+
+def _coverage(holes, a, b):
+    return holes.coverage(a, b)
+
+
+def _informative(holes, s, candidates, n):
+    return holes.informative(s, candidates, _count(n))
+
+
 BUILTINS: dict[str, Builtin] = {
     b.name: b
     for b in [
@@ -260,5 +284,16 @@ BUILTINS: dict[str, Builtin] = {
         Builtin("runs", (SET,), LIST, _runs, "the maximal runs of consecutive frames, as a list of sets", lists=True),
         Builtin("reversed", (ANY,), LIST, _reversed, "a set's frames (or a list) in reverse order, as a list",
                 lists=True),
+        Builtin("has_mask", (), BOOL, _has_mask, "whether the scheme is compiled for a mask (--mask)",
+                mask=OPTIONAL),
+        Builtin("hole_fraction", (SET,), NUM, _hole_fraction,
+                "the share of the mask's grid cells that are a hole in S (in any frame of S)", lists=True,
+                mask=REQUIRED),
+        Builtin("coverage", (SET, SET), NUM, _coverage,
+                "the share of the hole of A that B knows (cells known in some frame of B)", lists=True,
+                mask=REQUIRED),
+        Builtin("informative", (SET, SET, INT), SET, _informative,
+                "at most n frames of C that know most of the hole of S, picked greedily", lists=True,
+                mask=REQUIRED),
     ]
 }

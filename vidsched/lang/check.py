@@ -30,6 +30,7 @@ from vidsched.errors import (
     AssignmentError,
     EvaluationError,
     LoopLimitError,
+    MaskRequiredError,
     NoProgressError,
     ParameterError,
     ResourceLimitError,
@@ -42,7 +43,7 @@ from vidsched.errors import (
 )
 from vidsched.frames import MAX_RUNS, FrameSet
 from vidsched.lang import ast
-from vidsched.lang.builtins import ANY, BOOL, BUILTINS, INT, LIST, NUM, SET, TYPE_TEXT, BuiltinFailure
+from vidsched.lang.builtins import ANY, BOOL, BUILTINS, INT, LIST, NUM, REQUIRED, SET, TYPE_TEXT, BuiltinFailure
 from vidsched.lang.machine import (
     ITEMS_PER_STEP,
     context_text,
@@ -641,7 +642,16 @@ class _Checker:
         self._operands_big = any(t in _BIG for _, t in arg_fns)  # e.g. len(todo): a pass over the set
         self._weight = _CALL_STEPS
 
+        reads_mask = builtin.mask
+
         def call(rt):
+            if reads_mask == REQUIRED and rt.holes is None:
+                rt.fail(
+                    MaskRequiredError,
+                    f"{name}() needs the mask: compile with --mask MASK",
+                    span,
+                    ["test has_mask() first for a scheme that also compiles without a mask"],
+                )
             args = [f(rt) for f in converted]
             if builtin.lists:
                 rt.burn(listing_cost(rt, name, args), span)
@@ -654,11 +664,11 @@ class _Checker:
                 wide = name == "chunks" and size > MAX_RUNS and not args[0].stored_as_runs
                 rt.charge(pieces * (1 + (rt.T // 64 if wide else 0)), span)
             if builtin.accepts:
-                for arg in args:
+                for arg in args:  # (no built-in that reads the mask takes ANY)
                     if type_of(arg) not in builtin.accepts:
                         rt.fail(SchemeTypeError, f"{builtin.accepts_text()}, not {describe(arg)}", span)
             try:
-                return impl(*args)
+                return impl(rt.holes, *args) if reads_mask else impl(*args)
             except BuiltinFailure as e:
                 rt.fail(EvaluationError, str(e), span)
             except TypeError:

@@ -14,6 +14,7 @@ from fractions import Fraction
 from vidsched.errors import ParameterError, ResourceLimitError, SchemeError, SchemeErrors
 from vidsched.lang.builtins import ANY, BOOL, INT
 from vidsched.lang.check import REQUIRED_PARAMS, Program
+from vidsched.lang.holes import HoleMap
 from vidsched.lang.limits import Limits
 from vidsched.lang.machine import Runtime, Stop, num_text, too_many_bits
 from vidsched.lang.stages import StageList
@@ -37,8 +38,13 @@ def parse_override(text: str) -> tuple[str, int | bool | str]:
         return name, value
 
 
-def evaluate(program: Program, overrides: Mapping[str, int | bool] | None = None, limits: Limits = Limits()) -> StageList:
-    """Run a checked program with its parameters; return the stages it emits in order."""
+def evaluate(program: Program, overrides: Mapping[str, int | bool] | None = None, limits: Limits = Limits(),
+             holes: HoleMap | None = None) -> StageList:
+    """Run a checked program with its parameters; return the stages it emits in order.
+
+    ``holes``: the mask, for the built-ins that read it (hole_fraction, coverage,
+    informative); its number of frames must be the value of T.
+    """
     overrides = dict(overrides or {})
     source = program.source
     scheme = program.scheme
@@ -82,7 +88,8 @@ def evaluate(program: Program, overrides: Mapping[str, int | bool] | None = None
     if errors:
         raise SchemeErrors(errors)
 
-    rt = Runtime(T=1, K=1, limits=limits, source=source, slots=[None] * program.num_slots, scheme_name=scheme.name)
+    rt = Runtime(T=1, K=1, limits=limits, source=source, slots=[None] * program.num_slots, scheme_name=scheme.name,
+                 holes=holes)
     params: dict[str, int] = {}
     try:
         for slot, (name, fn) in enumerate(zip(program.param_names, program.param_fns)):
@@ -100,6 +107,9 @@ def evaluate(program: Program, overrides: Mapping[str, int | bool] | None = None
             rt.slots[slot] = value
             params[name] = value
             if name == "T":
+                if holes is not None and value != holes.num_frames:
+                    rt.fail(ParameterError, f"T = {value}, but the mask has {holes.num_frames:,} frames",
+                            program.param_spans[name])
                 rt.set_frames(value)
             elif name == "K":
                 rt.K = value

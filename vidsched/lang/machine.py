@@ -21,11 +21,16 @@ from vidsched.errors import (
 )
 from vidsched.frames import FrameSet
 from vidsched.lang.builtins import BOOL, INT, LIST, NUM, SET
+from vidsched.lang.holes import HoleMap
 from vidsched.lang.limits import SET_OP_STEPS, Limits
 from vidsched.lang.stages import RawStage, frames_text
 
 BITS_PER_STEP = 64  # listing the members of a set of many reads its bits one by one
 ITEMS_PER_STEP = 16  # items of a list read per step (`in`, ==, min, max, reversed)
+# The built-ins that read the mask (vidsched.lang.holes): one step per frame of each set
+# they read (an operation on a few-hundred-bit int each), and for informative() one per
+# candidate and pick (a greedy round reads every candidate).
+MASK_LISTING = ("hole_fraction", "coverage", "informative")
 
 
 class Stop(Exception):
@@ -55,6 +60,7 @@ class Runtime:
     fuel: int = 0  # evaluation steps used so far (Limits.max_fuel)
     frame_cost: int = SET_OP_STEPS  # steps per operation on a frame set, besides its bitmask work
     _work_seen: int = 0  # FrameSet.work already charged
+    holes: HoleMap | None = None  # the mask, for the built-ins that read it (None: no mask)
 
     def __post_init__(self) -> None:
         self.max_bits = self.limits.max_int_bits
@@ -150,6 +156,12 @@ def listing_steps(s: FrameSet) -> int:
 def listing_cost(rt: Runtime, name: str, args: list) -> int:
     """Evaluation steps of a built-in whose work grows with the members it lists (on top
     of the call's own cost): checked before it runs."""
+    if name in MASK_LISTING:  # a pass over each frame set read, a greedy round per pick
+        sets = [a for a in args if isinstance(a, FrameSet)]
+        steps = sum(len(s) + listing_steps(s) for s in sets)
+        if name == "informative" and isinstance(args[2], int) and isinstance(args[1], FrameSet):
+            steps += len(args[1]) * min(max(args[2], 0), len(args[1]))
+        return steps
     x = args[0]
     if name == "iroot":  # a binary search over about bits(x) / n candidates, a power each
         if isinstance(x, Fraction):

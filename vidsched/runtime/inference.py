@@ -141,6 +141,7 @@ class Inpainter:
         """The regions of a hole (T, H, W) and, per region, its geometry and compiled plan."""
         from vidsched.compiler import compile_scheme
         from vidsched.geometry import Geometry, mask_to_model_resolution
+        from vidsched.lang.holes import HoleMap
         from vidsched.regions import REFINE_MIN_ZOOM, plan_regions, refinement_tiles
 
         S = self.config.image_size
@@ -158,8 +159,9 @@ class Inpainter:
         def job(region, fill, refine: bool) -> RegionJob:
             geometry = Geometry.compute((region.y1 - region.y0, region.x1 - region.x0), S, "letterbox")
             small = mask_to_model_resolution(fill, geometry)
-            complete = np.flatnonzero(~small.reshape(len(small), -1).any(axis=1)).tolist()
-            plan = compile_scheme(s.scheme, params, complete_frames=complete, steps=self.sampler.steps,
+            # The region's hole as the model sees it: its frames without a hole are complete,
+            # and the mask-aware built-ins read it.
+            plan = compile_scheme(s.scheme, params, holes=HoleMap.from_mask(small), steps=self.sampler.steps,
                                   sampler=self.sampler.name)
             return RegionJob(region, plan, geometry, refine)
 
