@@ -28,8 +28,11 @@ the operations), else a bitmask; results of bitmask operations take the run form
 when they have few runs. Runs are the canonical form of a set of at most ``MAX_RUNS``
 runs (equal sets of few runs have equal forms); a set of more runs compares equal to an
 equal set whatever its form. ``FrameSet.work`` counts the bitmask work done (in frames
-/ ``FRAMES_PER_WORK``), which the evaluator charges as evaluation steps: a set operation
-costs what it actually does, not a function of T.
+/ ``FRAMES_PER_WORK`` per pass over a mask) and the Python work on segments
+(``SEG_OP_WORK``, ``SEG_WORK``), which the evaluator charges as evaluation steps: a set
+operation costs what it actually does, not a function of T, at about the evaluator's
+rate of steps per second, so a loop of set operations runs out of fuel in about the
+time the budget stands for.
 
 Frames are non-negative: constructors drop negative numbers (sets are clipped to the
 video, 0..T-1, by the evaluator anyway).
@@ -50,6 +53,12 @@ MAX_RUNS = 32  # a set of at most this many runs is stored as runs, else as a bi
 FRAMES_PER_WORK = 4096  # frames of a bitmask that one unit of FrameSet.work stands for
 MAX_SEGS = 64  # a set of more runs is stored as at most this many periodic segments ...
 MAX_PERIOD = 1024  # ... of periods up to this (bits of a pattern), else as a bitmask
+# Evaluation steps (FrameSet.work) of the Python work on segments: an operation on a set
+# of segments costs some microseconds, like 30 steps of the evaluator, plus a few per
+# segment it reads or makes, so a loop over such operations uses up its fuel in about
+# the time it takes.
+SEG_OP_WORK = 32
+SEG_WORK = 8
 _WINDOW = 4096  # operations within this many frames combine bits (_seg_algebra)
 _RUN_PERIODS = 8  # a period of a run list spans at most this many runs (_compress)
 
@@ -217,6 +226,7 @@ def _merge_into(out: list, seg) -> None:
 def _compress(runs) -> list:
     """Segments for sorted, disjoint, non-adjacent runs: a stretch of runs that repeats
     with a period of up to _RUN_PERIODS runs and MAX_PERIOD frames becomes one segment."""
+    FrameSet.work += 2 * len(runs)
     out: list = []
     n, i = len(runs), 0
     while i < n:
@@ -254,6 +264,7 @@ def _compress(runs) -> list:
 def _normalize(pieces) -> list:
     """Stored segments for sorted, disjoint pieces (any patterns, maybe empty): trimmed,
     minimal periods, runs that repeat compressed, neighbours with one pattern joined."""
+    FrameSet.work += SEG_WORK * len(pieces)
     out: list = []
     runs: list = []  # pending runs (consecutive pieces of single runs), compressed together
     for lo, hi, P, pat in pieces:
@@ -424,7 +435,7 @@ class FrameSet:
 
     def __init__(self, bits: int = 0) -> None:
         """From a bitmask (bit f set when frame f is a member)."""
-        FrameSet.work += bits.bit_length() // FRAMES_PER_WORK
+        FrameSet.work += 2 * (bits.bit_length() // FRAMES_PER_WORK)  # made, and its runs counted
         self._segs = None
         if bits and (bits & ~(bits << 1)).bit_count() <= MAX_RUNS:
             self._runs, self._bits = tuple(_runs_of_bits(bits)), None
@@ -472,7 +483,7 @@ class FrameSet:
 
     @staticmethod
     def _of_bits(bits: int) -> FrameSet:
-        FrameSet.work += bits.bit_length() // FRAMES_PER_WORK
+        FrameSet.work += 2 * (bits.bit_length() // FRAMES_PER_WORK)  # made, and its runs counted
         if not bits:
             return _EMPTY
         s = object.__new__(FrameSet)
@@ -486,6 +497,10 @@ class FrameSet:
     def _pass(self) -> None:
         """Count one pass over this set's bitmask as work."""
         FrameSet.work += self._bits.bit_length() // FRAMES_PER_WORK
+
+    def _seg_pass(self) -> None:
+        """Count one walk over this set's segments as work."""
+        FrameSet.work += SEG_WORK * len(self._segs)
 
     def _mask_bits(self) -> int:
         """The bitmask (built for a set stored as runs or segments)."""
@@ -590,6 +605,7 @@ class FrameSet:
         if self._runs is not None:
             return self._runs
         if self._segs is not None:
+            self._seg_pass()
             return tuple(_seg_runs(self._segs))
         self._pass()
         return tuple(_runs_of_bits(self._bits))
@@ -599,6 +615,7 @@ class FrameSet:
             return sum(hi - lo for lo, hi in self._runs)
         if self._segs is not None:
             if self._n is None:
+                self._seg_pass()
                 self._n = sum(_count(P, pat, lo, hi) for lo, hi, P, pat in self._segs)
             return self._n
         self._pass()
@@ -742,6 +759,7 @@ class FrameSet:
         A, B = self._seg_list(), other._seg_list()
         if A is None or B is None:
             return None
+        FrameSet.work += SEG_OP_WORK + SEG_WORK * (len(A) + len(B))
         if op == "or":
             lo, hi = min(A[0][0], B[0][0]), max(A[-1][1], B[-1][1])
         elif op == "and":
@@ -868,6 +886,7 @@ class FrameSet:
                 position -= hi - lo
             raise IndexError(position)
         if self._segs is not None:
+            self._seg_pass()
             for lo, hi, P, pat in self._segs:
                 n = _count(P, pat, lo, hi)
                 if position < n:
@@ -914,6 +933,7 @@ class FrameSet:
         if self._runs is not None:
             return sum(min(hi, frame) - lo for lo, hi in self._runs if lo < frame)
         if self._segs is not None:
+            self._seg_pass()
             return sum(_count(P, pat, lo, min(hi, frame)) for lo, hi, P, pat in self._segs if lo < frame)
         self._pass()
         return (self._bits & ((1 << frame) - 1)).bit_count()
@@ -1052,6 +1072,7 @@ class FrameSet:
         if self._runs is not None:
             return len(self._runs)
         if self._segs is not None:
+            self._seg_pass()
             return _seg_run_count(self._segs)
         self._pass()
         return (self._bits & ~(self._bits << 1)).bit_count()
@@ -1063,6 +1084,7 @@ class FrameSet:
         if self._runs is not None:
             return self if len(self._runs) <= n else FrameSet._of_runs(self._runs[:n])
         if self._segs is not None:
+            self._seg_pass()
             runs = []
             for run in _seg_runs(self._segs):
                 if len(runs) == n:
