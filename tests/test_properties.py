@@ -187,7 +187,7 @@ def _int(draw, depth: int) -> str:
 
 def _set(draw, depth: int) -> str:
     """A well-typed frame-set expression."""
-    choice = draw(st.integers(0, 7 if depth > 0 else 0))
+    choice = draw(st.integers(0, 8 if depth > 0 else 0))
     if choice == 0:
         return draw(SET_LEAF)
     d = depth - 1
@@ -203,11 +203,13 @@ def _set(draw, depth: int) -> str:
         return f"nearest({_set(draw, d)}, {_int(draw, d)}, {_int(draw, d)})"
     if choice == 6:
         return "{" + ", ".join(_int(draw, d) for _ in range(draw(st.integers(0, 3)))) + "}"
+    if choice == 7:  # reads the mask: a mask-required error without one
+        return f"informative({_set(draw, d)}, {_set(draw, d)}, {_int(draw, d)})"
     return draw(SET_LEAF)
 
 
 def _cond(draw, depth: int) -> str:
-    choice = draw(st.integers(0, 5))
+    choice = draw(st.integers(0, 7))
     if choice == 0:
         return f"{_int(draw, depth)} {draw(st.sampled_from(['<', '<=', '>', '>=', '==', '!=']))} {_int(draw, depth)}"
     if choice == 1:
@@ -218,6 +220,10 @@ def _cond(draw, depth: int) -> str:
         return _set(draw, depth)
     if choice == 4:
         return f"not {_set(draw, depth)}"
+    if choice == 5:
+        return f"hole_fraction({_set(draw, depth)}) {draw(st.sampled_from(['<', '>=', '==']))} {_int(draw, depth)} / 4"
+    if choice == 6:
+        return f"has_mask() and coverage({_set(draw, depth)}, {_set(draw, depth)}) > 1 / 2"
     return draw(st.sampled_from(["true", "false"]))
 
 
@@ -320,6 +326,26 @@ def programs(draw) -> str:
 @given(programs())
 def test_generated_programs_compile_or_raise_scheme_errors(text):
     compile_or_scheme_error(text)
+
+
+@st.composite
+def hole_maps(draw):
+    """A random mask on a small grid: T frames of up to 3 x 4 cells, each a hole or not."""
+    from vidsched.lang.holes import HoleMap
+
+    T = draw(st.integers(1, 64))
+    rows, cols = draw(st.integers(1, 3)), draw(st.integers(1, 4))
+    bits = draw(st.lists(st.integers(0, (1 << rows * cols) - 1), min_size=T, max_size=T))
+    return HoleMap(rows, cols, tuple(bits))
+
+
+@PROPERTY_SETTINGS
+@given(programs(), hole_maps())
+def test_generated_programs_with_a_mask_compile_or_raise_scheme_errors(text, holes):
+    result = compile_or_scheme_error(text, holes=holes)
+    if isinstance(result, Plan):
+        assert result.num_frames == holes.num_frames
+        assert set(holes.complete_frames()) <= set(result.given)
 
 
 def test_the_generator_reaches_every_outcome():
@@ -427,6 +453,15 @@ def test_mask_specialisation_keeps_plans_valid(name, T, complete):
     assert plan.mask.stages_before == len(base.stages)
     assert plan.mask.stages_after == len(plan.stages) <= len(base.stages)
     assert plan.stats.network_evaluations <= base.stats.network_evaluations
+
+
+@settings(max_examples=60, deadline=timedelta(seconds=10), suppress_health_check=[HealthCheck.too_slow])
+@given(hole_maps(), st.integers(2, 16))
+def test_shipped_schemes_that_read_the_mask_stay_valid(holes, K):
+    for name, text in sorted(SHIPPED.items()):
+        if "has_mask()" in text:
+            result = compile_or_scheme_error(text, overrides={"K": K}, holes=holes)
+            assert isinstance(result, Plan), result.render()
 
 
 # ---- (d) frame sets spread over a long video ---------------------------------------------------------

@@ -251,8 +251,8 @@ def _coverage(holes, a, b):
     return holes.coverage(a, b)
 
 
-def _informative(holes, s, candidates, n):
-    return holes.informative(s, candidates, _count(n))
+def _informative(holes, s, candidates, n, charge=None):
+    return holes.informative(s, candidates, _count(n), charge)
 
 
 BUILTINS: dict[str, Builtin] = {

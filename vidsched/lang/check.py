@@ -667,6 +667,8 @@ class _Checker:
                 for arg in args:  # (no built-in that reads the mask takes ANY)
                     if type_of(arg) not in builtin.accepts:
                         rt.fail(SchemeTypeError, f"{builtin.accepts_text()}, not {describe(arg)}", span)
+            if name == "informative":  # its greedy rounds are charged once it knows them
+                args.append(lambda units: rt.burn(units, span))
             try:
                 return impl(rt.holes, *args) if reads_mask else impl(*args)
             except BuiltinFailure as e:

@@ -28,8 +28,10 @@ from vidsched.lang.stages import RawStage, frames_text
 BITS_PER_STEP = 64  # listing the members of a set of many reads its bits one by one
 ITEMS_PER_STEP = 16  # items of a list read per step (`in`, ==, min, max, reversed)
 # The built-ins that read the mask (vidsched.lang.holes): one step per frame of each set
-# they read (an operation on a few-hundred-bit int each), and for informative() one per
-# candidate and pick (a greedy round reads every candidate).
+# they read (an operation on an int of up to 1,024 bits each), two per candidate of
+# informative() (it also keeps one frame per distinct hole); informative() charges its
+# greedy rounds itself, one step per pick and candidate that knows a cell of the hole
+# (one per distinct hole), once its first pass has found them.
 MASK_LISTING = ("hole_fraction", "coverage", "informative")
 
 
@@ -156,11 +158,10 @@ def listing_steps(s: FrameSet) -> int:
 def listing_cost(rt: Runtime, name: str, args: list) -> int:
     """Evaluation steps of a built-in whose work grows with the members it lists (on top
     of the call's own cost): checked before it runs."""
-    if name in MASK_LISTING:  # a pass over each frame set read, a greedy round per pick
-        sets = [a for a in args if isinstance(a, FrameSet)]
-        steps = sum(len(s) + listing_steps(s) for s in sets)
-        if name == "informative" and isinstance(args[2], int) and isinstance(args[1], FrameSet):
-            steps += len(args[1]) * min(max(args[2], 0), len(args[1]))
+    if name in MASK_LISTING:  # a pass over each frame set read (informative's rounds: later)
+        steps = sum(len(s) + listing_steps(s) for s in args if isinstance(s, FrameSet))
+        if name == "informative" and isinstance(args[1], FrameSet):
+            steps += len(args[1])  # its pass keeps the nearest frame of each distinct hole
         return steps
     x = args[0]
     if name == "iroot":  # a binary search over about bits(x) / n candidates, a power each
