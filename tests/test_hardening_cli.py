@@ -562,7 +562,7 @@ def test_one_stage_in_one_batch(capsys, assets, tmp_path):
     hole[:2, 8:14, 3:11] = 255  # two frames with a hole: one stage
     np.save(tmp_path / "m.npy", hole)
     code, out, err = cli(capsys, "run", assets.video, "--mask", tmp_path / "m.npy", "--checkpoint",
-                         assets.checkpoint, "--steps", "2", "-q", "-o", tmp_path / "out.npy")
+                         assets.checkpoint, "--steps", "2", "-q", "--prior", "none", "-o", tmp_path / "out.npy")
     assert code == 0, err
     assert "1 stage in 1 batch," in out and "stages" not in out and "batches" not in out, out
     code, out, err = cli(capsys, "compile", "ar", "--set", "T=8")

@@ -19,6 +19,7 @@ import typer
 from vidsched.atomic import atomic_write_text, check_writable
 from vidsched.diffusion.registry import DEFAULT_SAMPLER, SAMPLERS  # no torch
 from vidsched.errors import VidschedError
+from vidsched.runtime.prior import DEFAULT_MODE, DEFAULT_PRIOR, DEFAULT_STRENGTH, DEFAULT_THRESHOLD  # numpy only
 
 app = typer.Typer(
     add_completion=False,
@@ -368,9 +369,10 @@ def run_cmd(
     refine: Annotated[int, typer.Option("--refine", min=0, max=4, help="Coarse-to-fine levels: regions coarser than zoom 1.5 are refined by tiles at half the zoom, sampled from --refine-strength starting from the coarse fill (SDEdit).")] = 0,
     seam: Annotated[SeamMode, typer.Option("--seam", help="match: shift the fill's colours near the hole's border to meet the known pixels (no visible edge); none: paste as sampled.")] = SeamMode.none,
     refine_strength: Annotated[float, typer.Option("--refine-strength", min=0.01, max=80.0, help="Noise level (sigma) the refinement starts from: small keeps the coarse layout, large redraws it.")] = 0.5,
-    prior: Annotated[PriorKind, typer.Option("--prior", help="propagate: bring in the pixels that other frames show (flow + homography) before the model fills the rest.")] = PriorKind.none,
-    prior_mode: Annotated[PriorMode, typer.Option("--prior-mode", help="known: confident propagated pixels become known pixels; init: the model starts from the propagated frames (SDEdit from --prior-strength).")] = PriorMode.known,
-    prior_strength: Annotated[float, typer.Option("--prior-strength", min=0.01, max=80.0, help="Noise level (sigma) --prior-mode init starts from.")] = 2.0,
+    prior: Annotated[PriorKind, typer.Option("--prior", help="propagate (default): bring in the pixels that other frames show (flow + homography) before the model fills the rest; none: the model fills every hole pixel.")] = PriorKind(DEFAULT_PRIOR),
+    prior_mode: Annotated[PriorMode, typer.Option("--prior-mode", help="known: trusted propagated pixels become known pixels; init: the model starts from the propagated frames (SDEdit from --prior-strength).")] = PriorMode(DEFAULT_MODE),
+    prior_threshold: Annotated[float, typer.Option("--prior-threshold", min=0.0, max=1.0, help="--prior-mode known: the confidence (0-1) from which a propagated pixel is trusted; the rest is left to the model. 0 trusts every propagated pixel (measured best with the shipped models).")] = DEFAULT_THRESHOLD,
+    prior_strength: Annotated[float, typer.Option("--prior-strength", min=0.01, max=80.0, help="Noise level (sigma) --prior-mode init starts from.")] = DEFAULT_STRENGTH,
     save_sources: Annotated[Optional[Path], typer.Option("--save-sources", help="Also write where each pixel came from, as a video or PNG folder: black = input, grey = propagated, white = the model.")] = None,
 ) -> None:
     """Inpaint a video: fill the mask's holes with the diffusion model, stage by stage."""
@@ -407,7 +409,7 @@ def run_cmd(
         fps=fps, mask_white_is_known=mask_white_is_known, compare=compare, resume=resume, device=device,
         cuda_graphs=cuda_graphs, max_windows_per_call=windows_per_call, region=region.value, context=context,
         refine=refine, refine_strength=refine_strength, seam=seam.value, prior=prior.value, prior_mode=prior_mode.value,
-        prior_strength=prior_strength, save_sources=save_sources,
+        prior_threshold=prior_threshold, prior_strength=prior_strength, save_sources=save_sources,
     )
     if explain_regions is not None:
         check_writable(explain_regions, what="--explain-regions")
@@ -440,6 +442,8 @@ def run_cmd(
         f"{_n(result.batches, 'batch')}, {_n(result.network_evaluations, 'network evaluation')}, "
         f"{result.seconds:.1f} s{resumed}"
     )
+    if result.prior_summary:
+        print(f"  {result.prior_summary}")
     if result.regions is not None:
         print(f"  {result.regions.summary()}")
         for line in result.region_notes:

@@ -20,6 +20,7 @@ from vidsched.diffusion.registry import DEFAULT_SAMPLER
 from vidsched.errors import MaskError, VidschedError
 
 from vidsched.runtime.inference import DEFAULT_SCHEME  # noqa: E402  (no torch at import)
+from vidsched.runtime.prior import DEFAULT_MODE, DEFAULT_PRIOR, DEFAULT_STRENGTH, DEFAULT_THRESHOLD
 
 
 def _package_dir(package: str, fallback: Path) -> Path:
@@ -64,10 +65,10 @@ class RunRequest:
     refine: int = 0  # coarse-to-fine levels (runtime.inference.InferenceSettings.refine)
     refine_strength: float = 0.5
     seam: str = "none"  # match: blend the fill's border colours into the known pixels (vidsched.seams)
-    prior: str = "none"  # none, or propagate: bring in pixels other frames show (runtime/prior.py)
-    prior_mode: str = "known"  # known: confident propagated pixels become known; init: SDEdit start
-    prior_threshold: float = 0.5  # confidence from which a propagated pixel is known (known mode)
-    prior_strength: float = 2.0  # SDEdit's starting sigma (init mode)
+    prior: str = DEFAULT_PRIOR  # propagate: bring in pixels other frames show (runtime/prior.py), or none
+    prior_mode: str = DEFAULT_MODE  # known: trusted propagated pixels become known; init: SDEdit start
+    prior_threshold: float = DEFAULT_THRESHOLD  # confidence from which a propagated pixel is known (known mode)
+    prior_strength: float = DEFAULT_STRENGTH  # SDEdit's starting sigma (init mode)
     save_sources: Path | None = None  # write where each pixel came from (input / propagated / model)
 
 
@@ -82,6 +83,7 @@ class RunResult:
     copied_through: bool = False
     resumed_from_batch: int = 0
     notes: list[str] = field(default_factory=list)
+    prior_summary: str | None = None  # what the propagation prior brought in (--prior propagate)
     regions: object = None  # vidsched.regions.RegionPlan
     region_notes: list[str] = field(default_factory=list)
     prior_seconds: float = 0.0
@@ -174,10 +176,11 @@ def inpaint(req: RunRequest, progress=None) -> RunResult:
         frames, todo, start, propagated = prior.frames, prior.hole, prior.start, prior.propagated
         start_sigma = req.prior_strength if req.prior_mode == "init" else None
         result.prior_seconds = prior.seconds
-        result.notes.append(
+        result.prior_summary = (  # a line of the closing summary, not a warning
             f"propagation: {100 * prior.filled_fraction:.0f} % of the hole is visible in other frames"
-            + (f"; {100 * propagated.sum() / hole.sum():.0f} % taken as known, the model fills the rest"
-               if req.prior_mode == "known" else f"; the model starts from it at sigma {req.prior_strength:g}"))
+            + (f"; the model starts from it at sigma {req.prior_strength:g}" if req.prior_mode == "init" else
+               f"; {100 * propagated.sum() / hole.sum():.0f} % taken as known, "
+               + ("the model fills the rest" if todo.any() else "nothing left for the model")))
     if req.save_sources is not None:
         from vidsched.runtime.prior import sources_map, sources_video
 
