@@ -30,10 +30,11 @@ SOURCE_INPUT, SOURCE_PROPAGATED, SOURCE_MODEL = 0, 1, 2
 # The defaults of `vidsched run`, chosen by measurement (docs/results.md, section 6: five
 # held-out clips at their own resolution, object and logo masks, the corpus model at step
 # 8,000): the prior raised the model's hole PSNR on every clip and mask (object masks 17.95
-# -> 23.91 dB, logos 19.88 -> 21.44), *known* beat *init* and was 2-5x faster, and trusting
-# every propagated pixel (threshold 0) beat trusting only confident ones (0.5: 21.05 /
-# 20.96 dB): where propagation is unsure, the model is still less right than propagation.
-# Raise the threshold when a model fills better than propagation guesses.
+# -> 23.91 dB, logos 19.88 -> 21.44); *known* beat *init* on object masks (23.91 vs 20.28)
+# and lost on logos (21.44 vs 23.48), better on average and 4-5x faster; trusting every
+# propagated pixel (threshold 0) beat trusting only confident ones (0.5: 21.05 / 20.96 dB):
+# where propagation is unsure, the model is still less right than propagation. Raise the
+# threshold when a model fills better than propagation guesses.
 DEFAULT_PRIOR = "propagate"
 DEFAULT_MODE = "known"
 DEFAULT_THRESHOLD = 0.0  # confidence from which a propagated pixel is trusted as known
