@@ -34,8 +34,8 @@ class Limits:
     # (fuel_budget): the work a scheme legitimately does grows with the video, about a
     # second of compiling per 5,000,000 steps. With K = 16 and their default parameters
     # the shipped schemes need 29 to 46 steps per frame whatever T is (fdm/hierarchy:
-    # 102); improved_ar_2res/3res, which work on fragmented sets, 39 at T = 10,000 and 66
-    # at T = 100,000 (their bitmask work grows as T^2).
+    # 102); improved_ar_2res/3res, which work on fragmented (periodic) sets, about 96,
+    # flat in T (vidsched/frames.py keeps such sets as periodic segments).
     max_fuel: int = 5_000_000
     fuel_per_frame: int = 200
     # Blocks and expressions nested inside each other, counted together. A chain of
