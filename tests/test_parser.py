@@ -365,7 +365,7 @@ def test_hash_inside_a_string_is_not_a_comment():
         # `else` may not be followed by a newline before its block
         ("scheme s(T = 1) {\n  if a {}\n  else\n  {}\n}", 3, 7, ["unexpected end of line", '"{"', '"if"']),
         # clause keywords are only keywords inside a stage: here `generate` is a name
-        ("scheme s(T = 1) {\n  generate 1\n}", 2, 12, ["unexpected '1'", 'expected "="']),
+        ("scheme s(T = 1) {\n  generate 1\n}", 2, 12, ["unexpected '1'", 'expected "(", "="']),
         # a clause outside... of a stage: a statement inside a stage
         ("scheme s(T = 1) {\n  stage { let x = 1 }\n}", 2, 11, ["unexpected 'let'", '"generate"', '"observe"']),
         # a tab before the error counts as one column

@@ -165,6 +165,12 @@ class NoProgressError(SchemeError):
     kind = "no-progress"
 
 
+class RecursiveCallError(SchemeError):
+    """A procedure or function that calls itself, directly or through others."""
+
+    kind = "recursion"
+
+
 class LoopLimitError(SchemeError):
     kind = "loop-limit"
 

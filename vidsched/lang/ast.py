@@ -180,6 +180,15 @@ class NoMarginals(Stmt):
     pass
 
 
+@dataclass(frozen=True, slots=True)
+class CallStmt(Stmt):
+    """``name(args)`` as a statement: a call of a procedure (``proc``)."""
+
+    func: str
+    func_span: Span
+    args: tuple[Expr, ...]
+
+
 # ---- the program -------------------------------------------------------------------
 @dataclass(frozen=True, slots=True)
 class Param(Node):
@@ -188,8 +197,22 @@ class Param(Node):
 
 
 @dataclass(frozen=True, slots=True)
+class Definition(Node):
+    """``proc name(a, b) { ... }`` (body: a block that may emit stages) or
+    ``fn name(a, b) = expr`` (value: the expression it returns)."""
+
+    kind: str  # "proc" | "fn"
+    name: str
+    name_span: Span
+    params: tuple[tuple[str, Span], ...]
+    body: Block | None
+    value: Expr | None
+
+
+@dataclass(frozen=True, slots=True)
 class Scheme(Node):
     name: str
     name_span: Span
     params: tuple[Param, ...]
     body: Block
+    definitions: tuple[Definition, ...] = ()

@@ -33,6 +33,7 @@ from vidsched.errors import (
     MaskRequiredError,
     NoProgressError,
     ParameterError,
+    RecursiveCallError,
     ResourceLimitError,
     SchemeError,
     SchemeErrors,
@@ -61,7 +62,7 @@ from vidsched.lang.stages import RawStage
 STATE_NAMES = ("done", "todo", "given")
 KEYWORDS = frozenset(
     "scheme let if else for in while limit assert given stage phase no marginals "
-    "generate observe true false and or not by".split()
+    "generate observe true false and or not by proc fn".split()
 )
 REQUIRED_PARAMS = ("T", "K")
 
@@ -124,6 +125,7 @@ _FAST_OPS = {(INT, INT, "+"), (INT, INT, "-")} | {(SET, SET, op) for op in "|&-"
 _INT_ARITH_STEPS = 4  # * // % on whole numbers (checked for their size)
 _ARITH_STEPS = 16  # an operator on fractions (or on types known at run time): Fraction is slow
 _CALL_STEPS = 4  # a call to a built-in
+_MAX_EXPANSIONS = 10_000  # bodies of procedures and functions compiled, one per call site
 _COMPARE_STEPS = 2  # each comparison of a chain
 
 
@@ -140,6 +142,12 @@ class _Checker:
         self.big = 0
         self._operands_big = False  # set by a node whose operands are frame sets
         self._weight = 1  # set by a node that costs more steps than one (a call, fractions)
+        # Procedures and functions (`proc`, `fn`): each call is compiled in place, with the
+        # static types of its arguments; `expanding` is the chain of calls being compiled.
+        self.definitions: dict[str, ast.Definition] = {}
+        self.expanding: list[tuple[ast.Definition, Span]] = []
+        self.expansions = 0
+        self.reported: set[tuple[type, str, Span | None]] = set()
 
     # ---- helpers ------------------------------------------------------------------
     def error(self, cls: type[SchemeError], message: str, span: Span, notes: list[str] | None = None) -> None:
@@ -598,7 +606,99 @@ class _Checker:
             return (lambda rt, a: fits(rt, a - rfn(rt))), INT
         return (lambda rt, a: arith(rt, a, rfn(rt))), result_type
 
+    # ---- procedures and functions ----------------------------------------------------
+    def expand(self, defn: ast.Definition, call_span: Span | None, arg_types: list[str]) -> tuple[Callable, str, list[int]] | None:
+        """Compile `defn`'s body for one call (or, with call_span None, once on its own
+        with arguments of unknown type); return (code, type, parameter slots), or None
+        where the call is recursive or the expansion too large (the error is reported)."""
+        chain = [d.name for d, _ in self.expanding]
+        if defn.name in chain:
+            loop = " -> ".join(chain[chain.index(defn.name):] + [defn.name])
+            self.error(
+                RecursiveCallError,
+                f"{defn.name} calls itself ({loop}): procedures and functions cannot be recursive",
+                call_span or defn.name_span,
+                ["write the repetition as a for or while loop"],
+            )
+            return None
+        self.expansions += 1
+        if self.expansions > _MAX_EXPANSIONS:
+            if self.expansions == _MAX_EXPANSIONS + 1:
+                self.error(ResourceLimitError, f"the calls of procedures and functions expand to more than "
+                           f"{_MAX_EXPANSIONS:,} bodies", call_span or defn.name_span,
+                           ["a procedure that calls others several times each multiplies them"])
+            return None
+        first_error = len(self.errors)
+        root = _Scope(None)
+        slots = [self.declare(name, span, typ, "arg", root).slot for (name, span), typ in zip(defn.params, arg_types)]
+        self.expanding.append((defn, call_span or defn.name_span))
+        try:
+            if defn.body is not None:
+                fn, typ = self.block(defn.body, root), ANY
+            else:
+                fn, typ = self.expr(defn.value, root)
+        finally:
+            self.expanding.pop()
+        # An error in the body is reported once, at its position in the body; where it
+        # depends on this call's arguments, a note names the call site.
+        new, kept = self.errors[first_error:], []
+        for err in new:
+            if not getattr(err, "_in_body", False):  # (not yet seen by an inner call)
+                key = (type(err), err.message, err.span)
+                if key in self.reported:
+                    continue
+                self.reported.add(key)
+                err._in_body = True
+            if call_span is not None:
+                err.notes.append(f"in {defn.kind} {defn.name}, called at line {call_span.line}, column {call_span.column}")
+            kept.append(err)
+        del self.errors[first_error:]
+        self.errors += kept
+        return fn, typ, slots
+
+    def call_defined(self, defn: ast.Definition, node: ast.Call | ast.CallStmt, scope: _Scope) -> tuple[Callable, str]:
+        """A call of a `proc` (as a statement) or a `fn` (in an expression)."""
+        arg_fns = [self.expr(a, scope) for a in node.args]
+        if len(node.args) != len(defn.params):
+            n = len(defn.params)
+            self.error(
+                ArityError,
+                f"{defn.name}() takes {n} argument{'s' if n != 1 else ''}, got {len(node.args)}",
+                node.func_span,
+                [f"{defn.kind} {defn.name}({', '.join(p for p, _ in defn.params)}) is declared at line {defn.span.line}"],
+            )
+            return (lambda rt: 0), ANY
+        expanded = self.expand(defn, node.func_span, [t for _, t in arg_fns])
+        if expanded is None:
+            return (lambda rt: 0), ANY
+        body, typ, slots = expanded
+        fns = [f for f, _ in arg_fns]
+        where = f"in {defn.kind} {defn.name}, called at line {node.func_span.line}, column {node.func_span.column}"
+        span = node.span
+
+        def call(rt):
+            values = [f(rt) for f in fns]
+            rt.burn(len(values), span)
+            for slot, value in zip(slots, values):
+                rt.slots[slot] = value
+            rt.calls.append(where)
+            try:
+                return body(rt)
+            finally:
+                rt.calls.pop()
+
+        return call, typ
+
     def expr_Call(self, node: ast.Call, scope):
+        defn = self.definitions.get(node.func)
+        if defn is not None:
+            if defn.kind == "proc":
+                self.error(SchemeTypeError, f"{defn.name} is a procedure: it emits stages and has no value",
+                           node.func_span, [f"call it as a statement: {defn.name}(...)"])
+                return (lambda rt: 0), ANY
+            fn, typ = self.call_defined(defn, node, scope)
+            self._weight = _CALL_STEPS
+            return fn, typ
         builtin = BUILTINS.get(node.func)
         arg_fns = [self.expr(a, scope) for a in node.args]
         if builtin is None:
@@ -607,6 +707,8 @@ class _Checker:
             if close:
                 notes.append(f"did you mean {close[0]}?")
             notes.append("functions: " + ", ".join(sorted(BUILTINS)))
+            if self.definitions:
+                notes.append("declared: " + ", ".join(sorted(self.definitions)))
             self.error(UnknownNameError, f"unknown function {node.func}", node.func_span, notes)
             return (lambda rt: 0), ANY
         n = len(node.args)
@@ -737,7 +839,8 @@ class _Checker:
             self.error(AssignmentError, f"{node.name} is not declared", node.span, [f"declare it first: let {node.name} = ..."])
             return lambda rt: None
         if var.kind != "let":
-            kind = "a parameter (change it with --set)" if var.kind == "param" else "a loop variable"
+            kind = {"param": "a parameter (change it with --set)", "for": "a loop variable"}.get(
+                var.kind, "an argument of a procedure (copy it with let)")
             self.error(AssignmentError, f"{node.name} is {kind} and cannot be assigned", node.span)
             return lambda rt: None
         if typ != ANY and var.type != ANY and not ({typ, var.type} <= {INT, NUM}) and typ != var.type:
@@ -904,6 +1007,27 @@ class _Checker:
 
         return run
 
+    def stmt_CallStmt(self, node: ast.CallStmt, scope):
+        defn = self.definitions.get(node.func)
+        if defn is None or defn.kind != "proc":
+            what = "a function" if defn is not None or node.func in BUILTINS else "not a procedure"
+            if defn is None and node.func not in BUILTINS:
+                self.expr(ast.Call(node.span, node.func, node.func_span, node.args), scope)  # unknown function
+                return lambda rt: None
+            self.error(SchemeTypeError, f"{node.func} is {what}: its value would be thrown away", node.func_span,
+                       [f"use its value, e.g. let x = {node.func}(...)"])
+            return lambda rt: None
+        mark = self.mark()
+        call, _ = self.call_defined(defn, node, scope)
+        steps, ops = self.cost_since(mark)
+        span = node.span
+
+        def run(rt):
+            rt.burn(1 + steps + ops * rt.frame_cost, span)
+            call(rt)
+
+        return run
+
     def stmt_NoMarginals(self, node, scope):
         def run(rt):
             rt.no_marginals = True
@@ -963,7 +1087,8 @@ class _Checker:
                 name = f"{rt.phases[-1]}/{label}"
             context = tuple(context_text(rt, c, span) for c in rt.context if c)
             rt.stages.append(
-                RawStage(index, name, generate, observe, span, gen_span, obs_span, context, rt.no_marginals)
+                RawStage(index, name, generate, observe, span, gen_span, obs_span, context, rt.no_marginals,
+                         tuple(rt.calls))
             )
             rt.mark_done(generate)
 
@@ -982,6 +1107,15 @@ def check(scheme: ast.Scheme, source: SourceFile) -> Program:
 
 def _check(scheme: ast.Scheme, source: SourceFile) -> Program:
     checker = _Checker(source)
+    for defn in scheme.definitions:
+        if defn.name in checker.definitions:
+            line = checker.definitions[defn.name].span.line
+            checker.error(AssignmentError, f"{defn.name} is already declared (line {line})", defn.name_span)
+        elif defn.name in BUILTINS or defn.name in STATE_NAMES or defn.name in KEYWORDS:
+            what = "a built-in function" if defn.name in BUILTINS else "a built-in name"
+            checker.error(AssignmentError, f"{defn.name} is {what} and cannot be declared", defn.name_span)
+        else:
+            checker.definitions[defn.name] = defn
     scope = _Scope(None)
     names, spans, fns, types = [], {}, [], {}
     for param in scheme.params:
@@ -1009,6 +1143,10 @@ def _check(scheme: ast.Scheme, source: SourceFile) -> Program:
                 scheme.name_span,
                 [f"e.g. scheme {scheme.name}(T = 200, K = 16) {{ ... }}"],
             )
+    # Each procedure's body on its own, once, with arguments of unknown type: the errors
+    # that do not depend on a call (after the parameters: they hold the first slots).
+    for defn in checker.definitions.values():
+        checker.expand(defn, None, [ANY] * len(defn.params))
     body = checker.block(scheme.body, scope)
     if checker.errors:
         raise SchemeErrors(checker.errors)

@@ -56,6 +56,7 @@ class Runtime:
     no_marginals: bool = False
     phases: list[str] = field(default_factory=list)
     context: list[str | tuple[str, object]] = field(default_factory=list)  # see context_text
+    calls: list[str] = field(default_factory=list)  # the procedure calls being run, for messages
     steps: int = 0
     scheme_name: str = ""
     in_params: bool = True
@@ -94,6 +95,7 @@ class Runtime:
             where = f"after {n} stage{'' if n == 1 else 's'} had been emitted" if n else "before the first stage"
             if self.context:
                 where += " (" + ", ".join(context_text(None, c, span) for c in self.context if c) + ")"
+        notes += reversed(self.calls)
         notes.append(where)
         raise Stop(cls(message, span, self.source, notes, stage=None if self.in_params else len(self.stages)))
 

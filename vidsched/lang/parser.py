@@ -172,7 +172,27 @@ class _ToAst(Transformer_NonRecursive):
             self._fail(SchemeSyntaxError, f"invalid escape in a string: {e.reason}", _span(token))
 
     def start(self, meta, children):
-        return children[0]
+        *definitions, scheme = children
+        if not definitions:
+            return scheme
+        return ast.Scheme(scheme.span, scheme.name, scheme.name_span, scheme.params, scheme.body, tuple(definitions))
+
+    def _definition(self, meta, children, kind):
+        _kw, name, *params, last = children
+        params = tuple((str(p), _span(p)) for p in params if p is not None)
+        body = last if kind == "proc" else None
+        value = last if kind == "fn" else None
+        return ast.Definition(_span(meta), kind, str(name), _span(name), params, body, value)
+
+    def proc_def(self, meta, children):
+        return self._definition(meta, children, "proc")
+
+    def fn_def(self, meta, children):
+        return self._definition(meta, children, "fn")
+
+    def call_stmt(self, meta, children):
+        func, *args = children
+        return ast.CallStmt(_span(meta), str(func), _span(func), tuple(a for a in args if a is not None))
 
     def scheme(self, meta, children):
         name = children[0]
@@ -393,7 +413,7 @@ def _nested(node: ast.Node) -> list[tuple[ast.Node, int]]:
         return [(node.left, 0), (node.right, 1)]
     if isinstance(node, (ast.SetLit, ast.ListLit)):
         return [(item, 1) for item in node.items]
-    if isinstance(node, ast.Call):
+    if isinstance(node, (ast.Call, ast.CallStmt)):
         return [(arg, 1) for arg in node.args]
     if isinstance(node, ast.RangeExpr):
         parts = [node.start, node.stop] + ([node.step] if node.step is not None else [])
@@ -425,8 +445,10 @@ def _nested(node: ast.Node) -> list[tuple[ast.Node, int]]:
         return [(clause.frames, 1) for clause in node.clauses]
     if isinstance(node, ast.Phase):
         return [(node.body, 0)]
+    if isinstance(node, ast.Definition):
+        return [(node.body, 0)] if node.body is not None else [(node.value, 1)]
     if isinstance(node, ast.Scheme):
-        return [(p.default, 1) for p in node.params] + [(node.body, 0)]
+        return [(d, 0) for d in node.definitions] + [(p.default, 1) for p in node.params] + [(node.body, 0)]
     return []
 
 

@@ -30,6 +30,7 @@ class RawStage:
     observe_span: Span | None
     context: tuple[str, ...]  # loop values at emission, e.g. ("i = 3",)
     no_marginals: bool
+    calls: tuple[str, ...] = ()  # the procedure calls that emitted it (for messages)
 
 
 @dataclass(frozen=True)

@@ -70,7 +70,7 @@ def _stage_notes(stage: RawStage, extra: list[str]) -> list[str]:
     where = f"in stage {stage.index} ({stage.name})"
     if stage.context:
         where += ": " + ", ".join(stage.context)
-    return [where] + extra
+    return [where] + list(reversed(stage.calls)) + extra
 
 
 def validate(stage_list: StageList, known: FrameSet | None = None) -> ValidatedStages:
