@@ -211,3 +211,30 @@ def test_v_prediction_multiscale_run_records_its_prediction_and_refuses_another_
     assert all(np.isfinite(float(loss)) for _, loss in losses(run))
     with pytest.raises(VidschedError, match="v-prediction"):
         train(micro_config(run, steps=4), [big], resume=True, log=lambda s: None)
+
+
+def test_a_new_run_can_start_from_another_runs_weights(tmp_path, clip):
+    """init_from: a new run starts from a checkpoint's weights (a GPU burst continuing a
+    CPU run); with a negligible learning rate the weights written after one step are the
+    initial ones (Adam moves each weight by about lr); a different network is refused."""
+    from vidsched.model.checkpoint import read_checkpoint
+
+    first = train(micro_config(tmp_path / "a", steps=4, save_every=4), clip, log=lambda s: None)
+    source, _, _ = read_checkpoint(first / "ema.json")
+    messages = []
+    second = train(micro_config(tmp_path / "b", steps=1, save_every=1, lr=1e-12, init_from=str(first / "ema.json")),
+                   clip,
+                   log=messages.append)
+    assert any("initialised from" in m for m in messages)
+    raw, _, _ = read_checkpoint(second / "checkpoint.json")
+    assert all(torch.allclose(raw[k].float(), source[k].float(), atol=1e-9) for k in source)
+    fresh = train(micro_config(tmp_path / "e", steps=1, save_every=1, lr=1e-12), clip, log=lambda s: None)
+    fresh_raw = read_checkpoint(fresh / "checkpoint.json")[0]
+    assert not all(torch.allclose(fresh_raw[k].float(), source[k].float(), atol=1e-9) for k in source)
+    other = dict(MICRO, channels=16)
+    with pytest.raises(VidschedError, match="different network.*channels"):
+        train(micro_config(tmp_path / "c", steps=1, model=other, init_from=str(first / "ema.json")), clip,
+              log=lambda s: None)
+    with pytest.raises(VidschedError, match="init_from: cannot read"):
+        train(micro_config(tmp_path / "d", steps=1, init_from=str(tmp_path / "missing.json")), clip,
+              log=lambda s: None)

@@ -86,6 +86,9 @@ class TrainConfig:
     threads: int = 0  # torch CPU threads (0: torch's default)
     device: str = "auto"  # auto (CUDA if present), cpu, cuda
     bf16: bool = True  # bfloat16 autocast on CUDA (ignored on the CPU)
+    # A checkpoint (.json) whose weights a new run starts from (raw and EMA alike), e.g. a
+    # GPU burst continuing a CPU run; the network's config must match. Not used on --resume.
+    init_from: str | None = None
 
     def model_config(self) -> VideoUNetConfig:
         return resolve_model(self.model)

@@ -198,6 +198,21 @@ def train(
         torch.set_num_threads(threads)  # a library call leaves the process as it found it
 
 
+def _initialise_from(model, ema, path: Path, model_cfg, log) -> None:
+    """Start a new run from a checkpoint's weights (both the raw and the EMA copy)."""
+    try:
+        state, other_cfg, meta = read_checkpoint(path)
+    except (OSError, ValueError, VidschedError) as e:
+        raise VidschedError(f"init_from: cannot read {path}: {e}") from None
+    if other_cfg.to_dict() != model_cfg.to_dict():
+        changed = sorted(k for k, v in model_cfg.to_dict().items() if other_cfg.to_dict().get(k) != v)
+        raise VidschedError(f"init_from: {path} is a different network (differs in {', '.join(changed)})")
+    state = {k: v.float() if v.is_floating_point() else v for k, v in state.items()}  # fp16 copies too
+    model.load_state_dict(state)
+    ema.load_state_dict(state)
+    log(f"initialised from {path} (its step {meta.get('step', '?')})")
+
+
 def _train(cfg, clips, held_out, resume, log, on_report, stills=None) -> Path:
     dist_info, device = setup_distributed(cfg)
     run = Path(cfg.run_dir)
@@ -242,6 +257,8 @@ def _train(cfg, clips, held_out, resume, log, on_report, stills=None) -> Path:
         log(f"resumed at step {step}")
     elif resume:
         log(f"nothing to resume in {run}: starting from step 0")
+    if step == 0 and cfg.init_from:
+        _initialise_from(model, ema, Path(cfg.init_from), model_cfg, log)
 
     net = model
     if dist_info.world > 1:
