@@ -55,19 +55,16 @@ class GraphedModel:
         # by a later call outside it (seen on an H200: "Inplace update to inference tensor
         # outside InferenceMode"), while a normal tensor takes copies in either mode.
         with torch.inference_mode(False), torch.no_grad():
-            return self._capture_normal(args)
-
-    def _capture_normal(self, args: tuple[torch.Tensor, ...]):
-        static_in = static_buffers(args)
-        stream = torch.cuda.Stream()
-        stream.wait_stream(torch.cuda.current_stream())
-        with torch.cuda.stream(stream):  # warm up kernels (cuDNN autotuning) off the graph
-            for _ in range(self.warmup):
-                self.model(*static_in)
-        torch.cuda.current_stream().wait_stream(stream)
-        graph = torch.cuda.CUDAGraph()
-        with torch.cuda.graph(graph):
-            static_out = self.model(*static_in)
+            static_in = static_buffers(args)
+            stream = torch.cuda.Stream()
+            stream.wait_stream(torch.cuda.current_stream())
+            with torch.cuda.stream(stream):  # warm up kernels (cuDNN autotuning) off the graph
+                for _ in range(self.warmup):
+                    self.model(*static_in)
+            torch.cuda.current_stream().wait_stream(stream)
+            graph = torch.cuda.CUDAGraph()
+            with torch.cuda.graph(graph):
+                static_out = self.model(*static_in)
         self.captures += 1
         return graph, static_in, static_out
 

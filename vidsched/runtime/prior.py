@@ -21,8 +21,10 @@ says for every pixel where it came from (input, propagation or model).
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-import numpy as np
+if TYPE_CHECKING:  # numpy is loaded by the functions: the CLI reads the defaults without it
+    import numpy as np
 
 PRIOR_KINDS = ("none", "propagate")
 PRIOR_MODES = ("known", "init")
@@ -59,6 +61,8 @@ def apply_prior(frames: np.ndarray, hole: np.ndarray, mode: str = DEFAULT_MODE, 
     """Propagate, then prepare the model's problem for ``mode`` ("known" or "init")."""
     import time
 
+    import numpy as np
+
     from vidsched.baselines import telea
     from vidsched.propagation import propagate
 
@@ -80,6 +84,8 @@ def apply_prior(frames: np.ndarray, hole: np.ndarray, mode: str = DEFAULT_MODE, 
 
 def sources_map(hole: np.ndarray, propagated: np.ndarray) -> np.ndarray:
     """(T, H, W) uint8: 0 = the input's pixel, 1 = propagated from another frame, 2 = the model's."""
+    import numpy as np
+
     out = np.zeros(hole.shape, np.uint8)
     out[hole] = SOURCE_MODEL
     out[propagated & hole] = SOURCE_PROPAGATED
@@ -88,5 +94,7 @@ def sources_map(hole: np.ndarray, propagated: np.ndarray) -> np.ndarray:
 
 def sources_video(sources: np.ndarray) -> np.ndarray:
     """The sources map as grey frames for review: black = input, grey = propagated, white = model."""
+    import numpy as np
+
     grey = np.array([0, 128, 255], np.uint8)[sources]
     return np.repeat(grey[..., None], 3, axis=-1)

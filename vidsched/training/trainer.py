@@ -204,8 +204,9 @@ def _initialise_from(model, ema, path: Path, model_cfg, log) -> None:
         state, other_cfg, meta = read_checkpoint(path)
     except (OSError, ValueError, VidschedError) as e:
         raise VidschedError(f"init_from: cannot read {path}: {e}") from None
-    if other_cfg.to_dict() != model_cfg.to_dict():
-        changed = sorted(k for k, v in model_cfg.to_dict().items() if other_cfg.to_dict().get(k) != v)
+    mine, theirs = model_cfg.to_dict(), other_cfg.to_dict()
+    if mine != theirs:
+        changed = sorted(k for k, v in mine.items() if theirs.get(k) != v)
         raise VidschedError(f"init_from: {path} is a different network (differs in {', '.join(changed)})")
     state = {k: v.float() if v.is_floating_point() else v for k, v in state.items()}  # fp16 copies too
     model.load_state_dict(state)
