@@ -208,30 +208,37 @@ def build_methods(args) -> dict:
 
     methods = {name: baseline_method(name) for name in args.baselines}
     checkpoints = ([] if args.no_shipped else [SHIPPED]) + list(args.checkpoint)
-    settings = args.samplers or [(args.sampler, args.steps)]
+    settings = args.samplers or [(args.sampler, args.steps, 0.0)]
     for path, label in zip(checkpoints, checkpoint_labels(checkpoints)):
         for region in args.region:
-            for sampler, steps in settings:
+            for sampler, steps, churn in settings:
                 extra = "".join([f"+refine{args.refine}" if args.refine else "",
                                  "+seam" if args.seam != "none" else "",
                                  f"+prior-{args.prior}" if args.prior != "none" else "",
                                  f"@{args.prior_threshold:g}" if args.prior_threshold is not None else "",
-                                 f" {sampler}:{steps}" if args.samplers else ""])
+                                 f" {sampler}:{steps}" if args.samplers else "",
+                                 f":{churn:g}" if args.samplers and churn else ""])
                 methods[f"{label}/{region}{extra}"] = ModelMethod(
-                    path, scheme=args.scheme, sampler=sampler, steps=steps, seed=args.seed, region=region,
+                    path, scheme=args.scheme, sampler=sampler, steps=steps, churn=churn, seed=args.seed, region=region,
                     refine=args.refine, seam=args.seam, prior=args.prior, prior_threshold=args.prior_threshold)
     return methods
 
 
-def sampler_setting(text: str) -> tuple[str, int]:
-    """"dpmpp_2m:10" -> ("dpmpp_2m", 10)."""
+def sampler_setting(text: str) -> tuple[str, int, float]:
+    """"dpmpp_2m:10" -> ("dpmpp_2m", 10, 0.0); "heun:10:40" -> ("heun", 10, 40.0) (Heun's S_churn)."""
     from vidsched.diffusion.registry import SAMPLERS
 
-    name, _, steps = text.partition(":")
-    if name not in SAMPLERS or not steps.isdigit() or int(steps) < 1:
-        raise argparse.ArgumentTypeError(f"{text!r}: expected sampler:steps with a sampler of "
-                                         f"{', '.join(SAMPLERS)} and steps >= 1")
-    return name, int(steps)
+    name, steps, *rest = text.split(":") + [""]
+    churn = rest[0] if rest and rest[0] else "0"
+    try:
+        churn_value = float(churn)
+    except ValueError:
+        churn_value = -1.0
+    if (name not in SAMPLERS or not steps.isdigit() or int(steps) < 1 or len(rest) > 2 or churn_value < 0
+            or (churn_value > 0 and "s_churn" not in SAMPLERS[name].options)):
+        raise argparse.ArgumentTypeError(f"{text!r}: expected sampler:steps[:churn] with a sampler of "
+                                         f"{', '.join(SAMPLERS)}, steps >= 1 and churn >= 0 (heun only)")
+    return name, int(steps), churn_value
 
 
 def plot_quality_vs_evaluations(payload: dict, png: Path) -> Path:
@@ -253,7 +260,8 @@ def plot_quality_vs_evaluations(payload: dict, png: Path) -> Path:
             method, setting = label.rsplit(" ", 1)  # "<checkpoint>/<region>... <sampler>:<steps>"
             evals = _mean([r["methods"][label]["network_evaluations"] for r in per_clip.values()])
             psnr = payload["summary"][kind][label]["hole_psnr"]
-            lines.setdefault(f"{method} {setting.split(':')[0]}", []).append((evals, psnr))
+            name, _, *churn = setting.split(":")
+            lines.setdefault(f"{method} {name}" + (f" churn {churn[0]}" if churn else ""), []).append((evals, psnr))
         for line, points in sorted(lines.items()):
             points.sort()
             ax.plot(*zip(*points), marker="o", label=f"{line} ({kind})")

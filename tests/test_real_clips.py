@@ -152,20 +152,26 @@ def test_bad_arguments(real_clips) -> None:
 def test_a_sampler_ablation_makes_one_method_per_setting_and_a_cost_plot(real_clips, tmp_path, capsys) -> None:
     clips = [("wide", small_clip(6, 40, 64, 0))]
     code = real_clips.main(["--quick", "--frames", "6", "--masks", "logo", "--baselines", "telea", "--region", "full",
-                            "--samplers", "dpmpp_2m:1,heun:2", "--results-dir", str(tmp_path), "--img-dir",
+                            "--samplers", "dpmpp_2m:1,heun:2,heun:2:40", "--results-dir", str(tmp_path), "--img-dir",
                             str(tmp_path), "--threads", "1", "--name", "abl"], clips=clips)
     assert code == 0
     payload = json.loads((tmp_path / "abl.json").read_text())
-    assert payload["methods"] == ["telea", "vidsched-vtest64/full dpmpp_2m:1", "vidsched-vtest64/full heun:2"]
+    assert payload["methods"] == ["telea", "vidsched-vtest64/full dpmpp_2m:1", "vidsched-vtest64/full heun:2",
+                                  "vidsched-vtest64/full heun:2:40"]
     row = payload["results"]["logo"]["wide"]["methods"]
     # Heun spends 2N - 1 evaluations per stage, DPM-Solver++(2M) N: the plot's x axis
     assert row["vidsched-vtest64/full heun:2"]["network_evaluations"] == \
         3 * row["vidsched-vtest64/full dpmpp_2m:1"]["network_evaluations"]
+    # churn adds noise, not evaluations, and changes the result
+    churned = row["vidsched-vtest64/full heun:2:40"]
+    assert churned["network_evaluations"] == row["vidsched-vtest64/full heun:2"]["network_evaluations"]
+    assert churned["hole_psnr"] != row["vidsched-vtest64/full heun:2"]["hole_psnr"]
     assert (tmp_path / "abl_evaluations.png").stat().st_size > 1000
 
 
 def test_bad_sampler_settings_are_refused(real_clips) -> None:
-    for text in ("euler:10", "heun", "heun:0", "heun:x"):
+    for text in ("euler:10", "heun", "heun:0", "heun:x", "heun:10:-1", "heun:10:x", "ddpm:10:40", "heun:10:40:1"):
         with pytest.raises(SystemExit):
             real_clips.parse_args(["--samplers", text])
-    assert real_clips.parse_args(["--samplers", "ddpm:50,heun:10"]).samplers == [("ddpm", 50), ("heun", 10)]
+    assert real_clips.parse_args(["--samplers", "ddpm:50,heun:10,heun:10:40"]).samplers == [
+        ("ddpm", 50, 0.0), ("heun", 10, 0.0), ("heun", 10, 40.0)]

@@ -169,14 +169,32 @@ def test_ddpm_sampler(capsys, assets, reference, tmp_path):
     assert not np.array_equal(result, reference)
 
 
-def test_dpmpp_2m_sampler(capsys, assets, reference, tmp_path):
+@pytest.mark.parametrize("sampler", ["dpmpp_2m", "dpmpp_2m_sde", "euler_a"])
+def test_one_evaluation_per_step_samplers(capsys, assets, reference, tmp_path, sampler):
     out = tmp_path / "dpm.npy"
-    code, stdout, stderr = cli(capsys, *run_args(assets, out, "-q", "--sampler", "dpmpp_2m"))
+    code, stdout, stderr = cli(capsys, *run_args(assets, out, "-q", "--sampler", sampler))
     assert code == 0, stderr
-    assert "8 network evaluations" in stdout  # DPM-Solver++(2M): one evaluation per step
+    assert "8 network evaluations" in stdout  # DPM-Solver++ and ancestral: one evaluation per step
     result = np.load(out)
     assert_inpainted(assets, result)
     assert not np.array_equal(result, reference)
+
+
+def test_heun_churn_changes_the_result_not_the_cost(capsys, assets, reference, tmp_path):
+    out = tmp_path / "churn.npy"
+    code, stdout, stderr = cli(capsys, *run_args(assets, out, "-q", "--churn", "40"))
+    assert code == 0, stderr
+    assert "12 network evaluations" in stdout  # Heun 2N - 1 per stage, churn or not
+    result = np.load(out)
+    assert_inpainted(assets, result)
+    assert not np.array_equal(result, reference)
+
+
+def test_churn_is_refused_for_a_sampler_without_it(capsys, assets, tmp_path):
+    out = tmp_path / "x.npy"
+    code, _, stderr = cli(capsys, *run_args(assets, out, "-q", "--sampler", "dpmpp_2m", "--churn", "10"))
+    assert code != 0 and "churn" in stderr and "heun" in stderr
+    assert not out.exists()
 
 
 # ---- 3. interruption and --resume --------------------------------------------------------------

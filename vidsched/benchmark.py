@@ -92,6 +92,7 @@ class ModelMethod:
     scheme: str = "improved_ar_far_future"
     sampler: str = DEFAULT_SAMPLER
     steps: int = 10
+    churn: float = 0.0  # Heun's S_churn
     seed: int = 0
     scheme_params: dict = field(default_factory=dict)
     region: str = "auto"  # the runtime's regions (vidsched.regions); "full" for whole frames
@@ -109,7 +110,7 @@ class ModelMethod:
 
         start_sigma = DEFAULT_STRENGTH if self.prior == "init" else None
         settings = InferenceSettings(scheme=self.scheme, scheme_params=tuple(self.scheme_params.items()),
-                                     sampler=SamplerSettings(name=self.sampler, steps=self.steps,
+                                     sampler=SamplerSettings(name=self.sampler, steps=self.steps, s_churn=self.churn,
                                                              start_sigma=start_sigma),
                                      seed=self.seed, region=self.region, max_windows_per_call=1,
                                      refine=self.refine, seam=self.seam)

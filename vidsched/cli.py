@@ -353,6 +353,7 @@ def run_cmd(
     checkpoint: Annotated[Optional[Path], typer.Option("--checkpoint", "-c", help="Model checkpoint (.safetensors with its .json). Default: the shipped one.")] = None,
     steps: Annotated[int, typer.Option("--steps", min=1, help="Sampler steps per stage (Heun: 2N-1 network evaluations).")] = 25,
     sampler: SamplerOpt = Sampler[DEFAULT_SAMPLER],
+    churn: Annotated[float, typer.Option("--churn", min=0.0, help="Heun only: EDM's S_churn, fresh noise added in each step (0: the deterministic ODE solver).")] = 0.0,
     seed: Annotated[int, typer.Option("--seed", help="Random seed; each stage gets its own stream from (seed, stage).")] = 0,
     batch_stages: Annotated[bool, typer.Option("--batch-stages/--no-batch-stages", help="Run independent stages as one batched network call.")] = True,
     output: Annotated[Optional[Path], typer.Option("--output", "-o", help="Output: video file (.mp4/.avi), a folder of PNGs, or .npy.")] = None,
@@ -405,8 +406,8 @@ def run_cmd(
             compare = Path.cwd() / (Path(video).stem + "_compare.mp4")
     req = pipeline.RunRequest(
         video=Path(video), mask=mask, output=output, scheme=scheme, overrides=list(set_ or []),
-        checkpoint=Path(checkpoint), sampler=sampler.value, steps=steps, seed=seed, batch_stages=batch_stages,
-        fps=fps, mask_white_is_known=mask_white_is_known, compare=compare, resume=resume, device=device,
+        checkpoint=Path(checkpoint), sampler=sampler.value, steps=steps, churn=churn, seed=seed,
+        batch_stages=batch_stages, fps=fps, mask_white_is_known=mask_white_is_known, compare=compare, resume=resume, device=device,
         cuda_graphs=cuda_graphs, max_windows_per_call=windows_per_call, region=region.value, context=context,
         refine=refine, refine_strength=refine_strength, seam=seam.value, prior=prior.value, prior_mode=prior_mode.value,
         prior_threshold=prior_threshold, prior_strength=prior_strength, save_sources=save_sources,

@@ -39,7 +39,7 @@ class SamplerSpec:
     def evaluations(self, steps: int) -> int:
         """Network evaluations of one stage of ``steps`` steps ending at sigma 0: Heun
         2N - 1 (Karras et al. 2022, Alg. 2: no correction on the last step); DDPM
-        ancestral sampling and DPM-Solver++(2M) N."""
+        ancestral sampling and the DPM-Solver++ samplers N."""
         if steps < 1:
             raise ValueError("steps must be at least 1")
         return 2 * steps - 1 if self.second_order else steps
@@ -79,6 +79,11 @@ SAMPLERS: dict[str, SamplerSpec] = {
                     options=("s_churn", "s_tmin", "s_tmax", "s_noise")),
         SamplerSpec("ddpm", "DDPM ancestral sampling on the training schedule", "ddpm_sample", "schedule", False),
         SamplerSpec("dpmpp_2m", "DPM-Solver++(2M), deterministic multistep", "dpmpp_2m_sample", "karras", False),
+        SamplerSpec("dpmpp_2m_sde", "DPM-Solver++(2M) SDE, stochastic multistep", "dpmpp_2m_sde_sample", "karras",
+                    False, options=("s_noise",)),
+        # DDPM's posterior step is k-diffusion's Euler ancestral step (eta = 1): on the Karras
+        # grid it can start anywhere (an SDEdit start), which the training schedule cannot.
+        SamplerSpec("euler_a", "ancestral sampling (DDPM's step) on the Karras grid", "ddpm_sample", "karras", False),
     )
 }
 

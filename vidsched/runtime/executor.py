@@ -61,6 +61,12 @@ class SamplerSettings:
     def __post_init__(self) -> None:
         if self.name not in SAMPLERS:
             raise VidschedError(f"unknown sampler {self.name!r} ({', '.join(SAMPLERS)})")
+        if self.s_churn < 0:
+            raise VidschedError(f"churn must be >= 0, not {self.s_churn}")
+        if self.s_churn > 0 and "s_churn" not in self.spec.options:
+            takers = ", ".join(s.name for s in SAMPLERS.values() if "s_churn" in s.options)
+            raise VidschedError(f"churn (fresh noise in each step) is an option of {takers}, not {self.name}; "
+                                "the stochastic samplers dpmpp_2m_sde, euler_a and ddpm add their own")
 
     @property
     def spec(self) -> SamplerSpec:

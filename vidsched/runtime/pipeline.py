@@ -51,6 +51,7 @@ class RunRequest:
     checkpoint: Path = DEFAULT_CHECKPOINT
     sampler: str = DEFAULT_SAMPLER
     steps: int = 25
+    churn: float = 0.0  # Heun's S_churn (Karras et al. 2022, Alg. 2): 0 is the deterministic ODE solver
     seed: int = 0
     batch_stages: bool = True
     fps: float | None = None
@@ -193,7 +194,7 @@ def inpaint(req: RunRequest, progress=None) -> RunResult:
 
     settings = InferenceSettings(
         scheme=req.scheme, scheme_params=tuple(parse_overrides(req.overrides).items()),
-        sampler=SamplerSettings(name=req.sampler, steps=req.steps, start_sigma=start_sigma), seed=req.seed,
+        sampler=SamplerSettings(name=req.sampler, steps=req.steps, s_churn=req.churn, start_sigma=start_sigma), seed=req.seed,
         batch_stages=req.batch_stages, region=req.region, context=req.context,
         max_windows_per_call=req.max_windows_per_call, refine=req.refine, refine_strength=req.refine_strength,
         seam=req.seam)
