@@ -154,6 +154,9 @@ def test_installed_cli_lists_and_compiles_schemes(wheel_venv):
 
     plan = json.loads(_run([str(exe), "compile", "ar", "--set", "T=50", "--json"], work, env).stdout)
     assert plan["stages"], plan
+    # improved_ar_2res imports std.improved_ar: the library (vidsched/lang/std) is in the wheel.
+    imported = json.loads(_run([str(exe), "compile", "improved_ar_2res", "--set", "T=50", "--json"], work, env).stdout)
+    assert {f for st in imported["stages"] for f in st["generate"]} == set(range(50)), imported
     covered = set()
     for stage in plan["stages"]:
         covered.update(stage["generate"])

@@ -1,6 +1,6 @@
 """The compiler's front door: scheme name or path -> checked, lowered :class:`Plan`.
 
-    source text --parse--> AST --check--> Program --evaluate--> StageList
+    source text --parse--> AST [--link imports: vidsched.lang.imports] --check--> Program --evaluate--> StageList
         --validate--> ValidatedStages [--specialise to a mask, validate again]
         --lower--> Plan (JSON contract "vidsched.plan/1")
 
@@ -25,6 +25,7 @@ from vidsched.frames import FrameSet
 from vidsched.lang.check import check
 from vidsched.lang.evaluate import evaluate, parse_override
 from vidsched.lang.holes import HoleMap
+from vidsched.lang.imports import link
 from vidsched.lang.limits import Limits
 from vidsched.lang.lower import lower
 from vidsched.lang.parser import parse
@@ -102,6 +103,18 @@ def load_scheme_source(scheme: str | Path) -> SourceFile:
     raise SchemeNotFoundError(f"no scheme file or built-in scheme named {scheme!r}; built-in schemes: {names}")
 
 
+def _import_base(scheme: str | Path | SourceFile) -> Path | None:
+    """The folder a built-in scheme's relative imports start from (None: not a built-in;
+    a file's imports start from its own folder, see :func:`vidsched.lang.imports.link`)."""
+    if isinstance(scheme, SourceFile):
+        return None
+    path = Path(scheme)
+    if path.suffix == SCHEME_SUFFIX or path.exists():
+        return None
+    name = str(scheme).removeprefix("builtin:")
+    return (Path(str(_schemes_root())) / name).parent
+
+
 def parse_overrides(items: Sequence[str] | Mapping[str, int | bool] | None) -> dict[str, int | bool | str]:
     if items is None:
         return {}
@@ -119,17 +132,20 @@ def stage_list_for(
     overrides: Sequence[str] | Mapping[str, int | bool] | None = None,
     limits: Limits = Limits(),
     holes: HoleMap | None = None,
+    import_base: Path | None = None,
 ) -> StageList:
     """Parse, check and evaluate a scheme (no validation); ``holes`` as for
-    :func:`compile_scheme`."""
+    :func:`compile_scheme`; ``import_base``: the folder its relative imports start from
+    (default: the scheme file's own folder, or the built-in schemes' folder)."""
     source = scheme if isinstance(scheme, SourceFile) else load_scheme_source(scheme)
+    import_base = import_base or _import_base(scheme)
     try:
         tree = parse(source.text, source.name, limits)
     except SchemeErrors:
         raise
     except SchemeError as e:  # one shape for every compile error: SchemeErrors
         raise SchemeErrors([e]) from None
-    program = check(tree, source)
+    program = check(tree, source, link(tree.definitions, tree.imports, source, limits, import_base))
     overrides = parse_overrides(overrides)
     if holes is not None:
         overrides.setdefault("T", holes.num_frames)  # a different --set T is an error at T
@@ -157,7 +173,7 @@ def compile_scheme(
     """
     sampling = dict(sampler=sampler, steps=steps, evaluations_per_stage=evaluations(sampler, steps))
     source = scheme if isinstance(scheme, SourceFile) else load_scheme_source(scheme)
-    stage_list = stage_list_for(source, overrides, limits, holes)
+    stage_list = stage_list_for(source, overrides, limits, holes, _import_base(scheme))
     if holes is not None and complete_frames is None:
         complete_frames = holes.complete_frames()
     validated = validate(stage_list)  # the user's scheme must be valid as written

@@ -210,9 +210,30 @@ class Definition(Node):
 
 
 @dataclass(frozen=True, slots=True)
+class Import(Node):
+    """``import "lib/steps.sched"`` (path: True, a path relative to the importing file),
+    ``import std.improved_ar`` (path: False, a library shipped with vidsched), or
+    ``from TARGET import a, b`` (names: only those)."""
+
+    target: str
+    target_span: Span
+    path: bool
+    names: tuple[tuple[str, Span], ...] | None = None  # None: every definition
+
+
+@dataclass(frozen=True, slots=True)
 class Scheme(Node):
     name: str
     name_span: Span
     params: tuple[Param, ...]
     body: Block
     definitions: tuple[Definition, ...] = ()
+    imports: tuple[Import, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class Library(Node):
+    """An imported file: its imports and definitions (a scheme block in it is ignored)."""
+
+    imports: tuple[Import, ...]
+    definitions: tuple[Definition, ...]

@@ -45,6 +45,7 @@ from vidsched.errors import (
 from vidsched.frames import MAX_RUNS, FrameSet
 from vidsched.lang import ast
 from vidsched.lang.builtins import ANY, BOOL, BUILTINS, INT, LIST, NUM, REQUIRED, SET, TYPE_TEXT, BuiltinFailure
+from vidsched.lang.imports import Linked, Module, link
 from vidsched.lang.machine import (
     ITEMS_PER_STEP,
     context_text,
@@ -132,8 +133,12 @@ _COMPARE_STEPS = 2  # each comparison of a chain
 class _Checker:
     """Resolves names and types, collects static errors, compiles to closures."""
 
-    def __init__(self, source: SourceFile) -> None:
-        self.source = source
+    def __init__(self, linked: Linked) -> None:
+        # The file being compiled: the scheme's, or an imported one while a body declared
+        # there is compiled (`expand` switches `module`, `source` and `definitions`).
+        self.linked = linked
+        self.module = linked.root
+        self.source = linked.root.source
         self.errors: list[SchemeError] = []
         self.num_slots = 0
         # Static cost of the expressions compiled so far: nodes that cost one evaluation
@@ -144,7 +149,7 @@ class _Checker:
         self._weight = 1  # set by a node that costs more steps than one (a call, fractions)
         # Procedures and functions (`proc`, `fn`): each call is compiled in place, with the
         # static types of its arguments; `expanding` is the chain of calls being compiled.
-        self.definitions: dict[str, ast.Definition] = {}
+        self.definitions: dict[str, ast.Definition] = linked.root.names
         self.expanding: list[tuple[ast.Definition, Span]] = []
         self.expansions = 0
         self.reported: set[tuple[type, str, Span | None]] = set()
@@ -152,6 +157,23 @@ class _Checker:
     # ---- helpers ------------------------------------------------------------------
     def error(self, cls: type[SchemeError], message: str, span: Span, notes: list[str] | None = None) -> None:
         self.errors.append(cls(message, span, self.source, list(notes or [])))
+
+    def enter(self, module: Module) -> tuple[Module, SourceFile, dict]:
+        """Compile in `module`'s file from now on; returns what :meth:`leave` restores."""
+        saved = (self.module, self.source, self.definitions)
+        self.module, self.source, self.definitions = module, module.source, module.names
+        return saved
+
+    def leave(self, saved: tuple[Module, SourceFile, dict]) -> None:
+        self.module, self.source, self.definitions = saved
+
+    def call_note(self, defn: ast.Definition, call_span: Span, module: Module) -> str:
+        """``in proc step, called at line 13, column 9`` (naming the caller's file when
+        the body is in another)."""
+        where = f"line {call_span.line}, column {call_span.column}"
+        if module is not self.module:
+            where += f" of {self.source.name}"
+        return f"in {defn.kind} {defn.name}, called at {where}"
 
     def new_slot(self) -> int:
         self.num_slots += 1
@@ -629,6 +651,9 @@ class _Checker:
                            ["a procedure that calls others several times each multiplies them"])
             return None
         first_error = len(self.errors)
+        module = self.linked.module_of.get(id(defn), self.module)
+        note = self.call_note(defn, call_span, module) if call_span is not None else ""
+        saved = self.enter(module)
         root = _Scope(None)
         slots = [self.declare(name, span, typ, "arg", root).slot for (name, span), typ in zip(defn.params, arg_types)]
         self.expanding.append((defn, call_span or defn.name_span))
@@ -639,18 +664,19 @@ class _Checker:
                 fn, typ = self.expr(defn.value, root)
         finally:
             self.expanding.pop()
+            self.leave(saved)
         # An error in the body is reported once, at its position in the body; where it
         # depends on this call's arguments, a note names the call site.
         new, kept = self.errors[first_error:], []
         for err in new:
             if not getattr(err, "_in_body", False):  # (not yet seen by an inner call)
-                key = (type(err), err.message, err.span)
+                key = (type(err), err.message, err.span, err.source.name if err.source else None)
                 if key in self.reported:
                     continue
                 self.reported.add(key)
                 err._in_body = True
             if call_span is not None:
-                err.notes.append(f"in {defn.kind} {defn.name}, called at line {call_span.line}, column {call_span.column}")
+                err.notes.append(note)
             kept.append(err)
         del self.errors[first_error:]
         self.errors += kept
@@ -673,8 +699,11 @@ class _Checker:
             return (lambda rt: 0), ANY
         body, typ, slots = expanded
         fns = [f for f, _ in arg_fns]
-        where = f"in {defn.kind} {defn.name}, called at line {node.func_span.line}, column {node.func_span.column}"
+        module = self.linked.module_of.get(id(defn), self.module)
+        where = self.call_note(defn, node.func_span, module)
         span = node.span
+
+        body_source = None if module is self.module else module.source  # another file: errors point into it
 
         def call(rt):
             values = [f(rt) for f in fns]
@@ -682,9 +711,15 @@ class _Checker:
             for slot, value in zip(slots, values):
                 rt.slots[slot] = value
             rt.calls.append(where)
+            if body_source is not None:
+                rt.entries.append(span)
+                caller_source, rt.source = rt.source, body_source
             try:
                 return body(rt)
             finally:
+                if body_source is not None:
+                    rt.source = caller_source
+                    rt.entries.pop()
                 rt.calls.pop()
 
         return call, typ
@@ -926,7 +961,7 @@ class _Checker:
         limit_steps, limit_ops = self.cost_since(mark)
         body = self.block(node.body, scope)
         span = node.span
-        line = span.line
+        line = span.line if self.module is self.linked.root else f"{span.line} of {self.source.name}"
 
         def run(rt):
             rt.burn(1 + limit_steps + limit_ops * rt.frame_cost, span)
@@ -1086,36 +1121,54 @@ class _Checker:
             if label and rt.phases:
                 name = f"{rt.phases[-1]}/{label}"
             context = tuple(context_text(rt, c, span) for c in rt.context if c)
+            entries = rt.entries
             rt.stages.append(
                 RawStage(index, name, generate, observe, span, gen_span, obs_span, context, rt.no_marginals,
-                         tuple(rt.calls))
+                         tuple(rt.calls), rt.source if entries else None, entries[0] if entries else None)
             )
             rt.mark_done(generate)
 
         return run
 
 
-def check(scheme: ast.Scheme, source: SourceFile) -> Program:
-    """Resolve names and types and compile; raise :class:`SchemeErrors` listing every error."""
+def check(scheme: ast.Scheme, source: SourceFile, linked: Linked | None = None) -> Program:
+    """Resolve names and types and compile; raise :class:`SchemeErrors` listing every error.
+
+    `linked`: the scheme's imports, loaded (:func:`vidsched.lang.imports.link`); by
+    default they are loaded here, relative to the folder of ``source.name``."""
+    if linked is None:
+        linked = link(scheme.definitions, scheme.imports, source)
     try:
-        return _check(scheme, source)
+        return _check(scheme, source, linked)
     except RecursionError:
         # The parser bounds the nesting (Limits.max_nesting) far below Python's recursion
         # limit; this is only reached for an AST parsed with a much larger bound.
         raise SchemeErrors([ResourceLimitError("the scheme is nested too deeply", scheme.span, source)]) from None
 
 
-def _check(scheme: ast.Scheme, source: SourceFile) -> Program:
-    checker = _Checker(source)
-    for defn in scheme.definitions:
-        if defn.name in checker.definitions:
-            line = checker.definitions[defn.name].span.line
+def _declare(checker: _Checker, module: Module) -> None:
+    """Check the names `module` declares; a definition that may not be called under its
+    name (declared twice, a built-in's name) leaves the module's namespace."""
+    saved = checker.enter(module)
+    seen: dict[str, ast.Definition] = {}
+    for defn in module.definitions:
+        if defn.name in seen:
+            line = seen[defn.name].span.line
             checker.error(AssignmentError, f"{defn.name} is already declared (line {line})", defn.name_span)
         elif defn.name in BUILTINS or defn.name in STATE_NAMES or defn.name in KEYWORDS:
             what = "a built-in function" if defn.name in BUILTINS else "a built-in name"
             checker.error(AssignmentError, f"{defn.name} is {what} and cannot be declared", defn.name_span)
+            if module.names.get(defn.name) is defn:
+                del module.names[defn.name]
         else:
-            checker.definitions[defn.name] = defn
+            seen[defn.name] = defn
+    checker.leave(saved)
+
+
+def _check(scheme: ast.Scheme, source: SourceFile, linked: Linked) -> Program:
+    checker = _Checker(linked)
+    for module in linked.modules:
+        _declare(checker, module)
     scope = _Scope(None)
     names, spans, fns, types = [], {}, [], {}
     for param in scheme.params:
@@ -1145,9 +1198,15 @@ def _check(scheme: ast.Scheme, source: SourceFile) -> Program:
             )
     # Each procedure's body on its own, once, with arguments of unknown type: the errors
     # that do not depend on a call (after the parameters: they hold the first slots).
-    for defn in checker.definitions.values():
-        checker.expand(defn, None, [ANY] * len(defn.params))
+    for module in linked.modules:  # (those of imported files in their own files)
+        for defn in module.definitions:
+            if module.names.get(defn.name) is defn:
+                checker.expand(defn, None, [ANY] * len(defn.params))
     body = checker.block(scheme.body, scope)
     if checker.errors:
+        imported = {id(m.source): m.note for m in linked.modules if m.note}
+        for err in checker.errors:  # an error in an imported file: which import brought it in
+            if id(err.source) in imported:
+                err.notes.append(imported[id(err.source)])
         raise SchemeErrors(checker.errors)
     return Program(scheme, source, tuple(names), spans, tuple(fns), body, checker.num_slots, types)

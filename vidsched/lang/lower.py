@@ -79,7 +79,7 @@ def lower(
             generate=st.generate.to_list(),
             observe=st.complete.to_list(),
             marginal=st.marginal.to_list(),
-            source=SourcePos(line=st.raw.span.line, column=st.raw.span.column),
+            source=SourcePos(line=st.raw.plan_span.line, column=st.raw.plan_span.column),
             batch=layer[st.index],
             context=list(st.raw.context),
         )

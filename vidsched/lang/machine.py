@@ -57,6 +57,9 @@ class Runtime:
     phases: list[str] = field(default_factory=list)
     context: list[str | tuple[str, object]] = field(default_factory=list)  # see context_text
     calls: list[str] = field(default_factory=list)  # the procedure calls being run, for messages
+    # Calls into imported files being run: the position of each call (the first is in the
+    # scheme's own file); `source` is then the file of the code running.
+    entries: list[Span] = field(default_factory=list)
     steps: int = 0
     scheme_name: str = ""
     in_params: bool = True

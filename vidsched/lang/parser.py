@@ -113,6 +113,7 @@ def _parser() -> Lark:
     return Lark(
         grammar_text(),
         parser="lalr",
+        start=["start", "library"],
         propagate_positions=True,
         postlex=_NewlineFilter(),
         maybe_placeholders=True,
@@ -173,9 +174,28 @@ class _ToAst(Transformer_NonRecursive):
 
     def start(self, meta, children):
         *definitions, scheme = children
-        if not definitions:
+        imports = tuple(d for d in definitions if isinstance(d, ast.Import))
+        definitions = tuple(d for d in definitions if isinstance(d, ast.Definition))
+        if not definitions and not imports:
             return scheme
-        return ast.Scheme(scheme.span, scheme.name, scheme.name_span, scheme.params, scheme.body, tuple(definitions))
+        return ast.Scheme(scheme.span, scheme.name, scheme.name_span, scheme.params, scheme.body, definitions, imports)
+
+    def library(self, meta, children):
+        imports = tuple(d for d in children if isinstance(d, ast.Import))
+        definitions = tuple(d for d in children if isinstance(d, ast.Definition))
+        return ast.Library(_span(meta) if not meta.empty else Span(1, 1), imports, definitions)
+
+    def import_stmt(self, meta, children):
+        keyword, (target, target_span, is_path), *names = children
+        selected = tuple((str(n), _span(n)) for n in names if n is not None and n.type == "NAME")
+        return ast.Import(_span(meta), target, target_span, is_path, selected if keyword.type == "FROM" else None)
+
+    def import_path(self, meta, children):
+        (tok,) = children
+        return (self._unquote(tok), _span(tok), True)
+
+    def import_module(self, meta, children):
+        return (".".join(str(t) for t in children), _span(meta), False)
 
     def _definition(self, meta, children, kind):
         _kw, name, *params, last = children
@@ -449,6 +469,8 @@ def _nested(node: ast.Node) -> list[tuple[ast.Node, int]]:
         return [(node.body, 0)] if node.body is not None else [(node.value, 1)]
     if isinstance(node, ast.Scheme):
         return [(d, 0) for d in node.definitions] + [(p.default, 1) for p in node.params] + [(node.body, 0)]
+    if isinstance(node, ast.Library):
+        return [(d, 0) for d in node.definitions]
     return []
 
 
@@ -489,6 +511,16 @@ def parse(text: str, filename: str = "<scheme>", limits: Limits | None = None) -
     """Parse one scheme. Raises :class:`SchemeSyntaxError` with the position, or another
     :class:`SchemeError` where the text passes one of the `limits` (its length, the
     nesting depth, the size of a number)."""
+    return _parse(text, filename, limits, "start")
+
+
+def parse_library(text: str, filename: str = "<library>", limits: Limits | None = None) -> ast.Library:
+    """Parse a file that is imported: imports and definitions, and a scheme block that
+    may be missing (and is dropped). Errors as for :func:`parse`."""
+    return _parse(text, filename, limits, "library")
+
+
+def _parse(text: str, filename: str, limits: Limits | None, start: str):
     limits = limits if limits is not None else Limits()
     source = SourceFile(filename, text)
     if len(text) > limits.max_source_chars:
@@ -498,7 +530,7 @@ def parse(text: str, filename: str = "<scheme>", limits: Limits | None = None) -
             source,
         )
     try:
-        tree = _parser().parse(text)
+        tree = _parser().parse(text, start=start)
         scheme = _ToAst(source, limits).transform(tree)
     except UnexpectedCharacters as e:
         raise SchemeSyntaxError(

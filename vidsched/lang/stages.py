@@ -31,6 +31,15 @@ class RawStage:
     context: tuple[str, ...]  # loop values at emission, e.g. ("i = 3",)
     no_marginals: bool
     calls: tuple[str, ...] = ()  # the procedure calls that emitted it (for messages)
+    # Emitted in an imported file: that file (the spans are in it), and the position in
+    # the scheme's own file of the call that led there (the plan's `source`).
+    file: SourceFile | None = None
+    origin: Span | None = None
+
+    @property
+    def plan_span(self) -> Span:
+        """Its position in the scheme's own file (the plan's ``source``)."""
+        return self.origin or self.span
 
 
 @dataclass(frozen=True)
