@@ -291,9 +291,11 @@ def test_run_time_and_stage_errors_inside_an_imported_file_point_into_it(tmp_pat
     assert first.source.name.endswith("lib/steps.sched") and (first.line, first.column) == (5, 5)
     assert "lib/steps.sched:5:5: error[stage-too-large]" in first.render()
     assert any(re.fullmatch(r"in proc step, called at line 5, column 9 of .*big\.sched", n) for n in first.notes)
+    assert any(re.fullmatch(r".*lib/steps\.sched is imported at line 1 of .*big\.sched", n) for n in first.notes)
     (err,) = errors_of(tmp_path / "assert.sched")
     assert isinstance(err, AssertionFailedError) and err.source.name.endswith("lib/check.sched")
     assert (err.line, err.column) == (2, 5)
+    assert any(re.fullmatch(r".*lib/check\.sched is imported at line 1 of .*assert\.sched", n) for n in err.notes)
 
 
 def test_errors_after_an_imported_call_point_back_into_the_scheme(tmp_path):

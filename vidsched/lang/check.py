@@ -704,23 +704,26 @@ class _Checker:
         span = node.span
 
         body_source = None if module is self.module else module.source  # another file: errors point into it
+        imported = module.note
 
         def call(rt):
             values = [f(rt) for f in fns]
             rt.burn(len(values), span)
             for slot, value in zip(slots, values):
                 rt.slots[slot] = value
-            rt.calls.append(where)
-            if body_source is not None:
+            if body_source is not None:  # (notes come out in reverse: the call, then the import)
+                rt.calls.append(imported)
                 rt.entries.append(span)
                 caller_source, rt.source = rt.source, body_source
+            rt.calls.append(where)
             try:
                 return body(rt)
             finally:
+                rt.calls.pop()
                 if body_source is not None:
                     rt.source = caller_source
                     rt.entries.pop()
-                rt.calls.pop()
+                    rt.calls.pop()
 
         return call, typ
 

@@ -133,7 +133,8 @@ class _Linker:
         path = base / target
         name = os.path.normpath(os.path.join(os.path.dirname(src.name), target)) if src.name else target
         if not path.is_file():
-            self.fail(f'file not found: "{target}" (looked for {path})', imp.target_span, src, importer,
+            looked = f" (looked for {name})" if name != target else ""
+            self.fail(f'file not found: "{target}"{looked}', imp.target_span, src, importer,
                       ["a path is relative to the folder of the file that imports it"])
             return None
         return path, name
