@@ -68,7 +68,21 @@ def assert_plan_invariants(plan: Plan | Mapping) -> None:
             both = sa & sb
             assert not both, f"{where}: frames {_frames(both)} are in both {a} and {b}"
         window = len(gen) + len(obs) + len(mar)
-        assert window <= K, f"{where} has {window} frames but K = {K}"
+        if st.joint is None:
+            assert window <= K, f"{where} has {window} frames but K = {K}"
+        else:  # a joint group: its windows hold at most K frames each, together all its frames
+            assert plan.format == "vidsched.plan/2", f"{where} is a joint group in a {plan.format} plan"
+            for kind in ("windows", "shifted"):
+                ws = getattr(st.joint, kind)
+                if kind == "shifted" and not ws:
+                    assert st.joint.shift == 0, f"{where}: shift {st.joint.shift} but no shifted windows"
+                    continue
+                for j, w in enumerate(ws):
+                    assert _is_strictly_sorted(w) and 1 <= len(w) <= K, f"{where}: joint.{kind}[{j}] = {w}"
+                    assert set(w) <= gen | obs | mar, f"{where}: joint.{kind}[{j}] holds frames outside the group"
+                covered = set().union(*map(set, ws))
+                assert covered == gen | obs | mar, (
+                    f"{where}: frames {_frames((gen | obs | mar) - covered)} are in none of joint.{kind}")
         again = gen & complete
         assert not again, (
             f"{where} generates frames {_frames(again)} that are already complete "

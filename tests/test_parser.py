@@ -364,8 +364,10 @@ def test_hash_inside_a_string_is_not_a_comment():
         ("scheme s(T = 1) {\n  let x = 1 by 2\n}", 2, 13, ["unexpected 'by'"]),
         # `else` may not be followed by a newline before its block
         ("scheme s(T = 1) {\n  if a {}\n  else\n  {}\n}", 3, 7, ["unexpected end of line", '"{"', '"if"']),
-        # clause keywords are only keywords inside a stage: here `generate` is a name
-        ("scheme s(T = 1) {\n  generate 1\n}", 2, 12, ["unexpected '1'", 'expected "(", "="']),
+        # `generate` starts a statement too (a joint block's): it needs its frames
+        ("scheme s(T = 1) {\n  generate\n}", 2, 11, ["unexpected end of line", "a number"]),
+        # `window` belongs to joint blocks, not to a stage
+        ("scheme s(T = 1) {\n  stage { window 1 }\n}", 2, 11, ["unexpected 'window'", '"generate"']),
         # a clause outside... of a stage: a statement inside a stage
         ("scheme s(T = 1) {\n  stage { let x = 1 }\n}", 2, 11, ["unexpected 'let'", '"generate"', '"observe"']),
         # a tab before the error counts as one column

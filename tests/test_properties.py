@@ -73,7 +73,12 @@ def check_plan(plan: Plan) -> None:
         assert obs <= done, "an observed frame is not complete"
         assert not mar & done, "a marginal frame is complete"
         assert not (gen & obs or gen & mar or obs & mar)
-        assert len(gen | obs | mar) <= K
+        if st.joint is None:
+            assert len(gen | obs | mar) <= K
+        else:  # a joint group: each window (and shifted window) at most K, together all its frames
+            for ws in (st.joint.windows, st.joint.shifted or st.joint.windows):
+                assert all(1 <= len(w) <= K and w == sorted(w) for w in ws)
+                assert set().union(*map(set, ws)) == gen | obs | mar
         assert all(0 <= f < T for f in gen | obs | mar)
         for lst in (st.generate, st.observe, st.marginal):
             assert lst == sorted(lst)
@@ -242,6 +247,8 @@ SENSIBLE = st.sampled_from(
         "while todo limit T { stage { generate last(todo, 3); observe nearest(done, K - 3, max(todo)) } }",
         "no marginals",
         "for r in runs(todo) { stage { generate first(r, K) } }",
+        "if todo { joint { generate todo; observe done; window sliding(0 ..< T, K, K // 2 + 1) } }",
+        "if todo { joint j shift 1 { let w = first(todo, 2 * K); generate w; window sliding(w, K, max(1, K - 2)) } }",
     ]
 )
 
@@ -264,7 +271,7 @@ def _stmt(draw, depth: int, nonsense: bool) -> str:
         if kind == 3:
             return f"stage {{ {draw(st.sampled_from(['generate', 'observe']))} {e} }}"
         if kind == 4:
-            return f"given {e}"
+            return f"given {e}" if draw(st.booleans()) else f"joint {{ {draw(st.sampled_from(['window', 'generate']))} {e} }}"
         if kind == 5 and draw(st.integers(0, 3)) == 0:  # blocks nested up to 300 deep
             levels = draw(st.integers(1, 300))
             opener = draw(st.sampled_from(["if true {", "while todo {", "for x in [1] {", "phase p {"]))
@@ -280,7 +287,11 @@ def _stmt(draw, depth: int, nonsense: bool) -> str:
     if kind == 4:
         return f"assert {draw(COND)}" + (', "message"' if draw(st.booleans()) else "")
     if kind == 5:
-        return f"given {draw(SET_EXPR)}"
+        if draw(st.booleans()):
+            return f"given {draw(SET_EXPR)}"
+        shift = f"shift {draw(INT_EXPR)} " if draw(st.booleans()) else ""
+        windows = f"window sliding({draw(SET_EXPR)}, {draw(INT_EXPR)}, {draw(INT_EXPR)})"
+        return f"joint {shift}{{ generate {draw(SET_EXPR)}; observe {draw(SET_EXPR)}; window {draw(SET_EXPR)}; {windows} }}"
     if kind <= 7:
         label = draw(st.sampled_from(["", "named ", '"a name" ']))
         observe = f"; observe {draw(SET_EXPR)}" if draw(st.booleans()) else ""

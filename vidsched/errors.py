@@ -153,6 +153,13 @@ class GenerateObserveOverlapError(SchemeError):
     kind = "generate-observe-overlap"
 
 
+class JointWindowError(SchemeError):
+    """A joint group whose windows do not fit its frames: a window holding a frame the
+    group neither generates nor observes, a frame of the group in no window, no window."""
+
+    kind = "joint-window"
+
+
 class CoverageError(SchemeError):
     kind = "coverage"
 

@@ -17,6 +17,17 @@ stage's batch is one more than the latest batch among its data predecessors and 
 earlier than its order predecessors' batch. The runtime reads every window of a batch
 before it writes any generated frame, so all stages of a batch see exactly what they
 would see run one by one in program order.
+
+Joint groups (``vidsched.plan/2``). A stage may be a *group* of windows denoised
+together (temporal MultiDiffusion): its ``generate`` / ``observe`` / ``marginal`` lists
+cover the union of its windows (which may hold more than K frames), and ``joint`` lists
+the windows, each at most K frames, together holding every frame of the group. The
+runtime samples the union in one sampler run; every network evaluation runs each window
+and averages a frame's estimate over the windows that hold it (``joint.shifted``: the
+windows of the odd evaluations, when ``joint.shift`` > 0). Everything else treats the
+group as one stage: one node of the graph, one member of a batch, one random stream. A
+plan with a group says ``format: "vidsched.plan/2"``; a plan without one is written
+exactly as before (``vidsched.plan/1``, no ``joint`` key), and both are read.
 """
 
 from __future__ import annotations
@@ -24,11 +35,14 @@ from __future__ import annotations
 from typing import Literal
 
 import networkx as nx
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_serializer
 
 from vidsched.errors import VidschedError
 
 PLAN_FORMAT = "vidsched.plan/1"
+#: The format of a plan with joint groups (stages with ``joint``); every other field as /1.
+PLAN_FORMAT_JOINT = "vidsched.plan/2"
+PLAN_FORMATS = (PLAN_FORMAT, PLAN_FORMAT_JOINT)
 #: The most frames a plan may have: the compiler's largest T (``Limits().max_frames``, a
 #: test checks they agree).
 MAX_FRAMES = 1_000_000
@@ -43,6 +57,23 @@ class SourcePos(_Model):
     column: int
 
 
+class JointWindows(_Model):
+    """The windows of a joint group (frame lists, sorted, each at most K frames)."""
+
+    windows: list[list[int]]
+    shift: int = Field(0, description="frames of the group the windows move on alternate evaluations")
+    shifted: list[list[int]] = Field(default_factory=list, description="the windows of odd evaluations (shift > 0)")
+
+    def windows_at(self, evaluation: int) -> list[list[int]]:
+        """The windows of network evaluation number ``evaluation`` (0, 1, ...)."""
+        return self.shifted if evaluation % 2 and self.shifted else self.windows
+
+    def evaluations(self, per_stage: int) -> int:
+        """Window evaluations of the group's sampler run (``per_stage`` evaluations)."""
+        odd = per_stage // 2
+        return (per_stage - odd) * len(self.windows) + odd * len(self.shifted or self.windows)
+
+
 class PlanStage(_Model):
     index: int
     name: str
@@ -52,10 +83,23 @@ class PlanStage(_Model):
     source: SourcePos
     batch: int
     context: list[str] = Field(default_factory=list, description="loop values when the stage was emitted")
+    joint: JointWindows | None = Field(None, description="a group of windows denoised together (plan/2)")
+
+    @model_serializer(mode="wrap")
+    def _without_absent_joint(self, handler):
+        data = handler(self)
+        if data.get("joint", 0) is None:  # a stage is written as in vidsched.plan/1
+            del data["joint"]
+        return data
 
     @property
     def window(self) -> list[int]:
+        """Its frames (a group's: the union of its windows)."""
         return sorted(self.generate + self.observe + self.marginal)
+
+    def evaluations(self, per_stage: int) -> int:
+        """Network evaluations (of one window each) of this stage's sampler run."""
+        return per_stage if self.joint is None else self.joint.evaluations(per_stage)
 
 
 class PlanStats(_Model):
@@ -85,7 +129,7 @@ class MaskReport(_Model):
 
 
 class Plan(_Model):
-    format: Literal["vidsched.plan/1"] = PLAN_FORMAT
+    format: Literal["vidsched.plan/1", "vidsched.plan/2"] = PLAN_FORMAT
     scheme: str
     source_file: str
     params: dict[str, int | bool]
@@ -171,7 +215,12 @@ def check_plan(plan: Plan) -> Plan:
                                  (("observe", obs), ("marginal", mar))):
             if sa & sb:
                 raise PlanError(f"{where}: frames {frames(sa & sb)} are both in {a} and in {b}")
-        if len(gen) + len(obs) + len(mar) > K:
+        if st.joint is not None:
+            if plan.format == PLAN_FORMAT:
+                raise PlanError(f"{where} is a joint group, which a {PLAN_FORMAT} plan cannot have "
+                                f"(format {PLAN_FORMAT_JOINT})")
+            _check_windows(where, st.joint, gen | obs | mar, K, check_list)
+        elif len(gen) + len(obs) + len(mar) > K:
             raise PlanError(f"{where} has {len(gen) + len(obs) + len(mar)} frames but K = {K}")
         if gen & complete:
             raise PlanError(f"{where} generates frames {frames(gen & complete)} that are already complete "
@@ -237,3 +286,26 @@ def check_plan(plan: Plan) -> Plan:
         if said != actual:
             raise PlanError(f"stats.{what} = {said} but the plan has {actual}")
     return plan
+
+
+def _check_windows(where: str, joint: JointWindows, frames: set[int], K: int, check_list) -> None:
+    """A group's windows: sorted, each 1..K frames of the group, together all of them
+    (and the same for the shifted windows, present exactly when shift > 0)."""
+    if joint.shift < 0:
+        raise PlanError(f"{where}: joint.shift = {joint.shift} must be at least 0")
+    if bool(joint.shifted) != (joint.shift > 0):
+        raise PlanError(f"{where}: joint.shifted must list windows exactly when joint.shift > 0")
+    for kind, windows in (("windows", joint.windows), ("shifted", joint.shifted)):
+        if kind == "shifted" and not windows:
+            continue
+        covered: set[int] = set()
+        for j, w in enumerate(windows):
+            what = f"{where}: joint.{kind}[{j}]"
+            check_list(what, w)
+            if not 1 <= len(w) <= K:
+                raise PlanError(f"{what} has {len(w)} frames; a window holds 1..K = {K}")
+            if not set(w) <= frames:
+                raise PlanError(f"{what} holds frames the group neither generates nor observes")
+            covered.update(w)
+        if covered != frames:
+            raise PlanError(f"{where}: {len(frames - covered)} frames of the group are in none of its joint.{kind}")

@@ -181,6 +181,24 @@ class NoMarginals(Stmt):
 
 
 @dataclass(frozen=True, slots=True)
+class Joint(Stmt):
+    """``joint [label] [shift N] { ... }``: windows denoised together, one unit of the
+    plan (a group); its body's `generate`, `observe` and `window` statements fill it."""
+
+    label: str | None
+    shift: Expr | None
+    body: Block
+
+
+@dataclass(frozen=True, slots=True)
+class RoleStmt(Stmt):
+    """``generate S``, ``observe S`` or ``window S`` as a statement (inside a joint)."""
+
+    role: str  # "generate" | "observe" | "window"
+    frames: Expr
+
+
+@dataclass(frozen=True, slots=True)
 class CallStmt(Stmt):
     """``name(args)`` as a statement: a call of a procedure (``proc``)."""
 

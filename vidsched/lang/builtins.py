@@ -209,6 +209,30 @@ def _chunks(s, n):
     return tuple(s.chunks(n))
 
 
+def _sliding(s, n, step):
+    """Windows of n consecutive members of S, one every `step` members, the last one
+    ending at S's last member (so every member is in a window); S itself when it has at
+    most n members."""
+    n, step = _count(n, "the window size"), _count(step, "the step")
+    if n == 0 or step == 0:
+        raise BuiltinFailure(f"sliding() needs a window size and a step of at least 1, got {n} and {step}")
+    members = list(s)
+    if not members:
+        return ()
+    last = max(len(members) - n, 0)
+    starts = list(range(0, last + 1, step))
+    if starts[-1] != last:
+        starts.append(last)
+    return tuple(FrameSet.of(members[i : i + n]) for i in starts)
+
+
+def sliding_count(members: int, n: int, step: int) -> int:
+    """How many windows sliding() returns for a set of `members` members."""
+    if members <= 0 or n <= 0 or step <= 0:
+        return 0
+    return -(-max(members - n, 0) // step) + 1
+
+
 def _after(s, f):
     return s.after(_as_int(f, "after's frame"))
 
@@ -278,6 +302,9 @@ BUILTINS: dict[str, Builtin] = {
             "the first member, then the last member of each of n-1 equal parts (FDM's linspace)", lists=True,
         ),
         Builtin("chunks", (SET, INT), LIST, _chunks, "consecutive pieces of n members", lists=True),
+        Builtin("sliding", (SET, INT, INT), LIST, _sliding,
+                "windows of n consecutive members, one every step members, the last ending at the last member",
+                lists=True),
         Builtin("after", (SET, INT), SET, _after, "members greater than a frame"),
         Builtin("before", (SET, INT), SET, _before, "members smaller than a frame"),
         Builtin("nth", (SET, INT), INT, _nth, "the member at a position (negative: from the end)"),

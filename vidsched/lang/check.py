@@ -58,12 +58,13 @@ from vidsched.lang.machine import (
     too_many_bits,
     type_of,
 )
-from vidsched.lang.stages import RawStage
+from vidsched.lang.machine import JointBuilder
+from vidsched.lang.stages import RawStage, RawWindow
 
 STATE_NAMES = ("done", "todo", "given")
 KEYWORDS = frozenset(
     "scheme let if else for in while limit assert given stage phase no marginals "
-    "generate observe true false and or not by proc fn".split()
+    "generate observe true false and or not by proc fn joint window".split()
 )
 REQUIRED_PARAMS = ("T", "K")
 
@@ -153,6 +154,7 @@ class _Checker:
         self.expanding: list[tuple[ast.Definition, Span]] = []
         self.expansions = 0
         self.reported: set[tuple[type, str, Span | None]] = set()
+        self.in_joint = False  # compiling the body of a `joint` block
 
     # ---- helpers ------------------------------------------------------------------
     def error(self, cls: type[SchemeError], message: str, span: Span, notes: list[str] | None = None) -> None:
@@ -1086,6 +1088,9 @@ class _Checker:
         return run
 
     def stmt_StageStmt(self, node: ast.StageStmt, scope):
+        if self.in_joint:
+            self.error(SchemeTypeError, "a stage inside a joint block: a joint's windows are written `window S`",
+                       node.span, ["the joint's frames are `generate S` and `observe S` statements of its block"])
         gens, obs = [], []
         gen_span = obs_span = None
         mark = self.mark()
@@ -1107,31 +1112,124 @@ class _Checker:
 
         def run(rt):
             rt.burn(steps + ops * rt.frame_cost, span)
+            if rt.joint is not None:
+                rt.fail(EvaluationError, "a stage inside a joint block: a joint's windows are written `window S`",
+                        span)
             generate = FrameSet.empty()
             for f in gens:
                 generate = generate.union(f(rt))
             observe = FrameSet.empty()
             for f in obs:
                 observe = observe.union(f(rt))
-            index = len(rt.stages)
-            if index >= rt.limits.max_stages:
-                rt.fail(ResourceLimitError, f"the scheme emitted more than {rt.limits.max_stages:,} stages", span)
-            rt.tick(span)
-            # Validating and lowering the stage lists its frames (the plan has them all).
-            window = generate.union(observe)
-            rt.burn(len(window) * _STEPS_PER_FRAME + listing_steps(window), span)
-            name = label or (rt.phases[-1] if rt.phases else rt.scheme_name)
-            if label and rt.phases:
-                name = f"{rt.phases[-1]}/{label}"
-            context = tuple(context_text(rt, c, span) for c in rt.context if c)
-            entries = rt.entries
-            rt.stages.append(
-                RawStage(index, name, generate, observe, span, gen_span, obs_span, context, rt.no_marginals,
-                         tuple(rt.calls), rt.source if entries else None, entries[0] if entries else None)
-            )
-            rt.mark_done(generate)
+            _emit(rt, span, label, generate, observe, gen_span, obs_span)
 
         return run
+
+    def stmt_Joint(self, node: ast.Joint, scope):
+        """``joint [label] [shift N] { ... }``: one group of windows denoised together; its
+        body's `generate`, `observe` and `window` statements fill it, and it is emitted as
+        one unit (the state changes after the whole group, never inside it)."""
+        if self.in_joint:
+            self.error(SchemeTypeError, "a joint block inside a joint block", node.span,
+                       ["a group's windows are `window S` statements; groups do not nest"])
+        shift_fn = None
+        mark = self.mark()
+        if node.shift is not None:
+            shift_fn, typ = self.expr(node.shift, scope)
+            self.expect(node.shift, typ, (INT,), "a joint's shift")
+            shift_fn = self.as_int_fn(shift_fn, typ, node.shift, "a joint's shift")
+        steps, ops = self.cost_since(mark)
+        steps += _STAGE_STEPS
+        ops += _STAGE_SET_OPS
+        saved, self.in_joint = self.in_joint, True
+        try:
+            body = self.block(node.body, _Scope(scope))
+        finally:
+            self.in_joint = saved
+        label, span = node.label, node.span
+        shift_span = node.shift.span if node.shift is not None else span
+
+        def run(rt):
+            rt.burn(steps + ops * rt.frame_cost, span)
+            if rt.joint is not None:
+                rt.fail(EvaluationError, "a joint block inside a joint block", span,
+                        ["a group's windows are `window S` statements; groups do not nest"])
+            shift = shift_fn(rt) if shift_fn is not None else 0
+            if shift < 0:
+                rt.fail(EvaluationError, f"a joint's shift must be at least 0, got {num_text(shift)}", shift_span)
+            group = rt.joint = JointBuilder(source=rt.source)
+            try:
+                body(rt)
+            finally:
+                rt.joint = None
+            _emit(rt, span, label, group.generate, group.observe, group.generate_span, group.observe_span,
+                  tuple(group.windows), shift)
+
+        return run
+
+    def stmt_RoleStmt(self, node: ast.RoleStmt, scope):
+        """``generate S`` / ``observe S`` / ``window S`` inside a joint block."""
+        role, span = node.role, node.span
+        if not self.in_joint and not self.expanding:
+            self.error(SchemeTypeError, f"`{role}` outside a joint block", span,
+                       ["a stage's frames are clauses of `stage { ... }`; `window` belongs in `joint { ... }`"])
+        mark = self.mark()
+        fn, typ = self.expr(node.frames, scope)
+        steps, ops = self.cost_since(mark)
+        what = f"a joint's {role}"
+        if role != "window":
+            self.expect(node.frames, typ, (SET,), what)
+            fn = self.as_set_fn(fn, typ, node.frames, what)
+        else:
+            self.expect(node.frames, typ, (SET, LIST), "a window")
+        to_set = self.set_conv(ANY, node.frames, "a window")
+        frames_span = node.frames.span
+
+        def run(rt):
+            rt.burn(1 + steps + (ops + 1) * rt.frame_cost, span)
+            group = rt.joint
+            if group is None:
+                rt.fail(EvaluationError, f"`{role}` outside a joint block", span)
+            value = fn(rt)
+            if role == "generate":
+                group.generate = group.generate.union(value)
+                group.generate_span = group.generate_span or (span if rt.source is group.source else None)
+            elif role == "observe":
+                group.observe = group.observe.union(value)
+                group.observe_span = group.observe_span or (span if rt.source is group.source else None)
+            else:
+                items = value if isinstance(value, tuple) else (value,)
+                for item, v in enumerate(items):
+                    frames = to_set(rt, v)
+                    rt.tick(frames_span)
+                    rt.burn(len(frames) * _STEPS_PER_FRAME + listing_steps(frames), span)
+                    group.windows.append(RawWindow(frames, span, rt.source, tuple(rt.calls),
+                                                   item if isinstance(value, tuple) else None))
+
+        return run
+
+
+def _emit(rt, span: Span, label: str | None, generate: FrameSet, observe: FrameSet, gen_span: Span | None,
+          obs_span: Span | None, windows: tuple[RawWindow, ...] | None = None, shift: int = 0) -> None:
+    """Append a stage (or a joint group) to the stage list and mark its frames done."""
+    index = len(rt.stages)
+    if index >= rt.limits.max_stages:
+        rt.fail(ResourceLimitError, f"the scheme emitted more than {rt.limits.max_stages:,} stages", span)
+    rt.tick(span)
+    # Validating and lowering the stage lists its frames (the plan has them all).
+    window = generate.union(observe)
+    rt.burn(len(window) * _STEPS_PER_FRAME + listing_steps(window), span)
+    name = label or (rt.phases[-1] if rt.phases else rt.scheme_name)
+    if label and rt.phases:
+        name = f"{rt.phases[-1]}/{label}"
+    context = tuple(context_text(rt, c, span) for c in rt.context if c)
+    entries = rt.entries
+    rt.stages.append(
+        RawStage(index, name, generate, observe, span, gen_span, obs_span, context, rt.no_marginals,
+                 tuple(rt.calls), rt.source if entries else None, entries[0] if entries else None,
+                 windows, shift)
+    )
+    rt.mark_done(generate)
 
 
 def check(scheme: ast.Scheme, source: SourceFile, linked: Linked | None = None) -> Program:

@@ -8,8 +8,9 @@ from __future__ import annotations
 
 import networkx as nx
 
-from vidsched.lang.validate import Specialisation, ValidatedStages
-from vidsched.plan import MaskReport, Plan, PlanStage, PlanStats, SourcePos
+from vidsched.frames import FrameSet
+from vidsched.lang.validate import CheckedStage, Specialisation, ValidatedStages
+from vidsched.plan import PLAN_FORMAT, PLAN_FORMAT_JOINT, JointWindows, MaskReport, Plan, PlanStage, PlanStats, SourcePos
 
 
 def stage_graph(validated: ValidatedStages) -> nx.DiGraph:
@@ -51,6 +52,43 @@ def batch_layers(graph: nx.DiGraph, num_stages: int) -> list[int]:
     return layer
 
 
+def shifted_windows(frames: FrameSet, windows: tuple[FrameSet, ...], shift: int, K: int) -> list[list[int]]:
+    """A group's windows moved ``shift`` frames later *along the group* (the member
+    ``shift`` places after each, so gaps such as observed keyframes count as frames
+    of the group): members moved past the group's last frame drop out, and the members no
+    moved window holds (the first ``shift`` ones, for sliding windows) are added as
+    windows of at most K consecutive members. Sorted by first frame, duplicates dropped."""
+    members = frames.to_list()
+    position = {f: i for i, f in enumerate(members)}
+    n = len(members)
+    moved: list[list[int]] = []
+    seen: set[tuple[int, ...]] = set()
+    covered = [False] * n
+    for w in windows:
+        new = [position[f] + shift for f in w if position[f] + shift < n]
+        key = tuple(new)
+        if new and key not in seen:
+            seen.add(key)
+            moved.append([members[p] for p in new])
+            for p in new:
+                covered[p] = True
+    left = [p for p in range(n) if not covered[p]]
+    for start in range(0, len(left), K):
+        moved.append([members[p] for p in left[start : start + K]])
+    moved.sort()
+    return moved
+
+
+def _joint(st: CheckedStage, K: int) -> JointWindows | None:
+    if st.windows is None:
+        return None
+    windows = sorted(w.to_list() for w in st.windows)
+    frames = st.generate | st.complete | st.marginal
+    shift = st.raw.shift
+    shifted = shifted_windows(frames, tuple(FrameSet.of(w) for w in windows), shift, K) if shift else []
+    return JointWindows(windows=windows, shift=shift, shifted=shifted)
+
+
 def lower(
     validated: ValidatedStages,
     *,
@@ -82,10 +120,13 @@ def lower(
             source=SourcePos(line=st.raw.plan_span.line, column=st.raw.plan_span.column),
             batch=layer[st.index],
             context=list(st.raw.context),
+            joint=_joint(st, stage_list.max_frames),
         )
         for st in validated.stages
     ]
-    windows = [st.window for st in validated.stages]
+    windows = []  # the size of every window (each of a group's)
+    for st in stages:
+        windows += [len(st.generate) + len(st.observe) + len(st.marginal)] if st.joint is None else [len(w) for w in st.joint.windows]
     marginal_union = set()
     for st in validated.stages:
         marginal_union.update(st.marginal)
@@ -101,7 +142,7 @@ def lower(
         sampler=sampler,
         sampler_steps=steps,
         evaluations_per_stage=per_stage,
-        network_evaluations=per_stage * len(stages),
+        network_evaluations=sum(st.evaluations(per_stage) for st in stages),
         sequential_network_calls=per_stage * len(batches),
     )
     mask = None
@@ -117,6 +158,7 @@ def lower(
         )
     edges = sorted((i, j, d["kind"]) for i, j, d in graph.edges(data=True))
     return Plan(
+        format=PLAN_FORMAT_JOINT if any(st.joint is not None for st in stages) else PLAN_FORMAT,
         scheme=stage_list.scheme,
         source_file=source_file,
         params=dict(stage_list.params),

@@ -20,10 +20,10 @@ from vidsched.errors import (
     Span,
 )
 from vidsched.frames import FrameSet
-from vidsched.lang.builtins import BOOL, INT, LIST, NUM, SET
+from vidsched.lang.builtins import BOOL, INT, LIST, NUM, SET, sliding_count
 from vidsched.lang.holes import HoleMap
 from vidsched.lang.limits import SET_OP_STEPS, Limits
-from vidsched.lang.stages import RawStage, frames_text
+from vidsched.lang.stages import RawStage, RawWindow, frames_text
 
 BITS_PER_STEP = 64  # listing the members of a set of many reads its bits one by one
 ITEMS_PER_STEP = 16  # items of a list read per step (`in`, ==, min, max, reversed)
@@ -33,6 +33,19 @@ ITEMS_PER_STEP = 16  # items of a list read per step (`in`, ==, min, max, revers
 # greedy rounds itself, one step per pick and candidate that knows a cell of the hole
 # (one per distinct hole), once its first pass has found them.
 MASK_LISTING = ("hole_fraction", "coverage", "informative")
+
+
+@dataclass
+class JointBuilder:
+    """The group a ``joint`` block is filling: its roles and windows so far (spans of
+    its roles only when written in the joint's own file, ``source``)."""
+
+    source: SourceFile | None = None
+    generate: FrameSet = field(default_factory=FrameSet.empty)
+    observe: FrameSet = field(default_factory=FrameSet.empty)
+    generate_span: Span | None = None
+    observe_span: Span | None = None
+    windows: list[RawWindow] = field(default_factory=list)
 
 
 class Stop(Exception):
@@ -67,6 +80,7 @@ class Runtime:
     frame_cost: int = SET_OP_STEPS  # steps per operation on a frame set, besides its bitmask work
     _work_seen: int = 0  # FrameSet.work already charged
     holes: HoleMap | None = None  # the mask, for the built-ins that read it (None: no mask)
+    joint: JointBuilder | None = None  # the joint block being run (its statements fill it)
 
     def __post_init__(self) -> None:
         self.max_bits = self.limits.max_int_bits
@@ -188,6 +202,10 @@ def listing_cost(rt: Runtime, name: str, args: list) -> int:
     if name == "chunks":
         pieces = -(-len(x) // n) if n > 0 else 0
         return span_steps + len(x) + pieces * rt.frame_cost
+    if name == "sliding":  # each window lists its members
+        step = args[2] if len(args) > 2 and isinstance(args[2], int) else 0
+        windows = sliding_count(len(x), n, step)
+        return span_steps + len(x) + windows * (min(max(n, 0), len(x)) + rt.frame_cost)
     # spread, spread_right, nearest: at most n members picked, from a listing of the set
     # when n is large
     n = min(max(n, 0), len(x))

@@ -44,6 +44,7 @@ _TERMINAL_TEXT = {
     "THROUGH": '"..="',
     "GENERATE": '"generate"',
     "OBSERVE": '"observe"',
+    "WINDOW": '"window"',
     "$END": "the end of the file",
 }
 
@@ -61,7 +62,7 @@ def grammar_text() -> str:
 # other token (`)`, a name, a number, `else`, `stage`, a label, ...) it opens a block.
 _EXPRESSION_BEFORE = frozenset(
     "EQUAL LPAR LSQB COMMA LBRACE PLUS MINUS STAR FLOORDIV PERCENT SLASH POW UNION INTER "
-    "LT LE GT GE EQ NE IN NOT_IN AND OR NOT UPTO THROUGH BY LIMIT GENERATE OBSERVE GIVEN ASSERT".split()
+    "LT LE GT GE EQ NE IN NOT_IN AND OR NOT UPTO THROUGH BY LIMIT GENERATE OBSERVE WINDOW SHIFT GIVEN ASSERT".split()
 )
 
 
@@ -279,6 +280,15 @@ class _ToAst(Transformer_NonRecursive):
         keyword, label, body = children
         return ast.Phase(_span(keyword), label, body)
 
+    def joint_stmt(self, meta, children):
+        keyword, label, _shift_kw, shift, body = children
+        return ast.Joint(_span(keyword), label, shift, body)
+
+    def role_stmt(self, meta, children):
+        role, frames = children
+        end = frames.span
+        return ast.RoleStmt(Span(role.line, role.column, end.end_line, end.end_column), str(role), frames)
+
     def nomarg_stmt(self, meta, children):
         return ast.NoMarginals(_span(meta))
 
@@ -465,6 +475,10 @@ def _nested(node: ast.Node) -> list[tuple[ast.Node, int]]:
         return [(clause.frames, 1) for clause in node.clauses]
     if isinstance(node, ast.Phase):
         return [(node.body, 0)]
+    if isinstance(node, ast.Joint):
+        return ([(node.shift, 1)] if node.shift is not None else []) + [(node.body, 0)]
+    if isinstance(node, ast.RoleStmt):
+        return [(node.frames, 1)]
     if isinstance(node, ast.Definition):
         return [(node.body, 0)] if node.body is not None else [(node.value, 1)]
     if isinstance(node, ast.Scheme):

@@ -18,6 +18,18 @@ _RUNS_SHOWN = 16  # a frame set in a message: at most this many runs
 
 
 @dataclass(frozen=True)
+class RawWindow:
+    """One window of a joint group (``window S``): the frames one network call of the
+    group sees; where it was written (its file: the joint's or an imported one)."""
+
+    frames: FrameSet
+    span: Span
+    source: SourceFile
+    calls: tuple[str, ...] = ()
+    item: int | None = None  # its position in a list (``window L``), for messages
+
+
+@dataclass(frozen=True)
 class RawStage:
     """One stage as the scheme emitted it, before validation."""
 
@@ -35,6 +47,14 @@ class RawStage:
     # the scheme's own file of the call that led there (the plan's `source`).
     file: SourceFile | None = None
     origin: Span | None = None
+    # A joint group (``joint { ... }``): its windows (None: an ordinary stage, whose one
+    # window is generate | observe) and how far they move on alternate evaluations.
+    windows: tuple[RawWindow, ...] | None = None
+    shift: int = 0
+
+    @property
+    def is_group(self) -> bool:
+        return self.windows is not None
 
     @property
     def plan_span(self) -> Span:

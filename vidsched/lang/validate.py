@@ -22,6 +22,7 @@ from vidsched.errors import (
     EmptyStageError,
     GeneratedTwiceError,
     GenerateObserveOverlapError,
+    JointWindowError,
     MarginalForbiddenError,
     SchemeError,
     SchemeErrors,
@@ -41,6 +42,9 @@ class CheckedStage:
     generate: FrameSet
     complete: FrameSet
     marginal: FrameSet
+    # A joint group: its windows (each at most K frames; together they hold every frame
+    # of the group) and their shift on alternate evaluations; None for a stage.
+    windows: tuple[FrameSet, ...] | None = None
 
     @property
     def index(self) -> int:
@@ -67,10 +71,47 @@ class ValidatedStages:
 
 
 def _stage_notes(stage: RawStage, extra: list[str]) -> list[str]:
-    where = f"in stage {stage.index} ({stage.name})"
+    where = f"in {'group' if stage.is_group else 'stage'} {stage.index} ({stage.name})"
     if stage.context:
         where += ": " + ", ".join(stage.context)
     return [where] + list(reversed(stage.calls)) + extra
+
+
+def _check_group(st: RawStage, K: int, source, report: Callable[[Callable[[], SchemeError]], None]) -> None:
+    """A joint group's own checks: every window holds at most K frames of the group, and
+    every frame the group generates or observes is in a window."""
+    gen, obs = st.generate, st.observe
+    what = f"group {st.index}"
+    if not st.windows:
+        report(lambda: JointWindowError(f"{what} has no window", st.span, source,
+                                        _stage_notes(st, ["add its windows with `window S` (at most K frames each)"]),
+                                        stage=st.index))
+        return
+    frames = gen | obs
+    covered = FrameSet.empty()
+    for j, w in enumerate(st.windows):
+        name = f"window {j} of {what}" + (f" (item {w.item} of the list)" if w.item is not None else "")
+        notes = _stage_notes(st, list(reversed(w.calls)) if w.calls != st.calls else [])
+        if not w.frames:
+            report(lambda: JointWindowError(f"{name} is empty", w.span, w.source, notes, stage=st.index))
+        if len(w.frames) > K:
+            report(lambda: StageTooLargeError(
+                f"{name} has {len(w.frames)} frames but K = {K}", w.span, w.source,
+                notes + [f"frames {frames_text(w.frames)}", "each window of a group is one network call: at most K frames"],
+                stage=st.index))
+        stray = w.frames - frames
+        if stray:
+            report(lambda: JointWindowError(
+                f"{name} holds frames {frames_text(stray)} that the group neither generates nor observes",
+                w.span, w.source, notes + ["a window holds frames of the group: add them to `generate` or `observe`"],
+                stage=st.index))
+        covered = covered | w.frames
+    for role, frames_of_role, span in (("generates", gen, st.generate_span), ("observes", obs, st.observe_span)):
+        outside = frames_of_role - covered
+        if outside:
+            report(lambda: JointWindowError(
+                f"{what} {role} frames {frames_text(outside)} that are in no window", span or st.span, source,
+                _stage_notes(st, ["every frame of a group must be in at least one of its windows"]), stage=st.index))
 
 
 def validate(stage_list: StageList, known: FrameSet | None = None) -> ValidatedStages:
@@ -98,10 +139,11 @@ def validate(stage_list: StageList, known: FrameSet | None = None) -> ValidatedS
         source = st.file or stage_list.source  # (a stage emitted in an imported file: that file)
         gen_span = st.generate_span or st.span
         obs_span = st.observe_span or st.span
+        what = f"group {st.index}" if st.is_group else f"stage {st.index}"
         if not gen:
             report(
                 lambda: EmptyStageError(
-                    f"stage {st.index} generates no frames",
+                    f"{what} generates no frames",
                     gen_span,
                     source,
                     _stage_notes(st, ["every stage must generate at least one frame; nothing is left to generate here?"]),
@@ -112,15 +154,18 @@ def validate(stage_list: StageList, known: FrameSet | None = None) -> ValidatedS
         if overlap:
             report(
                 lambda: GenerateObserveOverlapError(
-                    f"stage {st.index} both generates and observes frames {frames_text(overlap)}",
+                    f"{what} both generates and observes frames {frames_text(overlap)}",
                     obs_span,
                     source,
-                    _stage_notes(st, []),
+                    _stage_notes(st, ["inside a group a frame it generates is not known yet: no window may observe it"]
+                                 if st.is_group else []),
                     stage=st.index,
                 )
             )
         window = gen | obs
-        if len(window) > K:
+        if st.is_group:
+            _check_group(st, K, source, report)
+        elif len(window) > K:
             report(
                 lambda: StageTooLargeError(
                     f"stage {st.index} has {len(window)} frames but K = {K}",
@@ -157,7 +202,7 @@ def validate(stage_list: StageList, known: FrameSet | None = None) -> ValidatedS
                 )
             report(
                 lambda: GeneratedTwiceError(
-                    f"stage {st.index} generates frames that are already complete: " + "; ".join(parts),
+                    f"{what} generates frames that are already complete: " + "; ".join(parts),
                     gen_span,
                     source,
                     _stage_notes(st, ["a frame is generated once; observe it instead"]),
@@ -170,7 +215,7 @@ def validate(stage_list: StageList, known: FrameSet | None = None) -> ValidatedS
         if marginal and st.no_marginals:
             report(
                 lambda: MarginalForbiddenError(
-                    f"stage {st.index} observes frames {frames_text(marginal)} before they are complete, "
+                    f"{what} observes frames {frames_text(marginal)} before they are complete, "
                     "but marginals are forbidden here (no marginals)",
                     obs_span,
                     source,
@@ -179,7 +224,8 @@ def validate(stage_list: StageList, known: FrameSet | None = None) -> ValidatedS
                 )
             )
         new = gen - done
-        checked.append(CheckedStage(st, new, complete, marginal))
+        windows = tuple(w.frames for w in st.windows) if st.windows is not None else None
+        checked.append(CheckedStage(st, new, complete, marginal, windows))
         # Rebuild lazily only after an error needs it: keep it valid if already built.
         if generated_by:
             for f in new:
@@ -228,7 +274,8 @@ def specialise(stage_list: StageList, complete: FrameSet) -> tuple[StageList, Sp
         if not gen:
             continue
         # Frames of the window the mask leaves whole stay in it, as complete observations:
-        # the window shrinks by nothing and the stage keeps its conditioning.
+        # the window shrinks by nothing and the stage keeps its conditioning (a group's
+        # windows are unchanged: they hold the same frames).
         kept.append(replace(st, index=len(kept), generate=gen, observe=(st.observe | st.generate) - gen))
     new_list = replace(stage_list, stages=tuple(kept), given=stage_list.given | complete)
     after = sum(len(s.generate) for s in kept)
