@@ -6,7 +6,10 @@ Two views of a :class:`~vidsched.plan.Plan` (compiled, or loaded from its JSON a
   fig. 5 and appendix C). One row per stage, one column per frame; a cell is cyan when
   the stage generates the frame, dark red when it observes the complete frame, bright red
   when it observes the frame while it is still incomplete (a marginal), and white when
-  the frame is not in the stage.
+  the frame is not in the stage. A joint group (windows denoised together) is a row like
+  a stage's, over the union of its windows, followed by rows of its windows drawn as
+  boxes in one amber band: windows that do not overlap share a row, neighbours in a row
+  alternate two shades (then the same for its shifted windows, when it has them).
 - ``"graph"``: the stage graph: one node per stage, an edge per dependency (solid for
   data, dashed for order), and one cluster per batch.
 
@@ -45,6 +48,8 @@ COLORS: dict[str, str] = {
     "marginal": "#ff2020",  # bright red: incomplete frames observed (unknown pixels discarded)
     "none": "#ffffff",  # white: frame not in the stage
 }
+#: The two alternating shades of a joint group's windows (stages view).
+WINDOW_COLORS: tuple[str, str] = ("#ffca28", "#ffe082")
 #: Legend text for each role.
 ROLE_TEXT: dict[str, str] = {
     "generate": "generate",
@@ -246,6 +251,8 @@ def stages_dot(
             color = COLORS[roles.get(f, "none")]
             cells.append(f'<TD BGCOLOR="{color}" WIDTH="{pitch}" HEIGHT="{row_h}" FIXEDSIZE="TRUE"></TD>')
         out.append("<TR>" + "".join(cells) + "</TR>")
+        if st.joint is not None:
+            out += _window_rows(st, cols, pitch, row_h, label_pt)
     out.append("</TABLE>")
     grid_label = "".join(out)
 
@@ -275,12 +282,57 @@ def stages_dot(
     )
 
 
+def window_lanes(windows: list[list[int]]) -> list[list[int]]:
+    """Rows of a group's windows (indices into ``windows``): each window goes to the first
+    row whose last window ends before it starts (windows sorted by their first frame)."""
+    lanes: list[list[int]] = []
+    ends: list[int] = []
+    for j in sorted(range(len(windows)), key=lambda j: (windows[j][0], windows[j][-1])):
+        w = windows[j]
+        for lane, end in enumerate(ends):
+            if end < w[0]:
+                lanes[lane].append(j)
+                ends[lane] = w[-1]
+                break
+        else:
+            lanes.append([j])
+            ends.append(w[-1])
+    return lanes
+
+
+def _window_rows(st: PlanStage, cols: range, pitch: int, row_h: int, label_pt: int) -> list[str]:
+    """The rows under a joint group's row: its windows as boxes (one amber band)."""
+    rows = []
+    for kind, windows in (("windows", st.joint.windows), ("shifted", st.joint.shifted)):
+        for n, lane in enumerate(window_lanes(windows)):
+            shade: dict[int, str] = {}
+            for k, j in enumerate(lane):
+                for f in windows[j]:
+                    shade[f] = WINDOW_COLORS[k % 2]
+            text = (f"\u2514 {len(windows)} {kind}" if kind == "windows" else f"\u2514 shifted by {st.joint.shift}")
+            label = text if n == 0 else ""
+            font = f'<FONT POINT-SIZE="{label_pt}" COLOR="#8d6e00">{_html_escape(label)}</FONT>' if label else ""
+            cells = [f'<TD BORDER="0" ALIGN="LEFT" HEIGHT="{row_h}" CELLPADDING="2">{font}</TD>',
+                     f'<TD BORDER="0" HEIGHT="{row_h}"></TD>']
+            for f in cols:
+                cells.append(f'<TD BGCOLOR="{shade.get(f, COLORS["none"])}" WIDTH="{pitch}" HEIGHT="{row_h}" '
+                             'FIXEDSIZE="TRUE"></TD>')
+            rows.append("<TR>" + "".join(cells) + "</TR>")
+    return rows
+
+
 def _legend_table(plan: Plan, lo: int, hi: int, T: int) -> str:
     cells = []
     for role in ("generate", "observe", "marginal", "none"):
         cells.append(
             f'<TD BORDER="1" COLOR="{_GRID_COLOR}" BGCOLOR="{COLORS[role]}" WIDTH="12" HEIGHT="12" FIXEDSIZE="TRUE"></TD>'
             f'<TD ALIGN="LEFT" CELLPADDING="3"><FONT POINT-SIZE="9">{_html_escape(ROLE_TEXT[role])}</FONT></TD>'
+        )
+    if any(st.joint is not None for st in plan.stages):
+        cells.append(
+            f'<TD BORDER="1" COLOR="{_GRID_COLOR}" BGCOLOR="{WINDOW_COLORS[0]}" WIDTH="12" HEIGHT="12" '
+            'FIXEDSIZE="TRUE"></TD><TD ALIGN="LEFT" CELLPADDING="3"><FONT POINT-SIZE="9">'
+            "window of a joint group (denoised together)</FONT></TD>"
         )
     given = [f for f in plan.given if 0 <= f < T]
     notes = []
@@ -368,6 +420,8 @@ def graph_dot(plan: Plan, title: str | None = None, fmt: str = "svg") -> str:
         idx, name = st.index, st.name
         gen = compact_ranges(st.generate, limit=4)
         label = f"#{idx}" + (f" {_short(name, 24)}" if name else "") + f"\ngen {gen or '-'}"
+        if st.joint is not None:
+            label += f"\njoint: {len(st.joint.windows)} windows" + (f", shift {st.joint.shift}" if st.joint.shift else "")
         tip = [f"stage {idx}" + (f" ({name})" if name else "") + f", line {st.source.line}:{st.source.column}"]
         for role in ("generate", "observe", "marginal"):
             fs = getattr(st, role)

@@ -16,6 +16,14 @@ For each batch of the plan (stages that do not depend on each other):
 All windows of a batch are read before any frame is written, which is what makes a
 stage and a later stage that generates one of its marginal frames safe in one batch.
 
+A *joint group* (a stage with ``joint``: windows denoised together, temporal
+MultiDiffusion) is one sampler run over the union of its windows' frames: its denoiser
+runs every window (batched, ``max_windows_per_call`` at a time) and gives each frame the
+mean of the estimates of the windows that hold it, known pixels clean as everywhere
+(:func:`joint_denoiser`). The samplers see one denoiser of one state, as for a stage; the
+group draws its noise from its own stream, seeded by (seed, its index), and counts as
+one stage of its batch.
+
 The video buffer stays on the host (float16, values in [-1, 1]); only windows go to the
 device, so device memory does not grow with the number of frames.
 """
@@ -90,15 +98,16 @@ def stage_seed(seed: int, stage_index: int) -> int:
 
 @dataclass
 class Window:
-    """One stage's window, host side, padded to K frames (layout F = K)."""
+    """One stage's window, host side, padded to K frames (layout F = K); a joint group's
+    union of frames, padded to at least K (F = max(K, frames))."""
 
     stage: PlanStage
-    frames: list[int]  # the window's frames, sorted (len <= K)
-    values: np.ndarray  # (K, 3, H, W) float32 in [-1, 1]; 0 where unknown
-    init: np.ndarray  # (K, 3, H, W) float32: the buffer's values, prior included (SDEdit's start)
-    known: np.ndarray  # (K, 1, H, W) bool: 1 = pixel known (conditioning)
-    index: np.ndarray  # (K,) int64: true frame indices (padding repeats the last)
-    valid: np.ndarray  # (K,) bool: False for padding frames
+    frames: list[int]  # the window's frames, sorted (len <= K; a group's: any number)
+    values: np.ndarray  # (F, 3, H, W) float32 in [-1, 1]; 0 where unknown
+    init: np.ndarray  # (F, 3, H, W) float32: the buffer's values, prior included (SDEdit's start)
+    known: np.ndarray  # (F, 1, H, W) bool: 1 = pixel known (conditioning)
+    index: np.ndarray  # (F,) int64: true frame indices (padding repeats the last)
+    valid: np.ndarray  # (F,) bool: False for padding frames
 
 
 def gather_window(stage: PlanStage, buffer: np.ndarray, hole: np.ndarray, K: int,
@@ -115,11 +124,15 @@ def gather_window(stage: PlanStage, buffer: np.ndarray, hole: np.ndarray, K: int
     region fills as complete): every frame conditions on exactly its known pixels.
     """
     frames = sorted(stage.generate + stage.observe + stage.marginal)
-    if len(frames) > K:
+    if stage.joint is not None:  # the union of a group's windows: each window is at most K
+        length = max(K, len(frames))
+    elif len(frames) > K:
         raise VidschedError(f"stage {stage.index} has {len(frames)} frames but the model sees at most K = {K}")
+    else:
+        length = K
     _, H, W, _ = buffer.shape
-    values = np.zeros((K, 3, H, W), np.float32)
-    known = np.zeros((K, 1, H, W), bool)
+    values = np.zeros((length, 3, H, W), np.float32)
+    known = np.zeros((length, 1, H, W), bool)
     complete = set(stage.observe)
     for p, f in enumerate(frames):
         values[p] = buffer[f].astype(np.float32).transpose(2, 0, 1)
@@ -129,15 +142,15 @@ def gather_window(stage: PlanStage, buffer: np.ndarray, hole: np.ndarray, K: int
             known[p, 0] = True if f in complete else ~hole[f]
     init = values.copy()
     values *= known  # unknown pixels carry no information
-    index = np.array(frames + [frames[-1]] * (K - len(frames)), np.int64)
-    valid = np.array([True] * len(frames) + [False] * (K - len(frames)))
+    index = np.array(frames + [frames[-1]] * (length - len(frames)), np.int64)
+    valid = np.array([True] * len(frames) + [False] * (length - len(frames)))
     return Window(stage, frames, values, init, known, index, valid)
 
 
 def write_back(window: Window, sample: np.ndarray, buffer: np.ndarray, hole: np.ndarray) -> None:
     """Write the unknown pixels of the stage's generate frames; discard everything else.
 
-    sample: (K, 3, H, W) float32 in [-1, 1] (the sampler's output for this window).
+    sample: (F, 3, H, W) float32 in [-1, 1] (the sampler's output for this window).
     """
     generate = set(window.stage.generate)
     for p, f in enumerate(window.frames):
@@ -155,6 +168,85 @@ def _batched_windows(windows: Sequence[Window], device: torch.device):
     index = torch.from_numpy(np.stack([w.index for w in windows])).to(device)
     valid = torch.from_numpy(np.stack([w.valid for w in windows])).to(device)
     return values, known, index, valid
+
+
+@dataclass(frozen=True)
+class WindowLayout:
+    """Where each window of a joint group reads its frames in the group's state: ``slots``
+    (W, K) positions in the union (F frames; padding slots read the union's padding
+    positions, or repeat the window's last frame), with the windows' own conditioning."""
+
+    slots: torch.Tensor  # (W, K) int64
+    valid: torch.Tensor  # (W, K) bool: a frame of the window (False: padding)
+    values: torch.Tensor  # (W, K, 3, H, W)
+    known: torch.Tensor  # (W, K, 1, H, W)
+    index: torch.Tensor  # (W, K) int64: true frame indices
+    identity: bool  # one window laid out exactly as the union: fusion is the window's output
+    scatter: torch.Tensor  # (N,) int64: union positions the fused estimate sums ...
+    scatter_from: torch.Tensor  # (N,) int64: ... from these flat (window, slot) outputs
+    counts: torch.Tensor  # (F, 1, 1, 1): how many windows hold each position (>= 1)
+
+
+def window_layout(group: Window, windows: Sequence[Sequence[int]], K: int, values: torch.Tensor,
+                  known: torch.Tensor) -> WindowLayout:
+    """The layout of `windows` (frame lists) in `group` (a gathered union, F >= K positions;
+    `values`, `known`: its tensors on the device)."""
+    position = {f: p for p, f in enumerate(group.frames)}
+    n, F = len(group.frames), len(group.index)
+    slots, valid, index = [], [], []
+    for w in windows:
+        own = [position[f] for f in w]
+        pad = K - len(own)
+        extra = list(range(n, min(n + pad, F)))  # the union's padding positions first
+        extra += [own[-1]] * (pad - len(extra))
+        slots.append(own + extra)
+        valid.append([True] * len(own) + [False] * pad)
+        index.append(list(w) + [w[-1]] * pad)
+    device = values.device
+    slots_t = torch.tensor(slots, dtype=torch.int64, device=device)
+    valid_t = torch.tensor(valid, dtype=torch.bool, device=device)
+    keep = valid_t.view(*valid_t.shape, 1, 1, 1).to(values.dtype)
+    # A padding slot's output reaches the union only at the union's padding positions.
+    counted = (valid_t | (slots_t >= n)).flatten()
+    scatter = slots_t.flatten()[counted]
+    counts = torch.bincount(scatter, minlength=F).clamp(min=1).to(values.dtype).view(F, 1, 1, 1)
+    identity = len(windows) == 1 and slots[0] == list(range(F))
+    return WindowLayout(slots_t, valid_t, values[slots_t] * keep, known[slots_t] * keep,
+                        torch.tensor(index, dtype=torch.int64, device=device), identity, scatter,
+                        counted.nonzero().flatten(), counts)
+
+
+def joint_denoiser(make_denoiser: Callable, layouts: Sequence[WindowLayout], values: torch.Tensor,
+                   known: torch.Tensor, max_windows: int | None = None) -> Callable:
+    """``denoise(x, sigma)`` of a joint group's state x (1, F, 3, H, W): every network
+    evaluation runs each window of the layout (``layouts[e % 2]`` on evaluation e: the
+    shifted windows on odd ones, when there are two layouts), ``max_windows`` per network
+    call, and gives each frame the mean of the windows' estimates of it; known pixels are
+    the known values, as in a stage. A single window laid out as the union returns its
+    estimate as it is (the same numbers as the stage it would be)."""
+    calls = []  # per layout: (first window, end, denoiser of those windows)
+    for layout in layouts:
+        count = len(layout.slots)
+        cap = max_windows or count
+        calls.append([(a, min(a + cap, count), make_denoiser(layout.values[a:a + cap], layout.known[a:a + cap],
+                                                          layout.index[a:a + cap], layout.valid[a:a + cap]))
+                      for a in range(0, count, cap)])
+    is_known = known > 0
+    evaluation = [0]
+
+    def denoise(x: torch.Tensor, sigma) -> torch.Tensor:
+        which = evaluation[0] % len(layouts)
+        evaluation[0] += 1
+        layout = layouts[which]
+        views = x[0][layout.slots]  # (W, K, 3, H, W)
+        outs = torch.cat([d(views[a:b], sigma) for a, b, d in calls[which]])
+        if layout.identity:
+            return outs
+        flat = outs.flatten(0, 1)[layout.scatter_from]
+        fused = torch.zeros_like(x[0]).index_add_(0, layout.scatter, flat) / layout.counts
+        return torch.where(is_known, values, fused)[None]
+
+    return denoise
 
 
 @dataclass
@@ -234,18 +326,47 @@ class Executor:
         x = noise() * sigmas[0]
         if init is not None:  # SDEdit: the prior, noised to the starting level
             x = x + init
+        out = self._sample(denoise, x, sigmas, noise, on_step)
+        self._check_finite(out, windows)
+        return out.cpu().numpy()
+
+    def sample_group(self, group: Window, K: int, seed: int, on_step=None) -> np.ndarray:
+        """Sample a joint group (its gathered union, ``group.stage.joint`` its windows) in
+        one sampler run; returns (F, 3, H, W) float32 like one window of
+        :meth:`sample_batch`."""
+        values, known, _, _ = _batched_windows([group], self.device)
+        values, known = values[0].to(self.dtype), known[0].to(self.dtype)
+        joint = group.stage.joint
+        layouts = [window_layout(group, joint.windows, K, values, known)]
+        if joint.shifted:
+            layouts.append(window_layout(group, joint.shifted, K, values, known))
+        denoise = joint_denoiser(self.make_denoiser, layouts, values, known, self.max_windows_per_call)
+        gen = torch.Generator().manual_seed(stage_seed(seed, group.stage.index))
+
+        def noise(_step: int | None = None) -> torch.Tensor:
+            return torch.randn(values.shape, generator=gen)[None].to(self.device, self.dtype)
+
+        sigmas = self.sigmas()
+        x = noise() * sigmas[0]
+        if self.settings.start_sigma is not None:  # SDEdit: the prior, noised to the starting level
+            x = x + torch.from_numpy(group.init)[None].to(self.device, self.dtype)
+        out = self._sample(denoise, x, sigmas, noise, on_step)
+        self._check_finite(out, [group])
+        return out[0].cpu().numpy()
+
+    def _sample(self, denoise, x, sigmas, noise, on_step) -> torch.Tensor:
         callback = (lambda info: on_step()) if on_step is not None else None
         s = self.settings
         options = {key: getattr(s, key) for key in s.spec.options}
-        out = s.spec.sample(denoise, x, sigmas, noise_sampler=noise, callback=callback, **options)
-        out = out.float()
+        return s.spec.sample(denoise, x, sigmas, noise_sampler=noise, callback=callback, **options).float()
+
+    def _check_finite(self, out: torch.Tensor, windows: Sequence[Window]) -> None:
         finite = torch.isfinite(out).flatten(1).all(dim=1).cpu()  # one sync per batch
         if not bool(finite.all()):
             bad = ", ".join(f"{w.stage.index} ({w.stage.name})" for w, ok in zip(windows, finite.tolist()) if not ok)
             raise SamplingError(
                 f"the sampler produced NaN or inf in stage {bad}; check the checkpoint, or try another seed or sampler"
             )
-        return out.cpu().numpy()
 
     def run(
         self,
@@ -286,20 +407,27 @@ class Executor:
             members = order[b]
             if progress.on_batch_start:
                 progress.on_batch_start(b, members)
-            # Gather every window of the batch before writing anything.
-            windows = [gather_window(plan.stages[i], buffer, hole, K, unknown) for i in members]
-            cap = self.max_windows_per_call or len(windows)
+            # Gather every window of the batch before writing anything (a joint group: the
+            # union of its windows, sampled on its own: one sampler run, one unit).
+            gathered = [gather_window(plan.stages[i], buffer, hole, K, unknown) for i in members]
+            windows = [w for w in gathered if w.stage.joint is None]
+            groups = [w for w in gathered if w.stage.joint is not None]
+            cap = self.max_windows_per_call or len(windows) or 1
             if progress.on_batch_calls:
-                progress.on_batch_calls(-(-len(windows) // cap))
-            samples = []
+                progress.on_batch_calls(-(-len(windows) // cap) + len(groups))
+            samples = {}
             for start in range(0, len(windows), cap):
-                samples.extend(self.sample_batch(windows[start : start + cap], seed, progress.on_step))
+                chunk = windows[start : start + cap]
+                samples.update(zip((w.stage.index for w in chunk), self.sample_batch(chunk, seed, progress.on_step)))
                 stats.sequential_calls += per_stage
-            for window, sample in zip(windows, samples):
-                write_back(window, sample, buffer, hole)
+            for group in groups:
+                samples[group.stage.index] = self.sample_group(group, K, seed, progress.on_step)
+                stats.sequential_calls += per_stage
+            for window in gathered:
+                write_back(window, samples[window.stage.index], buffer, hole)
                 if unknown is not None:
                     unknown[window.stage.generate] = False
-            stats.network_evaluations += per_stage * len(members)
+            stats.network_evaluations += sum(plan.stages[i].evaluations(per_stage) for i in members)
             if after_batch is not None:
                 after_batch(b + 1, buffer)
             if progress.on_batch_end:
