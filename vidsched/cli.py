@@ -145,6 +145,15 @@ def explain_lines(plan) -> list[str]:
             f"{compact_ranges(st.generate) or '-'} | {compact_ranges(st.observe) or '-'} | "
             f"{compact_ranges(st.marginal) or '-'}"
         )
+        if st.joint is not None:  # a joint group: its windows, denoised together
+            pad = " " * (16 + width)
+            windows = ", ".join(compact_ranges(w) for w in st.joint.windows[:8])
+            more = f", ... ({len(st.joint.windows)} windows)" if len(st.joint.windows) > 8 else ""
+            lines.append(f"{pad}joint windows: {windows}{more}")
+            if st.joint.shift:
+                shifted = ", ".join(compact_ranges(w) for w in st.joint.shifted[:8])
+                more = f", ... ({len(st.joint.shifted)})" if len(st.joint.shifted) > 8 else ""
+                lines.append(f"{pad}shifted by {st.joint.shift}: {shifted}{more}")
     return lines
 
 
