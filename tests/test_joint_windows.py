@@ -33,7 +33,9 @@ from vidsched.runtime.resume import ProgressStore, fingerprint
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from plan_invariants import assert_plan_invariants  # noqa: E402
-from test_executor import H, T, W, constant_denoiser, noisy_denoiser, video_and_hole, window_code  # noqa: E402
+from test_executor import T, constant_denoiser, noisy_denoiser, video_and_hole, window_code  # noqa: E402
+import test_run  # noqa: E402
+from test_run import assets  # noqa: E402,F401  (the tiny model and clip of `vidsched run`)
 
 SETTINGS = SamplerSettings(steps=4)
 V1_PLAN = Path(__file__).parent / "data" / "plan_v1_ar_T12_K4.json"
@@ -334,3 +336,22 @@ def test_the_figure_draws_the_windows(tmp_path):
         pytest.skip("Graphviz's dot is not installed")
     out = render_plan(plan, tmp_path / "joint.svg")
     assert out.read_text().count("<polygon") > 3 * 40
+
+
+# ---- vidsched run ----------------------------------------------------------------------
+def test_vidsched_run_with_keyframes_joint(capsys, tmp_path, one_thread, assets):
+    """The built-in scheme through `vidsched run` (tests/test_run.py's tiny model and clip,
+    2 sampler steps): exit 0, known pixels bit-exact, the hole filled, and the same video
+    with and without stage batching."""
+    plan = compile_scheme("keyframes_joint", {"T": test_run.T, "K": test_run.CONFIG.max_frames})
+    assert plan.stages[-1].joint is not None
+    outs = []
+    for extra in ([], ["--no-batch-stages"]):
+        out = tmp_path / f"out{len(outs)}.npy"
+        code, stdout, stderr = test_run.cli(capsys, *test_run.run_args(assets, out, "-q", "--scheme",
+                                                                         "keyframes_joint", *extra))
+        assert code == 0, stderr
+        outs.append(np.load(out))
+        test_run.assert_inpainted(assets, outs[-1])
+    assert np.array_equal(outs[0], outs[1])
+
