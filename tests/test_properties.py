@@ -321,7 +321,8 @@ PARAMS = st.one_of(
     ANY_EXPR.map(lambda e: f"T = 30, K = {e}, n = 1"),
     st.sampled_from(["", "T = 10", "T = 0, K = 0", "T = 10, K = 4, T = 3", "K = 4, x = true"]),
 )
-TAIL = st.sampled_from(["", "while todo { stage { generate first(todo, K) } }"])
+TAIL = st.sampled_from(["", "while todo { stage { generate first(todo, K) } }",
+                        "if todo { joint shift K // 4 { generate todo; observe done; window sliding(0 ..< T, K, max(1, K // 2)) } }"])
 
 
 @st.composite
@@ -386,7 +387,7 @@ SHIPPED = {b.name: b.text for b in builtin_schemes()}
 TOKEN = re.compile(r"\s+|[A-Za-z_][A-Za-z_0-9]*|\d+|\.\.[<=]|//|\*\*|[<>=!]=|\"[^\"\n]*\"|#[^\n]*|.", re.S)
 INSERTS = list("{}()[],;=<>+-*/%|&#\"\n ") + ["..<", "..=", "not in", "stage", "generate", "observe", "while",
                                                  "limit", "given", "no marginals", "let", "else", "0", "-1",
-                                                 "999999", "todo", "done", "K", "T"]
+                                                 "999999", "todo", "done", "K", "T", "joint", "window", "shift"]
 
 
 @st.composite
