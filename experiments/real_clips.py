@@ -52,6 +52,7 @@ not finite is written as null for NaN, "inf" / "-inf" for infinities).
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import sys
 import time
@@ -211,16 +212,18 @@ def build_methods(args) -> dict:
     settings = args.samplers or [(args.sampler, args.steps, 0.0)]
     for path, label in zip(checkpoints, checkpoint_labels(checkpoints)):
         for region in args.region:
-            for sampler, steps, churn in settings:
+            for (sampler, steps, churn), strength in itertools.product(settings, args.prior_strength or [None]):
                 extra = "".join([f"+refine{args.refine}" if args.refine else "",
                                  "+seam" if args.seam != "none" else "",
                                  f"+prior-{args.prior}" if args.prior != "none" else "",
                                  f"@{args.prior_threshold:g}" if args.prior_threshold is not None else "",
+                                 f"~{strength:g}" if strength is not None else "",
                                  f" {sampler}:{steps}" if args.samplers else "",
                                  f":{churn:g}" if args.samplers and churn else ""])
                 methods[f"{label}/{region}{extra}"] = ModelMethod(
                     path, scheme=args.scheme, sampler=sampler, steps=steps, churn=churn, seed=args.seed, region=region,
-                    refine=args.refine, seam=args.seam, prior=args.prior, prior_threshold=args.prior_threshold)
+                    refine=args.refine, seam=args.seam, prior=args.prior, prior_threshold=args.prior_threshold,
+                    prior_strength=strength)
     return methods
 
 
@@ -450,13 +453,16 @@ def parse_args(argv=None) -> argparse.Namespace:
     ap.add_argument("--sampler", default="dpmpp_2m", choices=list(SAMPLERS))
     ap.add_argument("--refine", type=int, default=0, help="coarse-to-fine levels for the model (vidsched run --refine)")
     ap.add_argument("--seam", default="none", choices=["none", "match"], help="seam matching (vidsched run --seam)")
-    ap.add_argument("--prior", default="none", choices=["none", "known", "init"],
+    ap.add_argument("--prior", default="none", choices=["none", "known", "init", "hybrid"],
                     help="the propagation prior's mode (vidsched run --prior propagate --prior-mode ...)")
     ap.add_argument("--samplers", type=lambda t: [sampler_setting(x) for x in t.split(",") if x], default=None,
                     help="sampler:steps list (e.g. dpmpp_2m:5,dpmpp_2m:10,heun:10): one model method each, "
                          "and a plot of quality against network evaluations (replaces --sampler/--steps)")
     ap.add_argument("--prior-threshold", type=float, default=None,
                     help="--prior known: the confidence from which a propagated pixel is known (default: the runtime's)")
+    ap.add_argument("--prior-strength", type=lambda t: [float(x) for x in t.split(",") if x], default=None,
+                    help="--prior init / hybrid: the starting sigma(s), comma separated (one method each; "
+                         "default: the runtime's)")
     ap.add_argument("--steps", type=int, default=None, help="sampler steps (default 10; --quick 2)")
     ap.add_argument("--seed", type=int, default=0, help="the model's sampling seed")
     ap.add_argument("--quick", action="store_true", help="tiny: 2 clips, 8 frames, 2 sampler steps")

@@ -57,6 +57,31 @@ def test_init_mode_keeps_the_hole_and_gives_a_complete_start():
     assert np.abs(prior.start[hole].astype(int) - frames[hole]).mean() < 12
 
 
+def test_hybrid_mode_trusts_confident_pixels_and_starts_the_rest_from_a_guess():
+    """hybrid = known for the trusted propagated pixels + an SDEdit start for the rest:
+    the hole left to the model is exactly the untrusted part, the start holds the input's
+    known pixels and the trusted ones, and every remaining hole pixel has a guess close
+    to the truth (propagated or Telea), not zeros."""
+    frames, hole = panning_clip()
+    known = apply_prior(frames, hole, "known", threshold=0.0)
+    prior = apply_prior(frames, hole, "hybrid", threshold=0.0)
+    assert np.array_equal(prior.hole, known.hole) and np.array_equal(prior.propagated, known.propagated)
+    assert np.array_equal(prior.frames, known.frames) and prior.propagated.any()
+    assert np.array_equal(prior.start[~prior.hole], prior.frames[~prior.hole])
+    # trusting nothing: the whole hole goes to the model, started from the propagated pixels
+    unsure = apply_prior(frames, hole, "hybrid", threshold=1.01)
+    assert np.array_equal(unsure.hole, hole) and not unsure.propagated.any()
+    assert np.array_equal(unsure.start[~hole], frames[~hole])
+    assert np.abs(unsure.start[hole].astype(int) - frames[hole]).mean() < 12
+    # a stationary hole that no frame sees behind: nothing trusted, the start is Telea's fill
+    frames = np.repeat(frames[:1], len(frames), axis=0)  # a still camera: no frame shows behind it
+    still = np.zeros_like(hole)
+    still[:, 10:14, 10:14] = True
+    guess = apply_prior(frames, still, "hybrid")
+    assert np.array_equal(guess.hole, still) and not guess.propagated.any()
+    assert guess.start[still].std() > 0 and np.abs(guess.start[still].astype(int) - frames[still]).mean() < 40
+
+
 def test_sources_map():
     hole = np.zeros((2, 4, 4), bool)
     hole[:, 1:3, 1:3] = True

@@ -489,7 +489,7 @@ def test_vidsched_script_runs_end_to_end(assets, reference, tmp_path):
     assert np.array_equal(np.load(out), reference)  # and the same result in another process
 
 
-@pytest.mark.parametrize("mode", ["known", "init"])
+@pytest.mark.parametrize("mode", ["known", "init", "hybrid"])
 def test_propagation_prior_keeps_known_pixels_and_writes_the_sources(capsys, assets, tmp_path, mode):
     out, sources = tmp_path / "out.npy", tmp_path / "sources.npy"
     code, stdout, stderr = cli(capsys, *run_args(assets, out, "-q", "--prior", "propagate", "--prior-mode", mode,
@@ -503,6 +503,8 @@ def test_propagation_prior_keeps_known_pixels_and_writes_the_sources(capsys, ass
     assert (grey[~assets.hole] == 0).all() and set(np.unique(grey[assets.hole])) <= {128, 255}
     if mode == "init":
         assert (grey[assets.hole] == 255).all()  # init: the model writes every hole pixel
+    if mode == "hybrid":  # trusted pixels come from propagation, the model starts from a guess for the rest
+        assert "starting from a guess at sigma" in stdout or "nothing left for the model" in stdout
 
 
 def test_regions_on_a_non_square_clip_and_the_regions_picture(capsys, assets, tmp_path):

@@ -98,17 +98,18 @@ class ModelMethod:
     region: str = "auto"  # the runtime's regions (vidsched.regions); "full" for whole frames
     refine: int = 0  # coarse-to-fine levels (runtime.inference.InferenceSettings)
     seam: str = "none"  # "match": seam matching (vidsched.seams)
-    prior: str = "none"  # "known" / "init": the propagation prior's mode (runtime.prior)
+    prior: str = "none"  # "known" / "init" / "hybrid": the propagation prior's mode (runtime.prior)
     prior_threshold: float | None = None  # known mode: confidence from which a pixel is known (None: the default)
+    prior_strength: float | None = None  # init / hybrid: SDEdit's starting sigma (None: the default)
 
     def __post_init__(self) -> None:
         from vidsched.runtime.executor import SamplerSettings
         from vidsched.runtime.inference import InferenceSettings, Inpainter
 
         # One window per network call: faster on a CPU (BENCHMARKS.md, stage batching), same result.
-        from vidsched.runtime.prior import DEFAULT_STRENGTH
+        from vidsched.runtime.prior import DEFAULT_STRENGTH, STARTING_MODES
 
-        start_sigma = DEFAULT_STRENGTH if self.prior == "init" else None
+        start_sigma = (self.prior_strength or DEFAULT_STRENGTH) if self.prior in STARTING_MODES else None
         settings = InferenceSettings(scheme=self.scheme, scheme_params=tuple(self.scheme_params.items()),
                                      sampler=SamplerSettings(name=self.sampler, steps=self.steps, s_churn=self.churn,
                                                              start_sigma=start_sigma),

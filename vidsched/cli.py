@@ -45,6 +45,7 @@ class PriorKind(str, Enum):
 class PriorMode(str, Enum):
     known = "known"
     init = "init"
+    hybrid = "hybrid"
 
 
 class RegionMode(str, Enum):
@@ -380,9 +381,9 @@ def run_cmd(
     seam: Annotated[SeamMode, typer.Option("--seam", help="match: shift the fill's colours near the hole's border to meet the known pixels (no visible edge); none: paste as sampled.")] = SeamMode.none,
     refine_strength: Annotated[float, typer.Option("--refine-strength", min=0.01, max=80.0, help="Noise level (sigma) the refinement starts from: small keeps the coarse layout, large redraws it.")] = 0.5,
     prior: Annotated[PriorKind, typer.Option("--prior", help="propagate (default): bring in the pixels that other frames show (flow + homography) before the model fills the rest; none: the model fills every hole pixel.")] = PriorKind(DEFAULT_PRIOR),
-    prior_mode: Annotated[PriorMode, typer.Option("--prior-mode", help="known: trusted propagated pixels become known pixels; init: the model starts from the propagated frames (SDEdit from --prior-strength).")] = PriorMode(DEFAULT_MODE),
+    prior_mode: Annotated[PriorMode, typer.Option("--prior-mode", help="known: trusted propagated pixels become known pixels; init: the model starts from the propagated frames (SDEdit from --prior-strength); hybrid: trusted pixels known, the rest started from the propagated or Telea guess.")] = PriorMode(DEFAULT_MODE),
     prior_threshold: Annotated[float, typer.Option("--prior-threshold", min=0.0, max=1.0, help="--prior-mode known: the confidence (0-1) from which a propagated pixel is trusted; the rest is left to the model. 0 trusts every propagated pixel (measured best with the shipped models).")] = DEFAULT_THRESHOLD,
-    prior_strength: Annotated[float, typer.Option("--prior-strength", min=0.01, max=80.0, help="Noise level (sigma) --prior-mode init starts from.")] = DEFAULT_STRENGTH,
+    prior_strength: Annotated[float, typer.Option("--prior-strength", min=0.01, max=80.0, help="Noise level (sigma) --prior-mode init / hybrid starts from.")] = DEFAULT_STRENGTH,
     save_sources: Annotated[Optional[Path], typer.Option("--save-sources", help="Also write where each pixel came from, as a video or PNG folder: black = input, grey = propagated, white = the model.")] = None,
 ) -> None:
     """Inpaint a video: fill the mask's holes with the diffusion model, stage by stage."""

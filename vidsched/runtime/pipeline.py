@@ -20,7 +20,7 @@ from vidsched.diffusion.registry import DEFAULT_SAMPLER
 from vidsched.errors import MaskError, VidschedError
 
 from vidsched.runtime.inference import DEFAULT_SCHEME  # noqa: E402  (no torch at import)
-from vidsched.runtime.prior import DEFAULT_MODE, DEFAULT_PRIOR, DEFAULT_STRENGTH, DEFAULT_THRESHOLD
+from vidsched.runtime.prior import DEFAULT_MODE, DEFAULT_PRIOR, DEFAULT_STRENGTH, DEFAULT_THRESHOLD, STARTING_MODES
 
 
 def _package_dir(package: str, fallback: Path) -> Path:
@@ -175,13 +175,15 @@ def inpaint(req: RunRequest, progress=None) -> RunResult:
 
         prior = apply_prior(video.frames, hole, req.prior_mode, threshold=req.prior_threshold)
         frames, todo, start, propagated = prior.frames, prior.hole, prior.start, prior.propagated
-        start_sigma = req.prior_strength if req.prior_mode == "init" else None
+        start_sigma = req.prior_strength if req.prior_mode in STARTING_MODES else None
         result.prior_seconds = prior.seconds
         result.prior_summary = (  # a line of the closing summary, not a warning
             f"propagation: {100 * prior.filled_fraction:.0f} % of the hole is visible in other frames"
             + (f"; the model starts from it at sigma {req.prior_strength:g}" if req.prior_mode == "init" else
                f"; {100 * propagated.sum() / hole.sum():.0f} % taken as known, "
-               + ("the model fills the rest" if todo.any() else "nothing left for the model")))
+               + (("the model fills the rest" + (f", starting from a guess at sigma {req.prior_strength:g}"
+                                                 if req.prior_mode == "hybrid" else ""))
+                  if todo.any() else "nothing left for the model")))
     if req.save_sources is not None:
         from vidsched.runtime.prior import sources_map, sources_video
 

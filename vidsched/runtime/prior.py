@@ -13,6 +13,12 @@ first, a confidence per pixel):
 - *init*: the whole hole is left to the model, but sampling starts from the propagated
   frames (pixels no frame shows: OpenCV Telea) noised to ``strength`` (SDEdit), so the
   model keeps what propagation got right and corrects what it got wrong.
+- *hybrid*: both, per pixel by confidence (the issue's "confidence deciding which pixels
+  are known"): trusted propagated pixels become known as in *known*; the rest of the hole
+  starts from the propagated guess where there is one and from Telea (over the frame
+  with the trusted pixels in) where no frame shows it, noised to ``strength``. The model
+  keeps the layout and colours of that guess and adds the texture a spatial
+  interpolation cannot (DiffuEraser starts from ProPainter's result the same way).
 
 Bookkeeping stays honest: known input pixels are never changed, and :func:`sources_map`
 says for every pixel where it came from (input, propagation or model).
@@ -27,7 +33,8 @@ if TYPE_CHECKING:  # numpy is loaded by the functions: the CLI reads the default
     import numpy as np
 
 PRIOR_KINDS = ("none", "propagate")
-PRIOR_MODES = ("known", "init")
+PRIOR_MODES = ("known", "init", "hybrid")
+STARTING_MODES = ("init", "hybrid")  # the modes whose sampling starts from the prior (SDEdit)
 SOURCE_INPUT, SOURCE_PROPAGATED, SOURCE_MODEL = 0, 1, 2
 # The defaults of `vidsched run`, chosen by measurement (docs/results.md, section 6: five
 # held-out clips at their own resolution, object and logo masks, the corpus model at step
@@ -58,7 +65,7 @@ class PriorResult:
 
 def apply_prior(frames: np.ndarray, hole: np.ndarray, mode: str = DEFAULT_MODE, *,
                 threshold: float = DEFAULT_THRESHOLD) -> PriorResult:
-    """Propagate, then prepare the model's problem for ``mode`` ("known" or "init")."""
+    """Propagate, then prepare the model's problem for ``mode`` ("known", "init" or "hybrid")."""
     import time
 
     import numpy as np
@@ -76,10 +83,21 @@ def apply_prior(frames: np.ndarray, hole: np.ndarray, mode: str = DEFAULT_MODE, 
         out = frames.copy()
         out[trusted] = prop.frames[trusted]
         return PriorResult(out, hole & ~trusted, None, trusted, filled_fraction, time.perf_counter() - t0)
-    rest = hole & ~prop.filled
-    start = telea(prop.frames, rest) if rest.any() else prop.frames.copy()
-    empty = np.zeros_like(hole)
-    return PriorResult(frames, hole, start, empty, filled_fraction, time.perf_counter() - t0)
+    if mode == "init":
+        rest = hole & ~prop.filled
+        start = telea(prop.frames, rest) if rest.any() else prop.frames.copy()
+        empty = np.zeros_like(hole)
+        return PriorResult(frames, hole, start, empty, filled_fraction, time.perf_counter() - t0)
+    trusted = prop.filled & (prop.confidence >= threshold) & hole
+    out = frames.copy()
+    out[trusted] = prop.frames[trusted]
+    todo = hole & ~trusted
+    guess = out.copy()
+    unsure = todo & prop.filled
+    guess[unsure] = prop.frames[unsure]
+    unseen = todo & ~prop.filled
+    start = telea(guess, unseen) if unseen.any() else guess
+    return PriorResult(out, todo, start, trusted, filled_fraction, time.perf_counter() - t0)
 
 
 def sources_map(hole: np.ndarray, propagated: np.ndarray) -> np.ndarray:
