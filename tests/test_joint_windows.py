@@ -37,7 +37,7 @@ from test_executor import T, constant_denoiser, noisy_denoiser, video_and_hole, 
 import test_run  # noqa: E402
 from test_run import assets  # noqa: E402,F401  (the tiny model and clip of `vidsched run`)
 
-SETTINGS = SamplerSettings(steps=4)
+SETTINGS = SamplerSettings(name="heun", steps=4)  # the plans count Heun (2N - 1 a stage)
 V1_PLAN = Path(__file__).parent / "data" / "plan_v1_ar_T12_K4.json"
 
 

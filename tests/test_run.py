@@ -100,7 +100,8 @@ def test_run_writes_npy_and_a_comparison_video(capsys, recwarn, assets, referenc
     assert_inpainted(assets, result)
     assert np.array_equal(result, reference)  # same seed, same everything
     # The summary line; progress lines on stderr (not a terminal, not --quiet).
-    assert f"wrote {out}: {T} frames; 4 stages in 4 batches, 12 network evaluations" in stdout
+    # the default sampler (ancestral, RUN_SAMPLER) spends one evaluation per step: 4 stages x 2 steps
+    assert f"wrote {out}: {T} frames; 4 stages in 4 batches, 8 network evaluations" in stdout
     assert f"wrote {compare}" in stdout
     assert "batch 0: stages 0" in stderr and "Traceback" not in stderr
     # The comparison video has an even height of its own: no padding warning.
@@ -159,30 +160,48 @@ def test_batching_does_not_change_the_result(capsys, assets, tmp_path):
     assert (a != b).mean() < 0.01
 
 
-def test_ddpm_sampler(capsys, assets, reference, tmp_path):
-    out = tmp_path / "ddpm.npy"
-    code, stdout, stderr = cli(capsys, *run_args(assets, out, "-q", "--sampler", "ddpm"))
+def test_the_default_sampler_is_ancestral_sampling(capsys, assets, reference, tmp_path):
+    out = tmp_path / "euler_a.npy"
+    code, stdout, stderr = cli(capsys, *run_args(assets, out, "-q", "--sampler", "euler_a"))
     assert code == 0, stderr
-    assert "8 network evaluations" in stdout  # DDPM: one evaluation per step
+    assert np.array_equal(np.load(out), reference)
+
+
+def test_heun_sampler(capsys, assets, reference, tmp_path):
+    out = tmp_path / "heun.npy"
+    code, stdout, stderr = cli(capsys, *run_args(assets, out, "-q", "--sampler", "heun"))
+    assert code == 0, stderr
+    assert "12 network evaluations" in stdout  # Heun: 2N - 1 evaluations per stage
     result = np.load(out)
     assert_inpainted(assets, result)
     assert not np.array_equal(result, reference)
 
 
-@pytest.mark.parametrize("sampler", ["dpmpp_2m", "dpmpp_2m_sde", "euler_a"])
-def test_one_evaluation_per_step_samplers(capsys, assets, reference, tmp_path, sampler):
+@pytest.mark.parametrize("sampler, steps", [("dpmpp_2m", 2), ("ddpm", 2), ("dpmpp_2m_sde", 3)])
+def test_one_evaluation_per_step_samplers(capsys, assets, reference, tmp_path, sampler, steps):
+    """(DPM-Solver++(2M) SDE's first step is the ancestral step and its last returns the
+    estimate: at 2 steps it equals the default sampler exactly, so it runs 3. DDPM's grid
+    cannot start from a guess: it runs with the known prior.)"""
     out = tmp_path / "dpm.npy"
-    code, stdout, stderr = cli(capsys, *run_args(assets, out, "-q", "--sampler", sampler))
+    extra = ["--prior-mode", "known"] if sampler == "ddpm" else []
+    code, stdout, stderr = cli(capsys, *run_args(assets, out, "-q", "--sampler", sampler, "--steps", str(steps), *extra))
     assert code == 0, stderr
-    assert "8 network evaluations" in stdout  # DPM-Solver++ and ancestral: one evaluation per step
+    assert f"{4 * steps} network evaluations" in stdout  # one evaluation per step, 4 stages
     result = np.load(out)
     assert_inpainted(assets, result)
     assert not np.array_equal(result, reference)
+
+
+def test_ddpm_with_the_default_prior_says_what_to_do(capsys, assets, tmp_path):
+    out = tmp_path / "x.npy"
+    code, _, stderr = cli(capsys, *run_args(assets, out, "-q", "--sampler", "ddpm"))
+    assert code == 1 and "--prior-mode known" in stderr and "Traceback" not in stderr
+    assert not out.exists()
 
 
 def test_heun_churn_changes_the_result_not_the_cost(capsys, assets, reference, tmp_path):
     out = tmp_path / "churn.npy"
-    code, stdout, stderr = cli(capsys, *run_args(assets, out, "-q", "--churn", "40"))
+    code, stdout, stderr = cli(capsys, *run_args(assets, out, "-q", "--sampler", "heun", "--churn", "40"))
     assert code == 0, stderr
     assert "12 network evaluations" in stdout  # Heun 2N - 1 per stage, churn or not
     result = np.load(out)
@@ -192,7 +211,7 @@ def test_heun_churn_changes_the_result_not_the_cost(capsys, assets, reference, t
 
 def test_churn_is_refused_for_a_sampler_without_it(capsys, assets, tmp_path):
     out = tmp_path / "x.npy"
-    code, _, stderr = cli(capsys, *run_args(assets, out, "-q", "--sampler", "dpmpp_2m", "--churn", "10"))
+    code, _, stderr = cli(capsys, *run_args(assets, out, "-q", "--churn", "10"))  # the default, euler_a
     assert code != 0 and "churn" in stderr and "heun" in stderr
     assert not out.exists()
 
@@ -231,7 +250,7 @@ def test_resume_after_an_interruption_gives_the_uninterrupted_result(capsys, mon
     code, stdout, stderr = cli(capsys, *run_args(assets, out, "-q", "--resume"))
     assert code == 0, stderr
     assert "resumed at batch 2" in stdout
-    assert "6 network evaluations" in stdout  # only the two remaining stages ran
+    assert "4 network evaluations" in stdout  # only the two remaining stages ran (2 steps each)
     assert np.array_equal(np.load(out), reference)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["out.npy"]
 
@@ -410,14 +429,14 @@ def test_mask_without_a_hole_copies_the_video_through(capsys, assets, tmp_path):
 
 
 def test_nan_during_sampling_names_the_stage(capsys, monkeypatch, assets, tmp_path):
-    """The network returns NaN from the third stage on (Heun, 2 steps: 3 calls a stage)."""
+    """The network returns NaN from the third stage on (the default sampler, 2 steps: 2 calls a stage)."""
     forward = VideoUNet.forward
     calls = []
 
     def nan_from_stage_2(self, x, *args):
         calls.append(1)
         eps = forward(self, x, *args)
-        return torch.full_like(eps, float("nan")) if len(calls) > 6 else eps
+        return torch.full_like(eps, float("nan")) if len(calls) > 4 else eps
 
     monkeypatch.setattr(VideoUNet, "forward", nan_from_stage_2)
     out = tmp_path / "out.npy"

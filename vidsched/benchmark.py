@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
-from vidsched.diffusion.registry import DEFAULT_SAMPLER
+from vidsched.diffusion.registry import RUN_SAMPLER, RUN_STEPS
 from vidsched.training.masks import APPENDIX_D_TYPES, MASK_TYPES, STATIONARY_TYPES, generate_mask
 
 
@@ -90,8 +90,8 @@ class ModelMethod:
 
     checkpoint: Path | str
     scheme: str = "improved_ar_far_future"
-    sampler: str = DEFAULT_SAMPLER
-    steps: int = 10
+    sampler: str = RUN_SAMPLER
+    steps: int = RUN_STEPS
     churn: float = 0.0  # Heun's S_churn
     seed: int = 0
     scheme_params: dict = field(default_factory=dict)

@@ -17,7 +17,7 @@ from typing import Annotated, Optional
 import typer
 
 from vidsched.atomic import atomic_write_text, check_writable
-from vidsched.diffusion.registry import DEFAULT_SAMPLER, SAMPLERS  # no torch
+from vidsched.diffusion.registry import DEFAULT_SAMPLER, RUN_SAMPLER, RUN_STEPS, SAMPLERS  # no torch
 from vidsched.errors import VidschedError
 from vidsched.runtime.prior import DEFAULT_MODE, DEFAULT_PRIOR, DEFAULT_STRENGTH, DEFAULT_THRESHOLD  # numpy only
 
@@ -361,8 +361,8 @@ def run_cmd(
     scheme: Annotated[str, typer.Option("--scheme", help="Sampling scheme (file or built-in name).")] = "improved_ar_far_future",
     set_: SetOpt = None,
     checkpoint: Annotated[Optional[Path], typer.Option("--checkpoint", "-c", help="Model checkpoint (.safetensors with its .json). Default: the shipped one.")] = None,
-    steps: Annotated[int, typer.Option("--steps", min=1, help="Sampler steps per stage (Heun: 2N-1 network evaluations).")] = 25,
-    sampler: SamplerOpt = Sampler[DEFAULT_SAMPLER],
+    steps: Annotated[int, typer.Option("--steps", min=1, help="Sampler steps per stage (Heun: 2N-1 network evaluations, the others N).")] = RUN_STEPS,
+    sampler: Annotated[Sampler, typer.Option("--sampler", help="Sampler: euler_a (ancestral, the default: measured best), dpmpp_2m_sde, ddpm (stochastic); heun (EDM, the paper's), dpmpp_2m (deterministic).")] = Sampler[RUN_SAMPLER],
     churn: Annotated[float, typer.Option("--churn", min=0.0, help="Heun only: EDM's S_churn, fresh noise added in each step (0: the deterministic ODE solver).")] = 0.0,
     seed: Annotated[int, typer.Option("--seed", help="Random seed; each stage gets its own stream from (seed, stage).")] = 0,
     batch_stages: Annotated[bool, typer.Option("--batch-stages/--no-batch-stages", help="Run independent stages as one batched network call.")] = True,

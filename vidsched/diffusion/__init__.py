@@ -12,7 +12,7 @@ from importlib import import_module
 _WHERE = {
     "precond": ("PREDICTIONS", "Conditioning", "denoise", "make_denoiser", "network_output", "predict_eps",
                 "training_loss"),
-    "registry": ("DEFAULT_SAMPLER", "SAMPLERS", "SamplerSpec", "evaluations", "sampler_spec"),
+    "registry": ("DEFAULT_SAMPLER", "RUN_SAMPLER", "RUN_STEPS", "SAMPLERS", "SamplerSpec", "evaluations", "sampler_spec"),
     "samplers": ("EDM_DEFAULTS", "ddpm_sample", "dpmpp_2m_sample", "heun_sample"),
     "schedules": ("SCHEDULES", "cosine", "gamma_to_logsnr", "gamma_to_sigma", "get_schedule", "karras_sigmas",
                   "linear", "logsnr_to_gamma", "logsnr_to_sigma", "schedule_logsnr", "schedule_sigmas",

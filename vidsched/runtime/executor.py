@@ -39,7 +39,7 @@ import numpy as np
 import torch
 
 from vidsched.errors import VidschedError
-from vidsched.diffusion.registry import DEFAULT_SAMPLER, SAMPLERS, SamplerSpec, sampler_spec
+from vidsched.diffusion.registry import RUN_SAMPLER, RUN_STEPS, SAMPLERS, SamplerSpec, sampler_spec
 from vidsched.plan import Plan, PlanStage
 
 
@@ -51,8 +51,8 @@ class SamplingError(VidschedError):
 class SamplerSettings:
     """How each stage is sampled (Karras et al. 2022, EDM; defaults are EDM's)."""
 
-    name: str = DEFAULT_SAMPLER  # a name of vidsched.diffusion.registry.SAMPLERS
-    steps: int = 25
+    name: str = RUN_SAMPLER  # a name of vidsched.diffusion.registry.SAMPLERS
+    steps: int = RUN_STEPS
     sigma_min: float = 0.002
     sigma_max: float = 80.0
     rho: float = 7.0

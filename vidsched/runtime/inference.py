@@ -43,7 +43,7 @@ class InferenceSettings:
 
     scheme: str = DEFAULT_SCHEME
     scheme_params: tuple[tuple[str, int | bool], ...] = ()  # (name, value) pairs; T and K come from the input/model
-    sampler: object = None  # runtime.executor.SamplerSettings (None: Heun, 25 steps)
+    sampler: object = None  # runtime.executor.SamplerSettings (None: its defaults, RUN_SAMPLER and RUN_STEPS)
     seed: int = 0
     batch_stages: bool = True
     region: str = "auto"  # auto, crop or full (vidsched.regions.plan_regions)

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
-from vidsched.diffusion.registry import DEFAULT_SAMPLER
+from vidsched.diffusion.registry import RUN_SAMPLER, RUN_STEPS, sampler_spec
 from vidsched.errors import MaskError, VidschedError
 
 from vidsched.runtime.inference import DEFAULT_SCHEME  # noqa: E402  (no torch at import)
@@ -49,8 +49,8 @@ class RunRequest:
     scheme: str = DEFAULT_SCHEME
     overrides: list[str] = field(default_factory=list)
     checkpoint: Path = DEFAULT_CHECKPOINT
-    sampler: str = DEFAULT_SAMPLER
-    steps: int = 25
+    sampler: str = RUN_SAMPLER
+    steps: int = RUN_STEPS
     churn: float = 0.0  # Heun's S_churn (Karras et al. 2022, Alg. 2): 0 is the deterministic ODE solver
     seed: int = 0
     batch_stages: bool = True
@@ -176,6 +176,10 @@ def inpaint(req: RunRequest, progress=None) -> RunResult:
         prior = apply_prior(video.frames, hole, req.prior_mode, threshold=req.prior_threshold)
         frames, todo, start, propagated = prior.frames, prior.hole, prior.start, prior.propagated
         start_sigma = req.prior_strength if req.prior_mode in STARTING_MODES else None
+        if start_sigma is not None and not sampler_spec(req.sampler).supports_start_sigma:
+            raise VidschedError(f"--prior-mode {req.prior_mode} starts sampling from a guess (SDEdit), which the "
+                                f"{req.sampler} sampler cannot (its grid is the training schedule's); use "
+                                f"--prior-mode known, --prior none, or another --sampler")
         result.prior_seconds = prior.seconds
         result.prior_summary = (  # a line of the closing summary, not a warning
             f"propagation: {100 * prior.filled_fraction:.0f} % of the hole is visible in other frames"

@@ -36,18 +36,20 @@ PRIOR_KINDS = ("none", "propagate")
 PRIOR_MODES = ("known", "init", "hybrid")
 STARTING_MODES = ("init", "hybrid")  # the modes whose sampling starts from the prior (SDEdit)
 SOURCE_INPUT, SOURCE_PROPAGATED, SOURCE_MODEL = 0, 1, 2
-# The defaults of `vidsched run`, chosen by measurement (docs/results.md, section 6: five
-# held-out clips at their own resolution, object and logo masks, the corpus model at step
-# 8,000): the prior raised the model's hole PSNR on every clip and mask (object masks 17.95
-# -> 23.91 dB, logos 19.88 -> 21.44); *known* beat *init* on object masks (23.91 vs 20.28)
-# and lost on logos (21.44 vs 23.48), better on average and 4-5x faster; trusting every
-# propagated pixel (threshold 0) beat trusting only confident ones (0.5: 21.05 / 20.96 dB):
-# where propagation is unsure, the model is still less right than propagation. Raise the
-# threshold when a model fills better than propagation guesses.
+# The defaults of `vidsched run`, chosen by measurement (docs/results.md, sections 6 and 8:
+# five held-out clips at their own resolution, object and logo masks). Section 6 (corpus
+# model at step 8,000): the prior raised the model's hole PSNR on every clip and mask;
+# *known* beat *init* on object masks and lost on logos; trusting every propagated pixel
+# (threshold 0) beat trusting only confident ones. Section 8 (step 12,400, the ancestral
+# sampler): *hybrid* from sigma 0.25 beat *known* on both (object 23.79 vs 23.69 dB, logos
+# 27.63 vs 23.86) and beat flow propagation on object masks (23.72); larger starting
+# sigmas lost on logos (0.5: 27.29, 1: 26.86, 2: 25.85), where Telea's guess is already
+# close. Raise the strength (and the threshold) when a model fills better than
+# propagation and Telea guess.
 DEFAULT_PRIOR = "propagate"
-DEFAULT_MODE = "known"
+DEFAULT_MODE = "hybrid"
 DEFAULT_THRESHOLD = 0.0  # confidence from which a propagated pixel is trusted as known
-DEFAULT_STRENGTH = 2.0  # SDEdit's starting sigma for --prior-mode init (data range [-1, 1])
+DEFAULT_STRENGTH = 0.25  # SDEdit's starting sigma for --prior-mode init / hybrid (data range [-1, 1])
 
 
 @dataclass(frozen=True)
