@@ -82,7 +82,7 @@ class TrainConfig:
     save_every: int = 250
     log_every: int = 25
     sample_every: int = 1000  # a PNG of held-out inpaintings every N steps (0: never)
-    sample_steps: int = 12  # Heun steps for those previews
+    sample_steps: int = 12  # sampler steps for those previews (the runtime's default sampler)
     threads: int = 0  # torch CPU threads (0: torch's default)
     device: str = "auto"  # auto (CUDA if present), cpu, cuda
     bf16: bool = True  # bfloat16 autocast on CUDA (ignored on the CPU)

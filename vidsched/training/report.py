@@ -28,8 +28,9 @@ def preview_clip(held_out: np.ndarray, K: int, kind: str = "blob", seed: int = 0
 @torch.no_grad()
 def inpaint_window(model: torch.nn.Module, frames: np.ndarray, hole: np.ndarray, steps: int,
                    seed: int = 0, prediction: str = "eps", schedule: str = "cosine") -> np.ndarray:
-    """Fill the hole of one window (F <= K frames) with the Heun sampler, through the one
-    inference path (:class:`~vidsched.runtime.inference.Inpainter`, whole frame).
+    """Fill the hole of one window (F <= K frames) with the runtime's default sampler
+    (``RUN_SAMPLER``: the previews show the fills users get), through the one inference
+    path (:class:`~vidsched.runtime.inference.Inpainter`, whole frame).
 
     frames: (F, S, S, 3) uint8; hole: (F, S, S) bool. Returns the composite (known pixels
     from ``frames``) as uint8. Sampling draws from its own per-stage generators, so it never
@@ -38,7 +39,7 @@ def inpaint_window(model: torch.nn.Module, frames: np.ndarray, hole: np.ndarray,
     from vidsched.runtime.executor import SamplerSettings
     from vidsched.runtime.inference import InferenceSettings, Inpainter
 
-    settings = InferenceSettings(sampler=SamplerSettings(name="heun", steps=steps), seed=seed, region="full")
+    settings = InferenceSettings(sampler=SamplerSettings(steps=steps), seed=seed, region="full")
     device = next(model.parameters()).device
     inpainter = Inpainter(model, model.config, {"prediction": prediction, "schedule": schedule}, settings,
                           device=device, cuda_graphs=False)
