@@ -274,7 +274,10 @@ class Inpainter:
                                          unknown=small_unknown)
                 result.network_evaluations += stats.network_evaluations
             filled = compose_output(small, small_fill, buffer)
-            out[box] = composite_back(out[box], fill, filled, geometry)
+            if prior is not None and not job.refine:
+                out[box] = _detail_preserving(out[box], fill, filled, prior[box], geometry)
+            else:
+                out[box] = composite_back(out[box], fill, filled, geometry)
             unknown[box] &= ~fill
             if s.seam == "match":
                 out[box] = match_border(out[box], fill, known=~unknown[box])
@@ -285,6 +288,24 @@ class Inpainter:
                                     f"{job.plan.mask.stages_saved} stages of the scheme were skipped there")
                 break
         return result
+
+
+def _detail_preserving(base: np.ndarray, fill: np.ndarray, filled: np.ndarray, guess: np.ndarray,
+                       geometry) -> np.ndarray:
+    """Paste a fill that was sampled from a guess (SDEdit) without losing the guess's
+    detail: the model works at its own resolution, so pasting its upsampled fill would
+    blur a guess made at the source resolution (Telea, propagated pixels) even where the
+    model kept it. Instead the model's *change* is upsampled and added to the full-
+    resolution guess: guess + up(model fill) - up(guess at model resolution). Where the
+    model changes nothing the guess comes back exactly; known pixels are never touched."""
+    from vidsched.compositing import composite_back
+    from vidsched.geometry import to_model_resolution
+
+    small_guess, _ = to_model_resolution(guess, geometry.model_h, mode="letterbox")
+    model_up = composite_back(base, fill, filled, geometry).astype(np.int16)
+    guess_up = composite_back(base, fill, small_guess, geometry).astype(np.int16)
+    detailed = np.clip(guess.astype(np.int16) + model_up - guess_up, 0, 255).astype(np.uint8)
+    return np.where(fill[..., None], detailed, base)
 
 
 def trained_multiscale(meta: dict) -> bool:
