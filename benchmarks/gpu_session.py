@@ -622,7 +622,7 @@ def load_packed(path: Path):
     return out["clip"], out["still"], out["held"]
 
 
-def step_train_burst(st: Step, seconds: float, data: str | None, sets: list[str] = ()) -> None:
+def step_train_burst(st: Step, seconds: float, data: str | None, sets: list[str] = (), decay: float = 0.0) -> None:
     from vidsched.model.checkpoint import read_checkpoint, save_checkpoint
     from vidsched.training.report import plot_loss
     from vidsched.training.trainer import train
@@ -655,7 +655,11 @@ def step_train_burst(st: Step, seconds: float, data: str | None, sets: list[str]
         rates = [r.steps_per_second for r in reports[-2:]]
         rate = statistics.median(rates) if rates else first / elapsed
         target = first + max(1, int(rate * max(0.0, seconds - elapsed) * 0.95))
-        cfg = train_config(path, run_dir, target, st.dry, sets)
+        # --burst-decay F: a cosine takes the lr down over the last F of the steps (a burst that
+        # continues a run ends on a settled EMA instead of at full lr)
+        tail = [f"decay_start={max(first, target - int(decay * (target - first)))}"] if decay > 0 else []
+        st.put(decay_start=int(tail[0].split("=")[1]) if tail else None)
+        cfg = train_config(path, run_dir, target, st.dry, sets + tail)
         train(cfg, clips, held[0] if held else None, resume=True, log=print, on_report=reports.append, stills=stills)
         wall = time.perf_counter() - t0
         state, model_cfg, meta = read_checkpoint(run_dir / "ema.json")
@@ -674,7 +678,8 @@ def step_train_burst(st: Step, seconds: float, data: str | None, sets: list[str]
         shutil.rmtree(work, ignore_errors=True)
 
 
-def child(out: Path, name: str, dry: bool, burst_s: float, data: str | None, burst_sets: list[str] = ()) -> int:
+def child(out: Path, name: str, dry: bool, burst_s: float, data: str | None, burst_sets: list[str] = (),
+          burst_decay: float = 0.0) -> int:
     import torch
 
     torch.manual_seed(0)
@@ -687,7 +692,7 @@ def child(out: Path, name: str, dry: bool, burst_s: float, data: str | None, bur
         if name in [s.strip() for s in os.environ.get("VIDSCHED_GPU_SESSION_FAIL", "").split(",")]:
             raise RuntimeError(f"simulated failure (VIDSCHED_GPU_SESSION_FAIL={name})")
         if name == "train_burst":
-            step_train_burst(st, burst_s, data, burst_sets)
+            step_train_burst(st, burst_s, data, burst_sets, burst_decay)
         else:
             globals()[f"step_{name}"](st)
         st.data["status"] = "ok"
@@ -710,7 +715,7 @@ def run_step(out: Path, name: str, timeout: float, args) -> dict:
     cmd = [sys.executable, str(Path(__file__).resolve()), str(out), "--step", name,
            "--burst-s", str(args.burst_s)] + (["--dry-run"] if args.dry_run else []) + \
           (["--data", str(args.data)] if args.data else []) + \
-          [f"--burst-set={x}" for x in args.burst_set]
+          [f"--burst-set={x}" for x in args.burst_set] + [f"--burst-decay={args.burst_decay}"]
     log = out / f"{name}.log"
     path = out / f"{name}.json"
     path.unlink(missing_ok=True)
@@ -813,6 +818,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--burst-set", action="append", default=[], metavar="KEY=VALUE",
                     help="train_burst: a recipe override, repeatable (e.g. batch_size=16: a GPU step costs "
                          "about the same at batch 2 and 16)")
+    ap.add_argument("--burst-decay", type=float, default=0.0, metavar="F",
+                    help="train_burst: a cosine decay of the lr over the last F (0-1) of the burst's steps "
+                         "(default 0: constant lr)")
     ap.add_argument("--pack-data", type=Path, metavar="FILE.npz", help="write the corpus compactly and exit (CPU)")
     ap.add_argument("--max-side", type=int, default=320, help="--pack-data: longest side of clips and stills")
     ap.add_argument("--quality", type=int, default=90, help="--pack-data: JPEG quality of the frames")
@@ -829,12 +837,14 @@ def main(argv: list[str] | None = None) -> int:
     unknown = [x for x in selected if x not in STEPS]
     if unknown:
         ap.error(f"unknown step(s) {', '.join(unknown)}: choose from {', '.join(STEPS)}")
+    if not 0.0 <= args.burst_decay <= 1.0:
+        ap.error(f"--burst-decay must be in [0, 1], got {args.burst_decay:g}")
     if not args.step and set(selected) - {"train_burst"} and args.budget_s - args.burst_s < 120:
         ap.error(f"--budget-s {args.budget_s:g} leaves under 120 s for steps 1-7 beside --burst-s {args.burst_s:g}")
     args.out.mkdir(parents=True, exist_ok=True)
     if args.step:
         return child(args.out, args.step, args.dry_run, args.burst_s, str(args.data) if args.data else None,
-                     args.burst_set)
+                     args.burst_set, args.burst_decay)
 
     from _machine import RUNTIME_PACKAGES, machine
 

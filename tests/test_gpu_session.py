@@ -30,10 +30,12 @@ def load_script():
 
 @pytest.fixture(scope="module")
 def dry_run(tmp_path_factory):
-    """One dry run with graphs_vs_eager made to fail (VIDSCHED_GPU_SESSION_FAIL)."""
+    """One dry run with graphs_vs_eager made to fail (VIDSCHED_GPU_SESSION_FAIL); the burst
+    draws its batches in a worker process and decays its lr over the second half."""
     out = tmp_path_factory.mktemp("gpu_session")
     env = {**os.environ, "VIDSCHED_GPU_SESSION_FAIL": "graphs_vs_eager"}
-    proc = subprocess.run([sys.executable, str(SCRIPT), str(out), "--dry-run"], capture_output=True, text=True,
+    proc = subprocess.run([sys.executable, str(SCRIPT), str(out), "--dry-run", "--burst-decay", "0.5",
+                           "--burst-set", "data_workers=1"], capture_output=True, text=True,
                           env=env, timeout=300, cwd=REPO)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     return out, proc.stdout
@@ -91,6 +93,7 @@ def test_step_figures(dry_run):
     burst = json.loads((out / "train_burst.json").read_text())
     weights = out / "burst_ema_fp16.safetensors"
     assert burst["steps"] >= 2 and weights.exists() and weights.stat().st_size < 16 * 2**20
+    assert "data_workers=1" in burst["overrides"] and 2 <= burst["decay_start"] <= burst["steps"]
     assert (out / "burst_loss.png").exists() and (out / "burst_log.csv").exists()
 
 
@@ -98,7 +101,7 @@ def test_a_step_past_its_timeout_is_recorded_as_failed(tmp_path):
     gs = load_script()
 
     class Args:
-        dry_run, burst_s, data, burst_set = True, 0, None, []
+        dry_run, burst_s, data, burst_set, burst_decay = True, 0, None, [], 0.0
 
     record = gs.run_step(tmp_path, "cuda_tests", 0.5, Args)
     assert record["status"] == "failed" and "timed out" in record["reason"]

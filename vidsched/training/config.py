@@ -84,6 +84,9 @@ class TrainConfig:
     sample_every: int = 1000  # a PNG of held-out inpaintings every N steps (0: never)
     sample_steps: int = 12  # sampler steps for those previews (the runtime's default sampler)
     threads: int = 0  # torch CPU threads (0: torch's default)
+    # Processes drawing training batches beside the loop (vidsched/training/loader.py); 0: the
+    # loop draws them itself (resume then bit-identical). On a GPU host, most of its cores.
+    data_workers: int = 0
     device: str = "auto"  # auto (CUDA if present), cpu, cuda
     bf16: bool = True  # bfloat16 autocast on CUDA (ignored on the CPU)
     # A checkpoint (.json) whose weights a new run starts from (raw and EMA alike), e.g. a
@@ -212,7 +215,7 @@ def validate(cfg: TrainConfig) -> TrainConfig:
     problems = []
     positive = ("steps", "batch_size", "save_every", "log_every", "sample_steps")
     problems += [f"{k} must be at least 1, got {getattr(cfg, k)}" for k in positive if getattr(cfg, k) < 1]
-    nonneg = ("warmup_steps", "decay_start", "sample_every", "threads", "seed")
+    nonneg = ("warmup_steps", "decay_start", "sample_every", "threads", "seed", "data_workers")
     problems += [f"{k} must be >= 0, got {getattr(cfg, k)}" for k in nonneg if getattr(cfg, k) < 0]
     if not cfg.lr > 0:
         problems.append(f"lr must be positive, got {cfg.lr}")

@@ -308,11 +308,18 @@ def _train(cfg, clips, held_out, resume, log, on_report, stills=None) -> Path:
     ema_params, model_params = list(ema.parameters()), list(model.parameters())
     t_start, start_step = time.perf_counter(), step
     losses, data_time, interval_start = [], 0.0, time.perf_counter()
+    if cfg.data_workers and step < cfg.steps:
+        from vidsched.training.loader import worker_batches
+
+        stream = worker_batches(cfg, clips, stills, (rank_seed, dist_info.rank, step), pin=device.type == "cuda")
+        draw = lambda: next(stream)  # noqa: E731
+    else:
+        draw = lambda: sampler.batch(cfg.batch_size)  # noqa: E731
     while step < cfg.steps:
         t0 = time.perf_counter()
-        b = sampler.batch(cfg.batch_size)
+        b = draw()
         x0, known, loss_mask, index, valid = (
-            torch.from_numpy(a).to(device) for a in (b.x0, b.known, b.loss_mask, b.index, b.valid)
+            torch.as_tensor(a).to(device, non_blocking=True) for a in (b.x0, b.known, b.loss_mask, b.index, b.valid)
         )
         t = torch.rand(cfg.batch_size, generator=gen).to(device)
         noise = torch.randn(x0.shape, generator=gen).to(device)
@@ -349,6 +356,8 @@ def _train(cfg, clips, held_out, resume, log, on_report, stills=None) -> Path:
             save()
         if cfg.sample_every and (step % cfg.sample_every == 0 or step == cfg.steps):
             preview()
+    if cfg.data_workers and step > start_step:
+        stream.close()  # stops the worker processes now, not at garbage collection
     if step == start_step and dist_info.main:
         log(f"{run} is already at step {step} of {cfg.steps}: nothing to do")
     if log_file is not None:
