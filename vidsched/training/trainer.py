@@ -362,4 +362,12 @@ def _train(cfg, clips, held_out, resume, log, on_report, stills=None) -> Path:
         log(f"{run} is already at step {step} of {cfg.steps}: nothing to do")
     if log_file is not None:
         log_file.close()
+    if dist_info.world > 1:
+        # A rank that exits while another still talks to it dies in gloo's threads
+        # ("terminate called without an active exception", SIGABRT; seen under load):
+        # meet, then leave the group in order.
+        import torch.distributed as dist
+
+        dist.barrier()
+        dist.destroy_process_group()
     return run
