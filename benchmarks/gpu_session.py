@@ -75,7 +75,7 @@ STEPS = ("cuda_tests", "graphs_vs_eager", "stage_batching", "run_example", "memo
 WEIGHTS = {"cuda_tests": 1.0, "graphs_vs_eager": 1.2, "stage_batching": 1.3, "run_example": 1.5,
            "memory_flat_in_T": 1.2, "overhead": 0.7, "train_bf16": 1.5}
 MiB = 2**20
-SHIPPED = REPO / "vidsched" / "assets" / "vidsched-vtest64.json"
+SHIPPED = REPO / "vidsched" / "assets" / "vidsched-corpus64.json"  # vidsched.runtime.pipeline.DEFAULT_CHECKPOINT
 
 
 class Skip(Exception):

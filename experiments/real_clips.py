@@ -22,7 +22,7 @@ request. A moving hole must hide moving content: seeds are tried until at least
 records the share reached). Every method gets the clip with its hole blacked out.
 
 Methods: the baselines (``--baselines``, default Telea, temporal and flow propagation), the
-shipped checkpoint (``vidsched/assets/vidsched-vtest64.json``; ``--no-shipped`` leaves it
+shipped checkpoint (``vidsched/assets/vidsched-corpus64.json``; ``--no-shipped`` leaves it
 out) and every ``--checkpoint``, each with every ``--region`` mode, named
 ``<checkpoint file stem>/<region>``. Sampler ``--sampler`` (default DPM-Solver++(2M)),
 ``--steps`` (default 10), scheme ``--scheme`` (default improved_ar_far_future).
@@ -67,7 +67,7 @@ from vidsched.diffusion.registry import SAMPLERS
 REPO = Path(__file__).resolve().parents[1]
 RESULTS = REPO / "experiments" / "results"
 IMG = REPO / "docs" / "img"
-SHIPPED = REPO / "vidsched" / "assets" / "vidsched-vtest64.json"
+SHIPPED = REPO / "vidsched" / "assets" / "vidsched-corpus64.json"  # vidsched.runtime.pipeline.DEFAULT_CHECKPOINT
 CORPUS = REPO / "data" / "corpus"
 MASKS = ("object", "logo", "box")
 REGIONS = ("auto", "full")  # the default comparison; "crop" is accepted too

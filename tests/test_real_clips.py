@@ -50,7 +50,7 @@ def test_quick_run_on_given_clips(real_clips, tmp_path, capsys) -> None:
     printed = capsys.readouterr().out.strip().splitlines()
 
     payload = json.loads((tmp_path / "rc.json").read_text())
-    methods = ["telea", "propagation", "flow_propagation", "vidsched-vtest64/auto", "vidsched-vtest64/full"]
+    methods = ["telea", "propagation", "flow_propagation", "vidsched-corpus64/auto", "vidsched-corpus64/full"]
     assert payload["methods"] == methods
     assert payload["sampler"] == "dpmpp_2m" and payload["steps"] == 2 and payload["frames"] == 8
     assert payload["scheme"] == "improved_ar_far_future"
@@ -101,7 +101,7 @@ def test_quick_run_on_given_clips(real_clips, tmp_path, capsys) -> None:
     # the table and the pictures
     md = (tmp_path / "rc.md").read_text()
     assert "## object masks" in md and "## logo masks" in md
-    assert "| clip | telea | propagation | flow_propagation | vidsched-vtest64/auto | vidsched-vtest64/full |" in md
+    assert "| clip | telea | propagation | flow_propagation | vidsched-corpus64/auto | vidsched-corpus64/full |" in md
     from PIL import Image
 
     for kind in ("object", "logo"):
@@ -156,16 +156,16 @@ def test_a_sampler_ablation_makes_one_method_per_setting_and_a_cost_plot(real_cl
                             str(tmp_path), "--threads", "1", "--name", "abl"], clips=clips)
     assert code == 0
     payload = json.loads((tmp_path / "abl.json").read_text())
-    assert payload["methods"] == ["telea", "vidsched-vtest64/full dpmpp_2m:1", "vidsched-vtest64/full heun:2",
-                                  "vidsched-vtest64/full heun:2:40"]
+    assert payload["methods"] == ["telea", "vidsched-corpus64/full dpmpp_2m:1", "vidsched-corpus64/full heun:2",
+                                  "vidsched-corpus64/full heun:2:40"]
     row = payload["results"]["logo"]["wide"]["methods"]
     # Heun spends 2N - 1 evaluations per stage, DPM-Solver++(2M) N: the plot's x axis
-    assert row["vidsched-vtest64/full heun:2"]["network_evaluations"] == \
-        3 * row["vidsched-vtest64/full dpmpp_2m:1"]["network_evaluations"]
+    assert row["vidsched-corpus64/full heun:2"]["network_evaluations"] == \
+        3 * row["vidsched-corpus64/full dpmpp_2m:1"]["network_evaluations"]
     # churn adds noise, not evaluations, and changes the result
-    churned = row["vidsched-vtest64/full heun:2:40"]
-    assert churned["network_evaluations"] == row["vidsched-vtest64/full heun:2"]["network_evaluations"]
-    assert churned["hole_psnr"] != row["vidsched-vtest64/full heun:2"]["hole_psnr"]
+    churned = row["vidsched-corpus64/full heun:2:40"]
+    assert churned["network_evaluations"] == row["vidsched-corpus64/full heun:2"]["network_evaluations"]
+    assert churned["hole_psnr"] != row["vidsched-corpus64/full heun:2"]["hole_psnr"]
     assert (tmp_path / "abl_evaluations.png").stat().st_size > 1000
 
 

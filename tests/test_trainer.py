@@ -48,13 +48,20 @@ def losses(run: Path) -> list[tuple[int, str]]:
 
 
 # ---- config ---------------------------------------------------------------------------------
-def test_shipped_configs_load_and_vtest64_is_the_shipped_network():
+def test_shipped_configs_load_and_name_the_shipped_networks():
+    """corpus64.yaml is the recipe of the default checkpoint (v-prediction, the corpus),
+    vtest64.yaml the previous one's (eps, vtest alone)."""
+    from vidsched.runtime.pipeline import DEFAULT_CHECKPOINT, PREVIOUS_CHECKPOINT
+
     for path in sorted(CONFIGS.glob("*.yaml")):
         cfg = load_config(path)
         assert cfg.steps >= 1, path
-    cfg = load_config(CONFIGS / "vtest64.yaml")
-    shipped_config, _, _ = read_checkpoint_info(REPO / "vidsched" / "assets" / "vidsched-vtest64.json")
-    assert cfg.model_config() == shipped_config
+    for recipe, shipped in (("corpus64.yaml", DEFAULT_CHECKPOINT), ("vtest64.yaml", PREVIOUS_CHECKPOINT)):
+        cfg = load_config(CONFIGS / recipe)
+        shipped_config, meta, _ = read_checkpoint_info(shipped)
+        assert cfg.model_config() == shipped_config, recipe
+        assert meta.get("prediction", "eps") == cfg.prediction, recipe
+        assert meta["recipe"] == f"model/configs/{recipe}"
 
 
 def test_overrides_and_resolved_yaml(tmp_path):

@@ -36,7 +36,8 @@ def _package_dir(package: str, fallback: Path) -> Path:
 _ROOT = Path(__file__).resolve().parents[2]
 PACKAGE_ASSETS = _package_dir("vidsched.assets", _ROOT / "vidsched" / "assets")
 EXAMPLES = _package_dir("vidsched.examples", _ROOT / "examples")
-DEFAULT_CHECKPOINT = PACKAGE_ASSETS / "vidsched-vtest64.json"
+DEFAULT_CHECKPOINT = PACKAGE_ASSETS / "vidsched-corpus64.json"  # model/README.md (the model card)
+PREVIOUS_CHECKPOINT = PACKAGE_ASSETS / "vidsched-vtest64.json"  # the first shipped model: vtest alone, eps
 DEFAULT_VIDEO = EXAMPLES / "vtest_heldout.mp4"
 DEFAULT_MASK = EXAMPLES / "vtest_heldout_mask"
 
