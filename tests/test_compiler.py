@@ -411,7 +411,7 @@ def test_order_edge_without_data_edge():
     # An order edge keeps stage 2 from running *before* stage 0; the same batch is fine
     # (the batch's windows are all read before any frame is written).
     assert plan.batches == [[0, 1, 2]]
-    assert [s.batch for s in plan.stages] == [0, 0, 0]
+    assert [plan.batch_of[s.index] for s in plan.stages] == [0, 0, 0]
 
 
 def test_order_edge_and_data_edge_combine():
@@ -425,7 +425,7 @@ def test_order_edge_and_data_edge_combine():
     plan = plan_of(body, "T = 10, K = 10")
     assert sorted(tuple(e) for e in plan.edges) == [(0, 1, "data"), (1, 2, "order")]
     assert plan.batches == [[0, 2], [1]] or plan.batches == [[0], [1, 2]]
-    assert plan.stages[2].batch >= plan.stages[1].batch
+    assert plan.batch_of[2] >= plan.batch_of[1]
 
 
 def test_independent_stages_share_a_batch():
@@ -456,12 +456,12 @@ def test_batches_are_the_layers_of_the_stage_graph():
         assert i < j  # every edge points forward in program order
     for st in plan.stages:
         # As early as allowed: after every data predecessor, not before an order one.
-        need = [plan.stages[p].batch + (g.edges[p, st.index]["kind"] == "data") for p in g.predecessors(st.index)]
-        assert st.batch == max(need, default=0)
+        need = [g.nodes[p]["batch"] + (g.edges[p, st.index]["kind"] == "data") for p in g.predecessors(st.index)]
+        assert g.nodes[st.index]["batch"] == max(need, default=0)
     flat = [i for b in plan.batches for i in b]
     assert sorted(flat) == list(range(len(plan.stages)))
     for b, members in enumerate(plan.batches):
-        assert all(plan.stages[i].batch == b for i in members)
+        assert all(plan.batch_of[i] == b for i in members)
         assert members == sorted(members)
         for i in members:  # no data edge inside a batch
             for j in members:

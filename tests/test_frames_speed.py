@@ -166,11 +166,12 @@ def test_irregular_fragmented_sets_are_still_bitmasks():
 # ---- plans: identical to those of the earlier representation -------------------------------
 def _digest(plan) -> str:
     d = json.loads(plan.to_json())
+    batch_of = {i: b for b, members in enumerate(d["batches"]) for i in members}  # once each stage's "batch"
     proj = {
         "given": d["given"],
         "batches": d["batches"],
         "edges": d["edges"],
-        "stages": [[s["name"], s["generate"], s["observe"], s["marginal"], s["batch"], s["context"]] for s in d["stages"]],
+        "stages": [[s["name"], s["generate"], s["observe"], s["marginal"], batch_of[s["index"]], s["context"]] for s in d["stages"]],
     }
     return hashlib.sha256(json.dumps(proj, separators=(",", ":")).encode()).hexdigest()
 

@@ -86,7 +86,7 @@ def check_plan(plan: Plan) -> None:
     assert done == set(range(T)), "coverage"
     assert sorted(i for b in plan.batches for i in b) == list(range(len(plan.stages)))
     for i, j, kind in plan.edges:
-        bi, bj = plan.stages[i].batch, plan.stages[j].batch
+        bi, bj = plan.batch_of[i], plan.batch_of[j]
         assert i < j and (bi < bj if kind == "data" else bi <= bj)
     assert Plan.model_validate_json(plan.to_json()) == plan
 

@@ -23,7 +23,7 @@ NAMED = {"white": "#ffffff", "cyan": "#00ffff", "red": "#ff0000", "darkred": "#8
 # --------------------------------------------------------------------------------------
 # hand-made plans
 # --------------------------------------------------------------------------------------
-def _stage(i, name, generate, observe=(), marginal=(), batch=None):
+def _stage(i, name, generate, observe=(), marginal=()):
     return {
         "index": i,
         "name": name,
@@ -31,7 +31,6 @@ def _stage(i, name, generate, observe=(), marginal=(), batch=None):
         "observe": sorted(observe),
         "marginal": sorted(marginal),
         "source": {"line": 3 + i, "column": 5},
-        "batch": batch if batch is not None else i,
     }
 
 
@@ -72,9 +71,9 @@ def improved_ar_plan():
 def two_res_plan():
     """T=9, K=5: a coarse stage, then two independent fill-in stages in one batch."""
     stages = [
-        _stage(0, "coarse", [0, 4, 8], batch=0),
-        _stage(1, "fill", [1, 2, 3], observe=[0, 4], batch=1),
-        _stage(2, "fill <&> \"x\"", [5, 6, 7], observe=[4, 8], batch=1),
+        _stage(0, "coarse", [0, 4, 8]),
+        _stage(1, "fill", [1, 2, 3], observe=[0, 4]),
+        _stage(2, "fill <&> \"x\"", [5, 6, 7], observe=[4, 8]),
     ]
     edges = [[0, 1, "data"], [0, 2, "data"]]
     return _plan(9, 5, stages, [[0], [1, 2]], edges, scheme="two_res")
@@ -83,11 +82,11 @@ def two_res_plan():
 def hierarchy_like_plan():
     """Order edges across batches and a stage that sees a future frame as marginal."""
     stages = [
-        _stage(0, "key", [0, 10, 19], batch=0),
-        _stage(1, "mid", [5, 15], observe=[0, 10, 19], marginal=[3, 12], batch=1),
-        _stage(2, "left", [1, 2, 3, 4], observe=[0, 5], batch=2),
-        _stage(3, "right", [11, 12, 13, 14], observe=[10, 15], batch=2),
-        _stage(4, "rest", [6, 7, 8, 9, 16, 17, 18], observe=[5, 10, 15, 19], batch=2),
+        _stage(0, "key", [0, 10, 19]),
+        _stage(1, "mid", [5, 15], observe=[0, 10, 19], marginal=[3, 12]),
+        _stage(2, "left", [1, 2, 3, 4], observe=[0, 5]),
+        _stage(3, "right", [11, 12, 13, 14], observe=[10, 15]),
+        _stage(4, "rest", [6, 7, 8, 9, 16, 17, 18], observe=[5, 10, 15, 19]),
     ]
     edges = [
         [0, 1, "data"],

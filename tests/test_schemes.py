@@ -323,9 +323,6 @@ def _broken(mutate) -> dict:
 def _merge_batches(d):
     # stages 1 and 2 in one batch: stage 2 observes frames stage 1 generates
     d["batches"] = [[0], [1, 2]] + d["batches"][3:]
-    d["stages"][2]["batch"] = 1
-    for st in d["stages"][3:]:
-        st["batch"] -= 1
     d["stats"]["batches"] -= 1
 
 

@@ -142,7 +142,7 @@ def explain_lines(plan) -> list[str]:
     lines = [f"{'stage':>5}  {'batch':>5}  {'name':<{width}}  generate | observe | marginal"]
     for st in plan.stages:
         lines.append(
-            f"{st.index:>5}  {st.batch:>5}  {st.name:<{width}}  "
+            f"{st.index:>5}  {plan.batch_of[st.index]:>5}  {st.name:<{width}}  "
             f"{compact_ranges(st.generate) or '-'} | {compact_ranges(st.observe) or '-'} | "
             f"{compact_ranges(st.marginal) or '-'}"
         )
@@ -221,16 +221,14 @@ def load_plan_or_compile(target: str, sets, mask, invert):
         from vidsched.plan import Plan, PlanError, check_plan
 
         path = Path(target)
-        try:
-            plan = Plan.model_validate_json(path.read_text(encoding="utf-8"))
+        try:  # PlanError: from check_plan, or a legacy file whose stages' batch values contradict its batches
+            return check_plan(Plan.model_validate_json(path.read_text(encoding="utf-8")))
         except OSError as e:
             raise VidschedError(f"cannot read plan {path}: {e.strerror or e}") from None
         except UnicodeDecodeError as e:
             raise VidschedError(f"{path} is not a vidsched plan: not UTF-8 text ({e.reason})") from None
         except ValidationError as e:
             raise VidschedError(f"{path} is not a vidsched plan: {e.errors()[0]['msg']} at {e.errors()[0]['loc']}") from None
-        try:
-            return check_plan(plan)
         except PlanError as e:
             raise VidschedError(f"{path} is not a valid plan: {e}") from None
     return _compile(target, sets, mask, invert)

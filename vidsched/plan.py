@@ -16,7 +16,9 @@ points forward in program order, so the graph is acyclic. Batches are its layers
 stage's batch is one more than the latest batch among its data predecessors and no
 earlier than its order predecessors' batch. The runtime reads every window of a batch
 before it writes any generated frame, so all stages of a batch see exactly what they
-would see run one by one in program order.
+would see run one by one in program order. A stage's batch is recorded once, in the
+plan's ``batches`` (ask :attr:`Plan.batch_of`); plans written by earlier versions also
+carry ``batch`` on every stage, and are read as long as the two agree.
 
 Joint groups (``vidsched.plan/2``). A stage may be a *group* of windows denoised
 together (temporal MultiDiffusion): its ``generate`` / ``observe`` / ``marginal`` lists
@@ -32,10 +34,11 @@ exactly as before (``vidsched.plan/1``, no ``joint`` key), and both are read.
 
 from __future__ import annotations
 
+from functools import cached_property
 from typing import Literal
 
 import networkx as nx
-from pydantic import BaseModel, ConfigDict, Field, model_serializer
+from pydantic import BaseModel, ConfigDict, Field, model_serializer, model_validator
 
 from vidsched.errors import VidschedError
 
@@ -81,7 +84,6 @@ class PlanStage(_Model):
     observe: list[int] = Field(description="complete observations: every pixel known")
     marginal: list[int] = Field(description="incomplete observations: sampled jointly, discarded")
     source: SourcePos
-    batch: int
     context: list[str] = Field(default_factory=list, description="loop values when the stage was emitted")
     joint: JointWindows | None = Field(None, description="a group of windows denoised together (plan/2)")
 
@@ -142,6 +144,32 @@ class Plan(_Model):
     stats: PlanStats
     mask: MaskReport | None = None
 
+    @model_validator(mode="before")
+    @classmethod
+    def _without_legacy_stage_batches(cls, data):
+        """Plans written before ``batches`` was the only record of a stage's batch also
+        carry ``batch`` on each stage: take those out, refusing one ``batches`` contradicts."""
+        stages = data.get("stages") if isinstance(data, dict) else None
+        if not isinstance(stages, list) or not any(isinstance(st, dict) and "batch" in st for st in stages):
+            return data
+        batch_of = _batch_numbers(data.get("batches"))
+        kept = []
+        for pos, st in enumerate(stages):
+            if isinstance(st, dict) and "batch" in st:
+                st = dict(st)  # the caller's data stays as it was
+                said, index = st.pop("batch"), st.get("index", pos)
+                if isinstance(index, int) and index in batch_of and said != batch_of[index]:
+                    raise PlanError(f"stage {index} says batch {said} but the batches list puts it in batch "
+                                    f"{batch_of[index]}")
+            kept.append(st)
+        return {**data, "stages": kept}
+
+    @cached_property
+    def batch_of(self) -> dict[int, int]:
+        """Stage index -> the number of its batch (its position in ``batches``); built once
+        per plan (plans are frozen)."""
+        return _batch_numbers(self.batches)
+
     def to_json(self, indent: int | None = None) -> str:
         return self.model_dump_json(indent=indent)
 
@@ -149,10 +177,21 @@ class Plan(_Model):
         """The stage graph as networkx (node attribute ``batch``, edge attribute ``kind``)."""
         g = nx.DiGraph()
         for st in self.stages:
-            g.add_node(st.index, batch=st.batch, name=st.name)
+            g.add_node(st.index, batch=self.batch_of[st.index], name=st.name)
         for i, j, kind in self.edges:
             g.add_edge(i, j, kind=kind)
         return g
+
+
+def _batch_numbers(batches) -> dict[int, int]:
+    """Stage index -> the first batch that lists it (anything but lists of ints skipped:
+    the legacy reader sees ``batches`` before pydantic has checked it)."""
+    out: dict[int, int] = {}
+    for b, members in enumerate(batches if isinstance(batches, list) else ()):
+        for i in members if isinstance(members, list) else ():
+            if isinstance(i, int):
+                out.setdefault(i, b)
+    return out
 
 
 # ---- checking a plan loaded from a file ---------------------------------------------------------
@@ -170,10 +209,11 @@ def check_plan(plan: Plan) -> Plan:
     * each frame is generated at most once and never when given, and every frame is
       generated or given; in program order ``observe`` lists only complete frames and
       ``marginal`` only incomplete ones;
-    * stage indices are ``0..n-1``; the batches partition the stages and agree with each
-      stage's ``batch``; every edge points forward between existing stages, with
-      batch(i) < batch(j) for data and batch(i) <= batch(j) for order edges, and every
-      frame a stage observes from an earlier stage has its data edge;
+    * stage indices are ``0..n-1``; the batches partition the stages (a legacy file's
+      stage-level ``batch`` values are checked against them when it is read); every edge
+      points forward between existing stages, with batch(i) < batch(j) for data and
+      batch(i) <= batch(j) for order edges, and every frame a stage observes from an
+      earlier stage has its data edge;
     * run batch by batch, every stage sees the complete / marginal split of program order;
     * ``stats`` count the same stages, batches and frames.
 
@@ -248,9 +288,6 @@ def check_plan(plan: Plan) -> Plan:
     for st in stages:
         if st.index not in batch_of:
             raise PlanError(f"stage {st.index} is in no batch")
-        if st.batch != batch_of[st.index]:
-            raise PlanError(f"stage {st.index} says batch {st.batch} but the batches list puts it in batch "
-                            f"{batch_of[st.index]}")
     edges = set()
     for i, j, kind in plan.edges:
         if not (0 <= i < n and 0 <= j < n):

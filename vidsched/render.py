@@ -245,7 +245,7 @@ def stages_dot(
             f'<TD BORDER="0" ALIGN="LEFT" HEIGHT="{row_h}" CELLPADDING="2">'
             f'<FONT POINT-SIZE="{label_pt}">{h(label)}</FONT></TD>'
         ]
-        text = f'<FONT POINT-SIZE="{label_pt}" COLOR="#555555">b{st.batch}</FONT>'
+        text = f'<FONT POINT-SIZE="{label_pt}" COLOR="#555555">b{plan.batch_of[st.index]}</FONT>'
         cells.append(f'<TD BORDER="0" HEIGHT="{row_h}" CELLPADDING="2">{text}</TD>')
         for f in cols:
             color = COLORS[roles.get(f, "none")]

@@ -118,7 +118,6 @@ def lower(
             observe=st.complete.to_list(),
             marginal=st.marginal.to_list(),
             source=SourcePos(line=st.raw.plan_span.line, column=st.raw.plan_span.column),
-            batch=layer[st.index],
             context=list(st.raw.context),
             joint=_joint(st, stage_list.max_frames),
         )
