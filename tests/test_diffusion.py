@@ -337,9 +337,24 @@ def test_dpmpp_2m_sde_first_step_is_the_ddpm_step_and_eta0_solves_the_ode():
 
 def test_euler_a_is_ancestral_sampling_on_the_karras_grid():
     spec = SAMPLERS["euler_a"]
-    assert spec.sample is ddpm_sample and spec.grid == "karras" and spec.supports_start_sigma
+    assert spec.sample is ddpm_sample and spec.grid == "karras"
     assert spec.evaluations(7) == 7
-    assert not SAMPLERS["ddpm"].supports_start_sigma
+
+
+def test_ddpm_enters_its_own_schedule_part_way_for_an_sdedit_start():
+    """DDPM starts from a guess (SDEdit) at the time t where its training schedule reaches
+    the start sigma, and spaces its steps evenly in t from there down to 0."""
+    from vidsched.diffusion.schedules import schedule_logsnr, schedule_sigmas, schedule_time
+
+    full = schedule_sigmas("cosine", 10, dtype=F64)
+    part = SAMPLERS["ddpm"].sigmas(10, sigma_min=0.002, sigma_max=80.0, rho=7.0, schedule="cosine", start_sigma=0.25)
+    assert len(part) == 11 and float(part[-1]) == 0.0
+    assert abs(float(part[0]) - 0.25) < 1e-6
+    assert bool((part[:-1] > part[1:]).all())  # strictly decreasing
+    assert float(full[0]) > 1e4  # the full grid starts at the schedule's top
+    t = schedule_time("cosine", 0.25)
+    assert abs(float(schedule_logsnr("cosine", torch.tensor([t], dtype=F64))[0]) + 2 * math.log(0.25)) < 1e-9
+    assert schedule_time("cosine", 1e12) == 1.0  # above the schedule's top: start at the top
 
 
 def test_heun_churn_gaussian():

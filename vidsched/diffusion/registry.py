@@ -16,7 +16,6 @@ from dataclasses import dataclass
 from importlib import import_module
 from typing import Any, Literal
 
-from vidsched.errors import VidschedError
 
 
 @dataclass(frozen=True)
@@ -29,12 +28,6 @@ class SamplerSpec:
     grid: Literal["karras", "schedule"]  # EDM's Karras grid, or the training schedule's
     second_order: bool  # Heun: 2N - 1 network evaluations for N steps; else N
     options: tuple[str, ...] = ()  # SamplerSettings fields passed to the function
-
-    @property
-    def supports_start_sigma(self) -> bool:
-        """An SDEdit start (from a prior at a given noise level) needs a grid that can start
-        anywhere: Karras's can, a training schedule's cannot."""
-        return self.grid == "karras"
 
     def evaluations(self, steps: int) -> int:
         """Network evaluations of one stage of ``steps`` steps ending at sigma 0: Heun
@@ -64,10 +57,7 @@ class SamplerSpec:
         from vidsched.diffusion.schedules import karras_sigmas, schedule_sigmas
 
         if self.grid == "schedule":
-            if start_sigma is not None:
-                starters = " or ".join(s.name for s in SAMPLERS.values() if s.supports_start_sigma)
-                raise VidschedError(f"a start from a prior (SDEdit) needs the {starters} sampler, not {self.name}")
-            return schedule_sigmas(schedule, steps)
+            return schedule_sigmas(schedule, steps, start_sigma=start_sigma)
         top = sigma_max if start_sigma is None else min(start_sigma, sigma_max)
         return karras_sigmas(steps, min(sigma_min, top), top, rho)
 

@@ -195,12 +195,28 @@ def karras_sigmas(
     return sigmas.to(dtype=dtype, device=device)
 
 
+def schedule_time(kind: str | GammaFn, sigma: float, **kwargs: float) -> float:
+    """The diffusion time t in [0, 1] at which the schedule reaches noise level ``sigma``
+    (logsnr is decreasing in t, so bisection in float64 finds it to ~1e-15); 1 above the
+    schedule's largest sigma, 0 at or below its smallest."""
+    target = -2.0 * math.log(sigma) if sigma > 0 else math.inf
+    lo, hi = 0.0, 1.0
+    for _ in range(60):
+        mid = 0.5 * (lo + hi)
+        if float(schedule_logsnr(kind, torch.tensor([mid], dtype=torch.float64), **kwargs)[0]) > target:
+            lo = mid  # still less noise than sigma: later
+        else:
+            hi = mid
+    return hi
+
+
 def schedule_sigmas(
     kind: str | GammaFn,
     n: int,
     *,
     dtype: torch.dtype = torch.float32,
     device: torch.device | str | None = None,
+    start_sigma: float | None = None,
     **kwargs: float,
 ) -> Tensor:
     """The training schedule's own grid, for DDPM ancestral sampling: EDM sigmas at
@@ -209,10 +225,15 @@ def schedule_sigmas(
     sigma_i = exp(-logsnr(t_i) / 2). The last point, t = 0, is clean data: its sigma is
     set to exactly 0 (instead of the clipped sqrt(clip_min / (1 - clip_min)) ~ 3e-5), so
     the last step returns the denoised estimate, as DDPM's last step does. The first,
-    t = 1, is sqrt((1 - clip_min) / clip_min) ~ 3.2e4 for clip_min = 1e-9."""
+    t = 1, is sqrt((1 - clip_min) / clip_min) ~ 3.2e4 for clip_min = 1e-9.
+
+    ``start_sigma`` (an SDEdit start, Meng et al. 2022) begins the grid at the time where the
+    schedule reaches that noise level, t_start, and spaces the n steps evenly in t from
+    there: the same schedule, entered part-way."""
     if n < 1:
         raise ValueError("n must be at least 1")
-    t = torch.linspace(1.0, 0.0, n + 1, dtype=torch.float64)
+    t_start = 1.0 if start_sigma is None else schedule_time(kind, start_sigma, **kwargs)
+    t = torch.linspace(t_start, 0.0, n + 1, dtype=torch.float64)
     sigmas = logsnr_to_sigma(schedule_logsnr(kind, t, **kwargs))
     sigmas[-1] = 0.0
     return sigmas.to(dtype=dtype, device=device)

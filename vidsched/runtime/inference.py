@@ -120,11 +120,6 @@ class Inpainter:
         self.executor = Executor(make, sampler, device=self.device, max_windows_per_call=cap)
         from dataclasses import replace
 
-        if settings.refine and not sampler.spec.supports_start_sigma:
-            from vidsched.diffusion.registry import SAMPLERS
-
-            starters = " or ".join(s.name for s in SAMPLERS.values() if s.supports_start_sigma)
-            raise VidschedError(f"refinement starts from a coarse fill (SDEdit): use the {starters} sampler")
         self.refine_executor = Executor(make, replace(sampler, start_sigma=settings.refine_strength),
                                         device=self.device, max_windows_per_call=cap)
 

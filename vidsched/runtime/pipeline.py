@@ -177,10 +177,6 @@ def inpaint(req: RunRequest, progress=None) -> RunResult:
         prior = apply_prior(video.frames, hole, req.prior_mode, threshold=req.prior_threshold)
         frames, todo, start, propagated = prior.frames, prior.hole, prior.start, prior.propagated
         start_sigma = req.prior_strength if req.prior_mode in STARTING_MODES else None
-        if start_sigma is not None and not sampler_spec(req.sampler).supports_start_sigma:
-            raise VidschedError(f"--prior-mode {req.prior_mode} starts sampling from a guess (SDEdit), which the "
-                                f"{req.sampler} sampler cannot (its grid is the training schedule's); use "
-                                f"--prior-mode known, --prior none, or another --sampler")
         result.prior_seconds = prior.seconds
         result.prior_summary = (  # a line of the closing summary, not a warning
             f"propagation: {100 * prior.filled_fraction:.0f} % of the hole is visible in other frames"
