@@ -566,6 +566,9 @@ def test_pipeline_pieces_are_importable_on_their_own():
 _IMPORT_RULES = {
     "vidsched.plan": ("vidsched.lang", "vidsched.compiler", "vidsched.diffusion", "vidsched.runtime", "torch"),
     "vidsched.lang.parser": ("vidsched.plan", "vidsched.lang.check", "vidsched.diffusion", "torch"),
+    "vidsched.lang.program": ("vidsched.plan", "vidsched.lang.check", "vidsched.lang.codegen", "vidsched.lang.machine",
+                              "torch"),
+    "vidsched.lang.codegen": ("vidsched.plan", "vidsched.lang.check", "vidsched.lang.evaluate", "torch"),
     "vidsched.lang.check": ("vidsched.plan", "vidsched.lang.evaluate", "vidsched.lang.validate", "torch"),
     "vidsched.lang.evaluate": ("vidsched.plan", "vidsched.lang.validate", "vidsched.diffusion", "torch"),
     "vidsched.lang.validate": ("vidsched.plan", "vidsched.lang.lower", "vidsched.diffusion", "torch"),

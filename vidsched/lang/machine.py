@@ -3,7 +3,8 @@ parameters, ``done``/``todo``/``given``, the stages emitted so far, the budgets 
 :class:`~vidsched.lang.limits.Limits`) and the value helpers the compiled closures call
 (type of a value, its text in a message, bounded powers, listing costs).
 
-:mod:`vidsched.lang.check` compiles each node to a closure over a :class:`Runtime`;
+:mod:`vidsched.lang.check` compiles each node to a closure over a :class:`Runtime`
+(:mod:`vidsched.lang.codegen` builds them);
 :mod:`vidsched.lang.evaluate` makes one and runs the program on it.
 """
 
