@@ -657,8 +657,9 @@ def step_train_burst(st: Step, seconds: float, data: str | None, sets: list[str]
         target = first + max(1, int(rate * max(0.0, seconds - elapsed) * 0.95))
         # --burst-decay F: a cosine takes the lr down over the last F of the steps (a burst that
         # continues a run ends on a settled EMA instead of at full lr)
-        tail = [f"decay_start={max(first, target - int(decay * (target - first)))}"] if decay > 0 else []
-        st.put(decay_start=int(tail[0].split("=")[1]) if tail else None)
+        decay_start = max(first, target - int(decay * (target - first))) if decay > 0 else None
+        st.put(decay_start=decay_start)
+        tail = [f"decay_start={decay_start}"] if decay_start is not None else []
         cfg = train_config(path, run_dir, target, st.dry, sets + tail)
         train(cfg, clips, held[0] if held else None, resume=True, log=print, on_report=reports.append, stills=stills)
         wall = time.perf_counter() - t0

@@ -17,7 +17,6 @@ from importlib import import_module
 from typing import Any, Literal
 
 
-
 @dataclass(frozen=True)
 class SamplerSpec:
     """One sampler: what it costs, its sigma grid and its sample function."""

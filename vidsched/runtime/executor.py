@@ -301,12 +301,18 @@ class Executor:
     # its own noise stream). On a CPU a cap of 1 is faster: batched activations fall
     # out of the cache (BENCHMARKS.md, stage batching).
     max_windows_per_call: int | None = None
+    _grids: dict = field(default_factory=dict, init=False, repr=False, compare=False)
 
     def sigmas(self) -> torch.Tensor:
-        s = self.settings
-        grid = s.spec.sigmas(s.steps, sigma_min=s.sigma_min, sigma_max=s.sigma_max, rho=s.rho, schedule=s.schedule,
-                             start_sigma=s.start_sigma)
-        return grid.to(self.device, self.dtype)
+        """The sampler's noise grid on the device, made once per settings (a DDPM start
+        part-way into its schedule bisects for the starting time), not once per batch."""
+        key = (self.settings, self.device, self.dtype)
+        if key not in self._grids:
+            s = self.settings
+            grid = s.spec.sigmas(s.steps, sigma_min=s.sigma_min, sigma_max=s.sigma_max, rho=s.rho,
+                                 schedule=s.schedule, start_sigma=s.start_sigma)
+            self._grids[key] = grid.to(self.device, self.dtype)
+        return self._grids[key]
 
     def sample_batch(self, windows: Sequence[Window], seed: int, on_step=None) -> np.ndarray:
         """Sample a batch of windows; returns (B, K, 3, H, W) float32."""

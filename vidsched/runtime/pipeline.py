@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
-from vidsched.diffusion.registry import RUN_SAMPLER, RUN_STEPS, sampler_spec
+from vidsched.diffusion.registry import RUN_SAMPLER, RUN_STEPS
 from vidsched.errors import MaskError, VidschedError
 
 from vidsched.runtime.inference import DEFAULT_SCHEME  # noqa: E402  (no torch at import)
