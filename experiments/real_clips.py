@@ -16,8 +16,8 @@ cuts regions around the holes (``--region auto``) or letterboxes whole frames (`
 
 Masks (``vidsched.benchmark.evaluation_mask``, at least 1 % of every frame; seeded per clip
 from the clip's name, so a clip gets the same hole whatever else is run): ``object``
-(moving object silhouettes) and ``logo`` (stationary logos and captions); ``box`` on
-request. A moving hole must hide moving content: seeds are tried until at least
+(moving object silhouettes) and ``logo`` (stationary logos and captions); ``lines``
+(appendix D's moving thin lines: scratches, wires) and ``box`` on request. A moving hole must hide moving content: seeds are tried until at least
 ``--min-moving`` (5 %) of its pixels are where the truth changes between frames (the JSON
 records the share reached). Every method gets the clip with its hole blacked out.
 
@@ -69,7 +69,7 @@ RESULTS = REPO / "experiments" / "results"
 IMG = REPO / "docs" / "img"
 SHIPPED = REPO / "vidsched" / "assets" / "vidsched-corpus64.json"  # vidsched.runtime.pipeline.DEFAULT_CHECKPOINT
 CORPUS = REPO / "data" / "corpus"
-MASKS = ("object", "logo", "box")
+MASKS = ("object", "logo", "lines", "box")
 REGIONS = ("auto", "full")  # the default comparison; "crop" is accepted too
 METRICS = ("hole_psnr", "ssim", "e_warp", "sharpness", "seconds")
 LABELS = {"hole_psnr": "hole PSNR (dB) ↑", "ssim": "SSIM (DEVIL) ↑", "e_warp": "E_warp ↓",

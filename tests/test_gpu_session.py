@@ -4,7 +4,6 @@ that fails is recorded as failed and the later steps still run."""
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import os
 import subprocess
@@ -12,6 +11,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from script_loader import load_script as load_script_at
 
 REPO = Path(__file__).resolve().parents[1]
 SCRIPT = REPO / "benchmarks" / "gpu_session.py"
@@ -22,10 +22,7 @@ pytestmark = pytest.mark.slow  # the dry run takes ~50 s on 2 busy cores
 
 
 def load_script():
-    spec = importlib.util.spec_from_file_location("gpu_session", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_script_at("benchmarks/gpu_session.py")
 
 
 @pytest.fixture(scope="module")

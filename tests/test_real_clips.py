@@ -6,25 +6,18 @@ needed), with Telea, temporal propagation and the shipped checkpoint at 2 sample
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import math
 import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
-
-REPO = Path(__file__).resolve().parents[1]
+from script_loader import load_script
 
 
 @pytest.fixture(scope="module")
 def real_clips():
-    spec = importlib.util.spec_from_file_location("real_clips", REPO / "experiments" / "real_clips.py")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules["real_clips"] = module
-    spec.loader.exec_module(module)
-    yield module
+    yield load_script("experiments/real_clips.py")
     sys.modules.pop("real_clips", None)
 
 
