@@ -569,6 +569,7 @@ _IMPORT_RULES = {
     "vidsched.lang.program": ("vidsched.plan", "vidsched.lang.check", "vidsched.lang.codegen", "vidsched.lang.machine",
                               "torch"),
     "vidsched.lang.codegen": ("vidsched.plan", "vidsched.lang.check", "vidsched.lang.evaluate", "torch"),
+    "vidsched.lang.procedures": ("vidsched.plan", "vidsched.lang.check", "vidsched.lang.evaluate", "torch"),
     "vidsched.lang.check": ("vidsched.plan", "vidsched.lang.evaluate", "vidsched.lang.validate", "torch"),
     "vidsched.lang.evaluate": ("vidsched.plan", "vidsched.lang.validate", "vidsched.diffusion", "torch"),
     "vidsched.lang.validate": ("vidsched.plan", "vidsched.lang.lower", "vidsched.diffusion", "torch"),

@@ -67,6 +67,22 @@ def test_arity_error_at_the_call():
     assert any("declared at line 3" in n for n in err.notes)
 
 
+def test_unknown_procedure_is_an_error_at_the_call_with_the_nearest_name():
+    (err,) = errors_of(DEFS + "scheme s(T = 8, K = 4) {\n    stepp(todo, K)\n}\n")
+    assert isinstance(err, UnknownNameError) and (err.line, err.column) == (10, 5)
+    assert err.message == "unknown procedure stepp"
+    assert "did you mean step?" in err.notes and "procedures: step" in err.notes
+    # an unknown function in an expression: the nearest declared or built-in name
+    (err,) = errors_of(DEFS + "scheme s(T = 8, K = 4) {\n    let h = halff(K)\n}\n")
+    assert err.message == "unknown function halff" and (err.line, err.column) == (10, 13)
+    assert "did you mean half?" in err.notes
+    # the arguments of an unknown procedure are still checked
+    errs = errors_of("scheme s(T = 8, K = 4) {\n    nope(zz)\n}\n")
+    assert [(e.message, e.line, e.column) for e in errs] == [("unknown procedure nope", 2, 5),
+                                                            ("unknown name zz", 2, 10)]
+    assert any("proc NAME" in n for n in errs[0].notes)
+
+
 def test_type_error_in_a_function_body_names_the_call():
     (err,) = errors_of(DEFS + "scheme s(T = 8, K = 4) {\n    let h = half(todo)\n}\n")
     assert isinstance(err, SchemeTypeError) and (err.line, err.column) == (1, 14)

@@ -1,7 +1,7 @@
 """The scheme language's abstract syntax tree: frozen dataclasses, a position on each.
 
 The parser (`parser.py`) builds these from Lark's parse tree; nothing else creates
-them. Later passes never mutate the tree: the checker (`checker.py`) resolves names and
+them. Later passes never mutate the tree: the checker (`check.py`) resolves names and
 types and compiles it to closures, the evaluator runs those closures.
 """
 

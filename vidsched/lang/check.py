@@ -10,6 +10,8 @@ over a :class:`~vidsched.lang.machine.Runtime` (:mod:`vidsched.lang.codegen` bui
 the static types chosen here decide which), so evaluation does not re-dispatch on node
 types (a 10,000-frame scheme runs tens of thousands of loop iterations). Each node's
 static cost in evaluation steps is counted here too and charged when its statement runs.
+Calls of the scheme's procedures and functions (``proc``, ``fn``; each compiled in place
+with its arguments' types) are handled by :mod:`vidsched.lang.procedures`.
 
 The language has no I/O and no way to reach Python: values are integers, exact
 fractions, booleans, frame sets and tuples (lists). Loops are bounded, integers are
@@ -27,7 +29,6 @@ from vidsched.errors import (
     ArityError,
     AssignmentError,
     ParameterError,
-    RecursiveCallError,
     ResourceLimitError,
     SchemeError,
     SchemeErrors,
@@ -41,23 +42,18 @@ from vidsched.lang import ast
 from vidsched.lang import codegen as cg
 from vidsched.lang.builtins import ANY, BOOL, BUILTINS, INT, LIST, NUM, SET, TYPE_TEXT
 from vidsched.lang.codegen import ARITH_STEPS, BIG, CALL_STEPS, COMPARE_STEPS, FAST_OPS, INT_ARITH_STEPS
-from vidsched.lang.imports import Linked, Module, link
+from vidsched.lang.imports import Linked, link
+from vidsched.lang.procedures import DefinitionCalls
 from vidsched.lang.program import KEYWORDS, REQUIRED_PARAMS, STATE_NAMES, Program, Scope, Var
 
 __all__ = ["KEYWORDS", "REQUIRED_PARAMS", "STATE_NAMES", "Program", "check"]
 
-_MAX_EXPANSIONS = 10_000  # bodies of procedures and functions compiled, one per call site
 
-
-class _Checker:
+class _Checker(DefinitionCalls):
     """Resolves names and types, collects static errors, compiles to closures."""
 
     def __init__(self, linked: Linked) -> None:
-        # The file being compiled: the scheme's, or an imported one while a body declared
-        # there is compiled (`expand` switches `module`, `source` and `definitions`).
-        self.linked = linked
-        self.module = linked.root
-        self.source = linked.root.source
+        self.init_definitions(linked)  # the linked files, the one being compiled
         self.errors: list[SchemeError] = []
         self.num_slots = 0
         # Static cost of the expressions compiled so far: nodes that cost one evaluation
@@ -66,34 +62,11 @@ class _Checker:
         self.big = 0
         self._operands_big = False  # set by a node whose operands are frame sets
         self._weight = 1  # set by a node that costs more steps than one (a call, fractions)
-        # Procedures and functions (`proc`, `fn`): each call is compiled in place, with the
-        # static types of its arguments; `expanding` is the chain of calls being compiled.
-        self.definitions: dict[str, ast.Definition] = linked.root.names
-        self.expanding: list[tuple[ast.Definition, Span]] = []
-        self.expansions = 0
-        self.reported: set[tuple[type, str, Span | None]] = set()
         self.in_joint = False  # compiling the body of a `joint` block
 
     # ---- helpers ------------------------------------------------------------------
     def error(self, cls: type[SchemeError], message: str, span: Span, notes: list[str] | None = None) -> None:
         self.errors.append(cls(message, span, self.source, list(notes or [])))
-
-    def enter(self, module: Module) -> tuple[Module, SourceFile, dict]:
-        """Compile in `module`'s file from now on; returns what :meth:`leave` restores."""
-        saved = (self.module, self.source, self.definitions)
-        self.module, self.source, self.definitions = module, module.source, module.names
-        return saved
-
-    def leave(self, saved: tuple[Module, SourceFile, dict]) -> None:
-        self.module, self.source, self.definitions = saved
-
-    def call_note(self, defn: ast.Definition, call_span: Span, module: Module) -> str:
-        """``in proc step, called at line 13, column 9`` (naming the caller's file when
-        the body is in another)."""
-        where = f"line {call_span.line}, column {call_span.column}"
-        if module is not self.module:
-            where += f" of {self.source.name}"
-        return f"in {defn.kind} {defn.name}, called at {where}"
 
     def new_slot(self) -> int:
         self.num_slots += 1
@@ -336,103 +309,14 @@ class _Checker:
         # (where `-` may be set difference, ANY: decided at run time)
         return cg.arith_step(op, lt, rtp, rfn, span), result_type
 
-    # ---- procedures and functions ----------------------------------------------------
-    def expand(self, defn: ast.Definition, call_span: Span | None, arg_types: list[str]) -> tuple[Callable, str, list[int]] | None:
-        """Compile `defn`'s body for one call (or, with call_span None, once on its own
-        with arguments of unknown type); return (code, type, parameter slots), or None
-        where the call is recursive or the expansion too large (the error is reported)."""
-        chain = [d.name for d, _ in self.expanding]
-        if defn.name in chain:
-            loop = " -> ".join(chain[chain.index(defn.name):] + [defn.name])
-            self.error(
-                RecursiveCallError,
-                f"{defn.name} calls itself ({loop}): procedures and functions cannot be recursive",
-                call_span or defn.name_span,
-                ["write the repetition as a for or while loop"],
-            )
-            return None
-        self.expansions += 1
-        if self.expansions > _MAX_EXPANSIONS:
-            if self.expansions == _MAX_EXPANSIONS + 1:
-                self.error(ResourceLimitError, f"the calls of procedures and functions expand to more than "
-                           f"{_MAX_EXPANSIONS:,} bodies", call_span or defn.name_span,
-                           ["a procedure that calls others several times each multiplies them"])
-            return None
-        first_error = len(self.errors)
-        module = self.linked.module_of.get(id(defn), self.module)
-        note = self.call_note(defn, call_span, module) if call_span is not None else ""
-        saved = self.enter(module)
-        root = Scope(None)
-        slots = [self.declare(name, span, typ, "arg", root).slot for (name, span), typ in zip(defn.params, arg_types)]
-        self.expanding.append((defn, call_span or defn.name_span))
-        try:
-            if defn.body is not None:
-                fn, typ = self.block(defn.body, root), ANY
-            else:
-                fn, typ = self.expr(defn.value, root)
-        finally:
-            self.expanding.pop()
-            self.leave(saved)
-        # An error in the body is reported once, at its position in the body; where it
-        # depends on this call's arguments, a note names the call site.
-        new, kept = self.errors[first_error:], []
-        for err in new:
-            if not getattr(err, "_in_body", False):  # (not yet seen by an inner call)
-                key = (type(err), err.message, err.span, err.source.name if err.source else None)
-                if key in self.reported:
-                    continue
-                self.reported.add(key)
-                err._in_body = True
-            if call_span is not None:
-                err.notes.append(note)
-            kept.append(err)
-        del self.errors[first_error:]
-        self.errors += kept
-        return fn, typ, slots
-
-    def call_defined(self, defn: ast.Definition, node: ast.Call | ast.CallStmt, scope: Scope) -> tuple[Callable, str]:
-        """A call of a `proc` (as a statement) or a `fn` (in an expression)."""
-        arg_fns = [self.expr(a, scope) for a in node.args]
-        if len(node.args) != len(defn.params):
-            n = len(defn.params)
-            self.error(
-                ArityError,
-                f"{defn.name}() takes {n} argument{'s' if n != 1 else ''}, got {len(node.args)}",
-                node.func_span,
-                [f"{defn.kind} {defn.name}({', '.join(p for p, _ in defn.params)}) is declared at line {defn.span.line}"],
-            )
-            return (lambda rt: 0), ANY
-        expanded = self.expand(defn, node.func_span, [t for _, t in arg_fns])
-        if expanded is None:
-            return (lambda rt: 0), ANY
-        body, typ, slots = expanded
-        fns = [f for f, _ in arg_fns]
-        module = self.linked.module_of.get(id(defn), self.module)
-        where = self.call_note(defn, node.func_span, module)
-        body_source = None if module is self.module else module.source  # another file: errors point into it
-        return cg.defined_call_fn(fns, slots, body, node.span, where, body_source, module.note), typ
-
     def expr_Call(self, node: ast.Call, scope):
         defn = self.definitions.get(node.func)
         if defn is not None:
-            if defn.kind == "proc":
-                self.error(SchemeTypeError, f"{defn.name} is a procedure: it emits stages and has no value",
-                           node.func_span, [f"call it as a statement: {defn.name}(...)"])
-                return (lambda rt: 0), ANY
-            fn, typ = self.call_defined(defn, node, scope)
-            self._weight = CALL_STEPS
-            return fn, typ
+            return self.function_call(defn, node, scope)
         builtin = BUILTINS.get(node.func)
         arg_fns = [self.expr(a, scope) for a in node.args]
         if builtin is None:
-            notes = []
-            close = difflib.get_close_matches(node.func, list(BUILTINS), n=1)
-            if close:
-                notes.append(f"did you mean {close[0]}?")
-            notes.append("functions: " + ", ".join(sorted(BUILTINS)))
-            if self.definitions:
-                notes.append("declared: " + ", ".join(sorted(self.definitions)))
-            self.error(UnknownNameError, f"unknown function {node.func}", node.func_span, notes)
+            self.unknown_callable(node.func, node.func_span, "function")
             return (lambda rt: 0), ANY
         n = len(node.args)
         nparams = len(builtin.params)
@@ -582,21 +466,6 @@ class _Checker:
         fn = cg.as_set_fn(fn, typ, node.frames.span, "given")
         return cg.given_fn(fn, steps, ops, node.span)
 
-    def stmt_CallStmt(self, node: ast.CallStmt, scope):
-        defn = self.definitions.get(node.func)
-        if defn is None or defn.kind != "proc":
-            what = "a function" if defn is not None or node.func in BUILTINS else "not a procedure"
-            if defn is None and node.func not in BUILTINS:
-                self.expr(ast.Call(node.span, node.func, node.func_span, node.args), scope)  # unknown function
-                return lambda rt: None
-            self.error(SchemeTypeError, f"{node.func} is {what}: its value would be thrown away", node.func_span,
-                       [f"use its value, e.g. let x = {node.func}(...)"])
-            return lambda rt: None
-        mark = self.mark()
-        call, _ = self.call_defined(defn, node, scope)
-        steps, ops = self.cost_since(mark)
-        return cg.call_stmt_fn(call, steps, ops, node.span)
-
     def stmt_NoMarginals(self, node, scope):
         return cg.no_marginals_fn()
 
@@ -684,29 +553,10 @@ def check(scheme: ast.Scheme, source: SourceFile, linked: Linked | None = None) 
         raise SchemeErrors([ResourceLimitError("the scheme is nested too deeply", scheme.span, source)]) from None
 
 
-def _declare(checker: _Checker, module: Module) -> None:
-    """Check the names `module` declares; a definition that may not be called under its
-    name (declared twice, a built-in's name) leaves the module's namespace."""
-    saved = checker.enter(module)
-    seen: dict[str, ast.Definition] = {}
-    for defn in module.definitions:
-        if defn.name in seen:
-            line = seen[defn.name].span.line
-            checker.error(AssignmentError, f"{defn.name} is already declared (line {line})", defn.name_span)
-        elif defn.name in BUILTINS or defn.name in STATE_NAMES or defn.name in KEYWORDS:
-            what = "a built-in function" if defn.name in BUILTINS else "a built-in name"
-            checker.error(AssignmentError, f"{defn.name} is {what} and cannot be declared", defn.name_span)
-            if module.names.get(defn.name) is defn:
-                del module.names[defn.name]
-        else:
-            seen[defn.name] = defn
-    checker.leave(saved)
-
-
 def _check(scheme: ast.Scheme, source: SourceFile, linked: Linked) -> Program:
     checker = _Checker(linked)
     for module in linked.modules:
-        _declare(checker, module)
+        checker.declare_definitions(module)
     scope = Scope(None)
     names, spans, fns, types = [], {}, [], {}
     for param in scheme.params:
@@ -734,12 +584,8 @@ def _check(scheme: ast.Scheme, source: SourceFile, linked: Linked) -> Program:
                 scheme.name_span,
                 [f"e.g. scheme {scheme.name}(T = 200, K = 16) {{ ... }}"],
             )
-    # Each procedure's body on its own, once, with arguments of unknown type: the errors
-    # that do not depend on a call (after the parameters: they hold the first slots).
-    for module in linked.modules:  # (those of imported files in their own files)
-        for defn in module.definitions:
-            if module.names.get(defn.name) is defn:
-                checker.expand(defn, None, [ANY] * len(defn.params))
+    # Each procedure's body on its own (after the parameters: they hold the first slots).
+    checker.check_bodies()
     body = checker.block(scheme.body, scope)
     if checker.errors:
         imported = {id(m.source): m.note for m in linked.modules if m.note}
