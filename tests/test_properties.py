@@ -8,6 +8,9 @@
     either compile or raise the project's own ``SchemeError``: never another exception,
     never a hang. When they compile, the plan must be valid and survive JSON.
 (c) Mask specialisation of a valid plan, for a random set of complete frames, is valid.
+(a') Generated programs with procedures, functions and imports (of the shipped library,
+    of missing files and names), calls of the right and the wrong arity and recursive
+    ones: the same property as (a).
 
 Work is bounded with ``Limits``; each example also runs under a hard wall-clock alarm so
 that a hang fails the test instead of stalling the suite.
@@ -360,6 +363,110 @@ def test_generated_programs_with_a_mask_compile_or_raise_scheme_errors(text, hol
     if isinstance(result, Plan):
         assert result.num_frames == holes.num_frames
         assert set(holes.complete_frames()) <= set(result.given)
+
+
+# ---- (a') procedures, functions and imports --------------------------------------------------------
+# Definitions take the skeleton's names as arguments (T, K, n; a and b for functions), so
+# their bodies are drawn from the same statements and expressions; calls may have the
+# wrong number of arguments, name nothing, or recurse (directly or through another
+# definition), and imports name the library, a missing library or file, or a name the
+# library does not declare.
+PROC_ARGS = "T, K, n"
+FN_ARGS = "T, K, n, a, b"
+DEF_NAMES = ["p", "q", "f", "g", "ar"]  # ar: also a procedure of std.ar (a clash when imported)
+# An import, and calls of what it brings (a call of a name it does not bring: unknown).
+IMPORTS = {
+    "": [],
+    "import std.ar": ["ar(todo, K, max(1, K // 2))", "ar_stage(first(todo, max(1, K // 2)), K)"],
+    "from std.improved_ar import fill, far_future": ["fill(0 ..< T, K, max(1, K // 2), 0)",
+                                                      "let h = far_future(min(todo | {0}), 2, 1)"],
+    "import std.hierarchy": ["fill_gaps(spread(0 ..< T, 2), K, max(1, K // 2))"],
+    "import std.ar\nfrom std.ar import ar_stage": ["ar_stage(first(todo, 2), K)"],
+    "import std.nothing": [],
+    'import "lib/missing.sched"': [],
+    "from std.ar import nope": ["nope(K)"],
+}
+
+
+def _call(draw, defs: dict[str, str], slot: int) -> str:
+    """A call of a definition as its kind wants it (a `proc` as a statement, a `fn` in an
+    expression); now and then the wrong arity, the wrong kind or an unknown name."""
+    if defs and draw(st.integers(0, 4)) > 0:
+        name = draw(st.sampled_from(sorted(defs)))
+        kind = defs[name]
+        args = PROC_ARGS if kind == "proc" else FN_ARGS
+    else:  # a mistake (or nothing declared to call)
+        name = draw(st.sampled_from(sorted(defs) + ["pp"]))
+        kind = draw(st.sampled_from(["proc", "fn"]))
+        args = draw(st.sampled_from(["K", "", FN_ARGS, PROC_ARGS]))
+    if kind == "proc":
+        return f"{name}({args})"
+    if draw(st.booleans()):
+        return f"let c{slot} = {name}({args})"
+    return f"stage {{ generate first(todo, 1) | ({name}({args}) & todo) }}"
+
+
+def _definition(draw, name: str, kind: str, defs: dict[str, str]) -> str:
+    """A `proc` over the skeleton's statements (and calls of the definitions, itself
+    included: recursion), or a `fn` of an integer or a frame-set expression."""
+    if kind == "fn":
+        value = _int(draw, 2) if draw(st.booleans()) else _set(draw, 2)
+        return f"fn {name}({FN_ARGS}) = {value}"
+    stmts = ["let a = 0", "let b = 1", "let fs = {}"]
+    for i in range(draw(st.integers(0, 3))):
+        if draw(st.integers(0, 4)) == 0:
+            stmts.append(_call(draw, defs, i))
+        else:
+            stmts.append(_stmt(draw, 1, draw(st.integers(0, 3)) == 0))
+    return f"proc {name}({PROC_ARGS}) {{\n    " + "\n    ".join(stmts) + "\n}"
+
+
+@st.composite
+def programs_with_definitions(draw) -> str:
+    defs: dict[str, str] = {}
+    for name in draw(st.lists(st.sampled_from(DEF_NAMES), min_size=draw(st.sampled_from([0, 1, 1, 1])), max_size=3,
+                              unique=True)):
+        defs[name] = draw(st.sampled_from(["proc", "proc", "fn"]))
+    texts = [_definition(draw, name, kind, defs) for name, kind in defs.items()]
+    if texts and draw(st.sampled_from(range(10))) == 9:  # declared twice
+        texts.append(texts[0])
+    imported = draw(st.sampled_from(sorted(IMPORTS)))
+    calls = [_call(draw, defs, i) for i in range(draw(st.integers(0, 3 if defs else 1)))]
+    calls += draw(st.lists(st.sampled_from(IMPORTS[imported] or ["ar(todo, K, 2)"]), max_size=2 if imported else 1))
+    body = ["let a = 0", "let b = 1", "let fs = {}"] + calls + [draw(TAIL)]
+    params = draw(st.sampled_from(["T = 24, K = 6, n = 2", "T = 40, K = 8, n = 0", "T = 5, K = 3, n = 1"]))
+    return (imported + "\n" + "\n".join(texts) + f"\nscheme gen({params}) {{\n    "
+            + "\n    ".join(body) + "\n}\n")
+
+
+@PROPERTY_SETTINGS
+@given(programs_with_definitions())
+def test_generated_procedures_functions_and_imports_compile_or_raise_scheme_errors(text):
+    compile_or_scheme_error(text)
+
+
+def test_the_generator_of_definitions_reaches_plans_and_their_errors():
+    """Sanity check: it yields plans that call definitions and every error of the constructs."""
+    kinds: set[str] = set()
+    messages: list[str] = []
+    plans = 0
+
+    @settings(max_examples=300, deadline=None, suppress_health_check=list(HealthCheck))
+    @given(programs_with_definitions())
+    def collect(text):
+        nonlocal plans
+        result = compile_or_scheme_error(text)
+        if isinstance(result, Plan):
+            plans += "proc " in text or "import" in text
+        else:
+            errors = result.errors if isinstance(result, SchemeErrors) else [result]
+            kinds.update(e.kind for e in errors)
+            messages.extend(e.message for e in errors)
+
+    collect()
+    assert plans >= 1
+    assert {"recursion", "arity", "import", "unknown-name"} <= kinds, kinds
+    assert any(m.startswith("unknown procedure") for m in messages)
 
 
 def test_the_generator_reaches_every_outcome():
