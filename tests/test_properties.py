@@ -445,47 +445,39 @@ def test_generated_procedures_functions_and_imports_compile_or_raise_scheme_erro
     compile_or_scheme_error(text)
 
 
-def test_the_generator_of_definitions_reaches_plans_and_their_errors():
-    """Sanity check: it yields plans that call definitions and every error of the constructs."""
-    kinds: set[str] = set()
-    messages: list[str] = []
-    plans = 0
+def outcomes(strategy, examples: int) -> tuple[list[str], list[SchemeError]]:
+    """Compile `examples` programs drawn from `strategy`: the texts that gave a plan, and
+    every error of the others (a sanity check of a generator)."""
+    plans: list[str] = []
+    errors: list[SchemeError] = []
 
-    @settings(max_examples=300, deadline=None, suppress_health_check=list(HealthCheck))
-    @given(programs_with_definitions())
+    @settings(max_examples=examples, deadline=None, suppress_health_check=list(HealthCheck))
+    @given(strategy)
     def collect(text):
-        nonlocal plans
         result = compile_or_scheme_error(text)
         if isinstance(result, Plan):
-            plans += "proc " in text or "import" in text
+            plans.append(text)
         else:
-            errors = result.errors if isinstance(result, SchemeErrors) else [result]
-            kinds.update(e.kind for e in errors)
-            messages.extend(e.message for e in errors)
+            errors.extend(result.errors if isinstance(result, SchemeErrors) else [result])
 
     collect()
-    assert plans >= 1
+    return plans, errors
+
+
+def test_the_generator_of_definitions_reaches_plans_and_their_errors():
+    """Sanity check: it yields plans that call definitions and every error of the constructs."""
+    plans, errors = outcomes(programs_with_definitions(), 300)
+    assert any("proc " in text or "import" in text for text in plans)
+    kinds = {e.kind for e in errors}
     assert {"recursion", "arity", "import", "unknown-name"} <= kinds, kinds
-    assert any(m.startswith("unknown procedure") for m in messages)
+    assert any(e.message.startswith("unknown procedure") for e in errors)
 
 
 def test_the_generator_reaches_every_outcome():
     """Sanity check of the generator itself: it yields valid plans and errors of many kinds."""
-    kinds: set[str] = set()
-    plans = 0
-
-    @settings(max_examples=150, deadline=None, suppress_health_check=list(HealthCheck))
-    @given(programs())
-    def collect(text):
-        nonlocal plans
-        result = compile_or_scheme_error(text)
-        if isinstance(result, Plan):
-            plans += 1
-        else:
-            kinds.update(e.kind for e in (result.errors if isinstance(result, SchemeErrors) else [result]))
-
-    collect()
-    assert plans >= 1
+    plans, errors = outcomes(programs(), 150)
+    assert plans
+    kinds = {e.kind for e in errors}
     assert len(kinds) >= 5, kinds
 
 
