@@ -4,6 +4,7 @@ test per error, with its file and position."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 import re
 import tomllib
@@ -183,6 +184,32 @@ def test_multi_resolution_schemes_import_the_library_and_keep_their_plans(name, 
         assert re.search(r"\b(improved_ar|fill)\(", text[st.source.line - 1]), (st.index, st.source)
     assert any("of std/improved_ar.sched" in c for st in imported.stages for c in st.context)
     assert imported.to_json() == compile_scheme(name, overrides).to_json()  # deterministic
+
+
+# The multi-resolution schemes as written by hand before procedures existed (commit
+# 62d13ae), compiled: digests of their plans (without positions and statistics).
+BEFORE_PROCEDURES = REPO / "tests" / "data" / "multires_before_procedures.json"
+MULTIRES_CASES = {
+    "improved_ar_2res": [{"T": 200}, {"T": 1000, "K": 8, "stride": 5}, {"T": 5000},
+                         {"T": 333, "K": 12, "stride": 2, "step": 3, "future": 5}],
+    "improved_ar_3res": [{"T": 200}, {"T": 1000, "K": 8, "coarse": 7, "mid": 3}, {"T": 5000},
+                         {"T": 333, "K": 12, "coarse": 12, "mid": 5, "step": 4, "future": 0}],
+}
+
+
+def plan_content(plan) -> dict:
+    """What a plan says, without where it was written (positions) or its statistics."""
+    d = _without_positions(plan)
+    d.pop("stats")
+    return d
+
+
+@pytest.mark.parametrize("name, overrides", [(n, o) for n, cases in MULTIRES_CASES.items() for o in cases])
+def test_multi_resolution_schemes_plan_what_they_planned_before_procedures(name, overrides):
+    before = json.loads(BEFORE_PROCEDURES.read_text())
+    key = name + "@" + ",".join(f"{k}={v}" for k, v in overrides.items())
+    content = json.dumps(plan_content(compile_scheme(name, overrides)), sort_keys=True)
+    assert hashlib.sha256(content.encode()).hexdigest() == before[key]
 
 
 def test_the_library_is_package_data():
