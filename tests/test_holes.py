@@ -276,3 +276,37 @@ def test_cli_compile_with_a_mask(tmp_path, capsys):
     assert "improved_ar_informative (T=40, K=8" in out
     plan = compile_scheme("improved_ar_informative", {"K": 8}, holes=HoleMap.from_mask(moving_box(40, 2)))
     assert f"{len(plan.stages)} stages" in out
+
+
+# ---- the compile benchmark's masked case ------------------------------------------------------
+def _compile_speed():
+    import importlib.util
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parents[1] / "benchmarks" / "compile_speed.py"
+    spec = importlib.util.spec_from_file_location("compile_speed_for_tests", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_the_compile_benchmark_times_every_scheme_that_reads_the_mask_with_one(monkeypatch):
+    from vidsched.compiler import builtin_schemes
+
+    bench = _compile_speed()
+    compiled = []  # (T, hole map) of each compile the benchmark times
+    real_compile = bench.compile_scheme
+
+    def recording_compile(name, overrides, **kwargs):
+        compiled.append((overrides["T"], kwargs.get("holes")))
+        return real_compile(name, overrides, **kwargs)
+
+    monkeypatch.setattr(bench, "compile_scheme", recording_compile)
+    reads_mask = re.compile(r"\b(has_mask|hole_fraction|coverage|informative)\(")
+    assert sorted(bench.MASKED_SCHEMES) == sorted(b.name for b in builtin_schemes() if reads_mask.search(b.text))
+    maps, seconds = bench.hole_maps(1)
+    assert sorted(maps) == [bench.T_SMALL, bench.T_LARGE] and all(s > 0 for s in seconds.values())
+    assert all(maps[T].num_frames == T and maps[T].holes[0] != maps[T].holes[1] for T in maps)  # moving
+    row = bench.measure_scheme("improved_ar_informative", 1, maps)
+    assert row["scheme"] == "improved_ar_informative +mask" and row["masked"] and "error" not in row
+    assert compiled == [(bench.T_SMALL, maps[bench.T_SMALL]), (bench.T_LARGE, maps[bench.T_LARGE])]
