@@ -96,3 +96,33 @@ def test_unknown_mode_is_refused():
     frames, hole = panning_clip(T=3)
     with pytest.raises(ValueError, match="prior mode"):
         apply_prior(frames, hole, "guess")
+
+
+
+@pytest.mark.parametrize("mode", ["init", "hybrid"])
+def test_frames_that_are_all_hole_do_not_start_from_the_hidden_input(monkeypatch, mode):
+    """A frame with no known and no propagated pixel gives Telea nothing to draw from
+    (OpenCV returns it unchanged): the start must not be the input the mask hides, or the
+    model would hand it back (`vidsched run` on an all-hole mask returned the input). It
+    starts from the mean colour the video shows instead, mid-grey when it shows nothing."""
+    from types import SimpleNamespace
+
+    import vidsched.propagation
+
+    def finds_nothing(frames, hole):  # propagation that brings nothing in (a scene with no overlap)
+        return SimpleNamespace(frames=frames.copy(), filled=np.zeros_like(hole),
+                               confidence=np.zeros(hole.shape, np.float32))
+
+    monkeypatch.setattr(vidsched.propagation, "propagate", finds_nothing)
+    frames, _ = panning_clip(T=6)
+    hole = np.zeros(frames.shape[:3], bool)
+    hole[2] = True  # one frame all hole; the others show a mean colour
+    hole[3, 10:20, 10:20] = True
+    prior = apply_prior(frames, hole, mode)
+    assert np.array_equal(prior.start[~hole], frames[~hole])
+    blind = prior.start[2].reshape(-1, 3)
+    assert (blind == blind[0]).all()  # one flat colour, none of the hidden frame's texture
+    assert np.abs(blind[0].astype(int) - frames[~hole].mean(axis=0)).max() <= 1
+    assert prior.start[3][hole[3]].std() > 0  # a frame with known pixels still gets Telea's fill
+    everything = apply_prior(frames, np.ones(frames.shape[:3], bool), mode)
+    assert (everything.start == 128).all()

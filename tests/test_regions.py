@@ -162,6 +162,9 @@ def test_frame_smaller_than_the_model_input_is_one_whole_frame_region():
     for mode in ("auto", "crop", "full"):
         (r,) = plan_regions(hole, mode=mode).regions
         assert (r.y0, r.x0, r.y1, r.x1) == (0, 0, 30, 40) and r.zoom == 40 / 64 < 1
+    # the note says why: the frame is small, not the hole big (it said "hole needs 100 %")
+    (note,) = plan_regions(hole, mode="crop").notes
+    assert "no larger than the model's input" in note and "100%" not in note, note
 
 
 def test_full_mode_is_the_whole_frame_letterboxed():

@@ -420,14 +420,60 @@ def test_bad_input_is_a_clear_error(capsys, assets, tmp_path, case):
 
 
 def test_mask_without_a_hole_copies_the_video_through(capsys, assets, tmp_path):
+    """... and still writes the --compare and --save-sources asked for (they were skipped)."""
     mask = tmp_path / "none.npy"
     np.save(mask, np.zeros((T, H, W), np.uint8))
-    out = tmp_path / "out.npy"
+    out, compare, sources = tmp_path / "out.npy", tmp_path / "compare.npy", tmp_path / "sources.npy"
     code, stdout, stderr = cli(capsys, "run", assets.video, "--mask", mask, "--checkpoint", assets.checkpoint,
-                               "-q", "-o", out)
+                               "-q", "-o", out, "--compare", compare, "--save-sources", sources)
     assert code == 0, stderr
     assert "copied through" in stdout and "no pixel to fill" in stderr
+    assert f"wrote {compare}" in stdout
     assert np.array_equal(np.load(out), assets.frames)
+    assert len(np.load(compare)) == T
+    assert (np.load(sources) == 0).all()  # every pixel is the input's
+
+
+def test_holes_in_a_few_frames_leave_the_other_frames_untouched(capsys, assets, tmp_path):
+    """Holes at the frame border in the last 4 of 8 frames: those are filled, every other
+    frame comes back bit-exact, and the note about the stages the scheme skips reads as
+    English (it said "1 stages of the scheme were skipped")."""
+    hole = np.zeros((T, H, W), np.uint8)
+    hole[4:, 0:6, W - 8:W] = 255  # in the top-right corner
+    np.save(tmp_path / "few.npy", hole)
+    out = tmp_path / "out.npy"
+    code, stdout, stderr = cli(capsys, "run", assets.video, "--mask", tmp_path / "few.npy", "--checkpoint",
+                               assets.checkpoint, "--steps", "2", "-q", "-o", out, "--prior", "none")
+    assert code == 0, stderr
+    result, hole = np.load(out), hole > 0
+    assert np.array_equal(result[~hole], assets.frames[~hole])
+    assert (result[hole] != assets.frames[hole]).any()
+    assert "note: 4 frames have no hole in a region: 1 stage of the scheme was skipped there" in stderr, stderr
+
+
+def test_the_propagation_summary_never_rounds_to_all_or_nothing():
+    """Salt noise is 99.7 % propagated: the summary said "100 % taken as known, the model
+    fills the rest"."""
+    assert [pipeline.percent(x) for x in (0, 0.001, 0.25, 0.9949, 0.997, 1)] == [
+        "0 %", "< 1 %", "25 %", "99 %", "> 99 %", "100 %"]
+
+
+@pytest.mark.parametrize("prior", ["propagate", "none"])
+def test_mask_over_every_pixel_is_filled_not_handed_back(capsys, assets, tmp_path, prior):
+    """A hole over the whole of every frame: nothing is known, the run says so, and the
+    result is the model's, not the hidden input (the default prior's Telea guess used to
+    return all-hole frames unchanged, so the model handed the input back)."""
+    mask = tmp_path / "all.npy"
+    np.save(mask, np.full((T, H, W), 255, np.uint8))
+    out = tmp_path / "out.npy"
+    code, stdout, stderr = cli(capsys, "run", assets.video, "--mask", mask, "--checkpoint", assets.checkpoint,
+                               "--steps", "2", "-q", "-o", out, "--prior", prior)
+    assert code == 0, stderr
+    assert "covers every pixel of every frame" in stderr
+    result = np.load(out)
+    assert result.shape == assets.frames.shape
+    hidden = np.corrcoef(result.reshape(-1).astype(float), assets.frames.reshape(-1).astype(float))[0, 1]
+    assert hidden < 0.5, f"the fill correlates {hidden:.2f} with the input the mask hides"
 
 
 def test_nan_during_sampling_names_the_stage(capsys, monkeypatch, assets, tmp_path):
@@ -441,13 +487,15 @@ def test_nan_during_sampling_names_the_stage(capsys, monkeypatch, assets, tmp_pa
         return torch.full_like(eps, float("nan")) if len(calls) > 4 else eps
 
     monkeypatch.setattr(VideoUNet, "forward", nan_from_stage_2)
-    out = tmp_path / "out.npy"
+    out, sources = tmp_path / "out.npy", tmp_path / "sources.npy"
     np.save(out, np.arange(5))
-    before = out.read_bytes()
-    code, stdout, stderr = cli(capsys, *run_args(assets, out, "-q"))
+    np.save(sources, np.arange(7))
+    before = out.read_bytes(), sources.read_bytes()
+    code, stdout, stderr = cli(capsys, *run_args(assets, out, "-q", "--save-sources", sources))
     assert code == 1
     assert "NaN" in stderr and "stage 2 (" in stderr and "Traceback" not in stderr
-    assert out.read_bytes() == before
+    # nothing overwritten: --save-sources was written before the sampling, and kept on failure
+    assert (out.read_bytes(), sources.read_bytes()) == before
 
 
 # ---- 5. `vidsched run` with no arguments -----------------------------------------------------
@@ -555,6 +603,10 @@ def test_regions_on_a_non_square_clip_and_the_regions_picture(capsys, assets, tm
     from PIL import Image
 
     assert Image.open(picture).size[0] >= 100
+    np.save(tmp_path / "no_hole.npy", np.zeros_like(hole))  # the picture says why there is no region
+    args[3] = tmp_path / "no_hole.npy"
+    code, stdout, stderr = cli(capsys, *args, "--explain-regions", picture)
+    assert code == 0 and "0 regions" in stdout and "nothing to fill" in stdout, (stdout, stderr)
 
 
 def test_the_propagation_prior_is_on_by_default_and_none_turns_it_off(capsys, assets, tmp_path):

@@ -444,6 +444,8 @@ def run_cmd(
         print(f"note: {note}", file=sys.stderr)
     if result.copied_through:
         print(f"wrote {result.output} (copied through: nothing to fill)")
+        if compare is not None:
+            print(f"wrote {compare}")
         return
     resumed = f", resumed at batch {result.resumed_from_batch}" if result.resumed_from_batch else ""
     print(

@@ -342,8 +342,9 @@ def _crop(hole: np.ndarray, busy, geo: _Geo, context, dilation, max_regions, win
     wide = [k for k, b in enumerate(nbs) if _area(geo.square(b)) >= FULL_FRAC * H * W]
     if wide:
         worst = max(_area(geo.square(nbs[k])) for k in wide) / (H * W)
-        notes.append(f"hole needs {worst:.0%} of the frame: whole frame for "
-                     f"{sum(len(fsets[k]) for k in wide)} frame(s)")
+        why = (f"the frame ({W}x{H}) is no larger than the model's input ({S}x{S})" if max(H, W) <= S
+               else f"a region around the hole needs {worst:.0%} of the frame")
+        notes.append(f"{why}: whole frame for {sum(len(fsets[k]) for k in wide)} frame(s)")
         for k in wide:
             nbs[k] = [0, 0, H, W]
         nbs, fsets = _merge(nbs, fsets, geo)

@@ -279,8 +279,10 @@ class Inpainter:
         result.seconds = time.perf_counter() - t0
         for job in jobs:
             if job.plan.mask is not None and job.plan.mask.stages_saved:
-                result.notes.append(f"{job.plan.mask.complete_frames} frames have no hole in a region: "
-                                    f"{job.plan.mask.stages_saved} stages of the scheme were skipped there")
+                frames, saved = job.plan.mask.complete_frames, job.plan.mask.stages_saved
+                result.notes.append(f"{frames} frame{'s' if frames != 1 else ''} ha{'ve' if frames != 1 else 's'} "
+                                    f"no hole in a region: {saved} stage{'s' if saved != 1 else ''} of the scheme "
+                                    f"{'were' if saved != 1 else 'was'} skipped there")
                 break
         return result
 

@@ -160,11 +160,15 @@ def inpaint(req: RunRequest, progress=None) -> RunResult:
     result = RunResult(output=req.output, frames=video.num_frames, notes=notes)
     if not hole.any():
         write_video(req.output, video.frames, video.fps, input_path=req.video)
+        _write_sources(req, hole, hole, video.fps)
+        _write_compare(req, video, hole, video.frames)
         result.copied_through = True
         result.notes.append("the mask has no pixel to fill: the video was copied through unchanged")
         return result
+    if hole.all():
+        result.notes.append("the mask covers every pixel of every frame: nothing of the video is known, "
+                            "so the model draws every pixel from nothing")
 
-    from vidsched.compositing import side_by_side
     from vidsched.runtime.executor import SamplerSettings
     from vidsched.runtime.inference import InferenceSettings, Inpainter
     from vidsched.runtime.resume import ProgressStore, fingerprint
@@ -179,20 +183,16 @@ def inpaint(req: RunRequest, progress=None) -> RunResult:
         start_sigma = req.prior_strength if req.prior_mode in STARTING_MODES else None
         result.prior_seconds = prior.seconds
         result.prior_summary = (  # a line of the closing summary, not a warning
-            f"propagation: {100 * prior.filled_fraction:.0f} % of the hole is visible in other frames"
+            f"propagation: {percent(prior.filled_fraction)} of the hole is visible in other frames"
             + (f"; the model starts from it at sigma {req.prior_strength:g}" if req.prior_mode == "init" else
-               f"; {100 * propagated.sum() / hole.sum():.0f} % taken as known, "
+               f"; {percent(propagated.sum() / hole.sum())} taken as known, "
                + (("the model fills the rest" + (f", starting from a guess at sigma {req.prior_strength:g}"
                                                  if req.prior_mode == "hybrid" else ""))
                   if todo.any() else "nothing left for the model")))
-    if req.save_sources is not None:
-        from vidsched.runtime.prior import sources_map, sources_video
-
-        write_video(req.save_sources, sources_video(sources_map(hole, propagated)), video.fps)
     if not todo.any():  # propagation filled every hole pixel with confidence
         write_video(req.output, frames, video.fps, input_path=req.video)
-        if req.compare is not None:
-            write_video(req.compare, side_by_side(video.frames, hole, frames), video.fps, input_path=req.video)
+        _write_sources(req, hole, propagated, video.fps)
+        _write_compare(req, video, hole, frames)
         return result
 
     settings = InferenceSettings(
@@ -220,9 +220,9 @@ def inpaint(req: RunRequest, progress=None) -> RunResult:
         result.notes.append(f"discarded the saved progress of an earlier run in {store.dir} "
                             "(--resume continues one)")
     done = inpainter(frames, todo, progress=progress, store=store, resume=req.resume, planned=planned, prior=start)
-    write_video(req.output, done.frames, video.fps, input_path=req.video)
-    if req.compare is not None:
-        write_video(req.compare, side_by_side(video.frames, hole, done.frames), video.fps, input_path=req.video)
+    write_video(req.output, done.frames, video.fps, input_path=req.video)  # the outputs once all went well
+    _write_sources(req, hole, propagated, video.fps)
+    _write_compare(req, video, hole, done.frames)
     store.clear()
     result.stages, result.batches = done.stages, done.batches
     result.network_evaluations = done.network_evaluations
@@ -231,6 +231,34 @@ def inpaint(req: RunRequest, progress=None) -> RunResult:
     result.notes.extend(done.notes)
     result.region_notes = done.region_notes
     return result
+
+
+def percent(share: float) -> str:
+    """``share`` (0-1) as ``"N %"``, never rounded to 0 or 100 when it is neither: a summary
+    that says "100 % taken as known, the model fills the rest" contradicts itself."""
+    if 0 < share < 0.005:
+        return "< 1 %"
+    if 0.995 <= share < 1:
+        return "> 99 %"
+    return f"{100 * share:.0f} %"
+
+
+def _write_sources(req: RunRequest, hole: np.ndarray, propagated: np.ndarray, fps: float) -> None:
+    """--save-sources: where each pixel came from (input, propagated, the model)."""
+    if req.save_sources is not None:
+        from vidsched.runtime.prior import sources_map, sources_video
+        from vidsched.videoio import write_video
+
+        write_video(req.save_sources, sources_video(sources_map(hole, propagated)), fps)
+
+
+def _write_compare(req: RunRequest, video, hole: np.ndarray, result: np.ndarray) -> None:
+    """--compare: the input with its hole tinted beside the result."""
+    if req.compare is not None:
+        from vidsched.compositing import side_by_side
+        from vidsched.videoio import write_video
+
+        write_video(req.compare, side_by_side(video.frames, hole, result), video.fps, input_path=req.video)
 
 
 def explain_regions(req: RunRequest, picture: Path) -> tuple[Path, str]:
@@ -250,4 +278,4 @@ def explain_regions(req: RunRequest, picture: Path) -> tuple[Path, str]:
     t = int(with_hole[0]) if len(with_hole) else 0
     image = draw_regions(video.frames[t], hole[t], plan, t)
     atomic_write(picture, lambda tmp: Image.fromarray(image).save(tmp, format="PNG"))
-    return Path(picture), plan.summary()
+    return Path(picture), "".join([plan.summary(), *(f"\n  ({note})" for note in plan.notes)])

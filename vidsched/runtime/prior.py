@@ -87,7 +87,7 @@ def apply_prior(frames: np.ndarray, hole: np.ndarray, mode: str = DEFAULT_MODE, 
         return PriorResult(out, hole & ~trusted, None, trusted, filled_fraction, time.perf_counter() - t0)
     if mode == "init":
         rest = hole & ~prop.filled
-        start = telea(prop.frames, rest) if rest.any() else prop.frames.copy()
+        start = _without_blind_frames(telea(prop.frames, rest), rest) if rest.any() else prop.frames.copy()
         empty = np.zeros_like(hole)
         return PriorResult(frames, hole, start, empty, filled_fraction, time.perf_counter() - t0)
     trusted = prop.filled & (prop.confidence >= threshold) & hole
@@ -98,8 +98,27 @@ def apply_prior(frames: np.ndarray, hole: np.ndarray, mode: str = DEFAULT_MODE, 
     unsure = todo & prop.filled
     guess[unsure] = prop.frames[unsure]
     unseen = todo & ~prop.filled
-    start = telea(guess, unseen) if unseen.any() else guess
+    start = _without_blind_frames(telea(guess, unseen), unseen) if unseen.any() else guess
     return PriorResult(out, todo, start, trusted, filled_fraction, time.perf_counter() - t0)
+
+
+def _without_blind_frames(guess: np.ndarray, unseen: np.ndarray) -> np.ndarray:
+    """Frames whose every pixel is unseen (all hole, nothing propagated) give Telea nothing
+    to draw from: OpenCV returns them unchanged, i.e. the hidden input, which the model
+    would then keep. Start them from the mean colour of the pixels the video does show
+    (mid-grey when it shows none) instead. Changes ``guess`` in place."""
+    import numpy as np
+
+    blind = unseen.reshape(len(unseen), -1).all(axis=1)
+    if not blind.any():
+        return guess
+    total, count = np.zeros(guess.shape[-1]), 0
+    for t in np.flatnonzero(~blind):
+        shown = guess[t][~unseen[t]]
+        total += shown.sum(axis=0, dtype=np.float64)
+        count += len(shown)
+    guess[blind] = np.round(total / count).astype(guess.dtype) if count else 128
+    return guess
 
 
 def sources_map(hole: np.ndarray, propagated: np.ndarray) -> np.ndarray:
