@@ -623,3 +623,30 @@ def test_the_propagation_prior_is_on_by_default_and_none_turns_it_off(capsys, as
     assert code == 0, stderr
     assert "propagation:" not in stdout
     assert (np.load(sources)[..., 0][assets.hole] == 255).all()
+
+
+def test_an_odd_frame_size_is_a_one_line_warning_not_python_s_format(capsys, assets, tmp_path):
+    """A 23x19 clip written as .mp4 is padded to even sizes for the codec: the user reads
+    ``warning: ...`` like the notes, not a file and line of vidsched's source."""
+    video, mask = tmp_path / "odd.npy", tmp_path / "odd_mask.npy"
+    np.save(video, assets.frames[:, :H - 1, :W - 1])
+    np.save(mask, assets.hole[:, :H - 1, :W - 1])
+    out = tmp_path / "odd.mp4"
+    code, _, stderr = cli(capsys, "run", video, "--mask", mask, "--checkpoint", assets.checkpoint, "--steps", "1",
+                          "-o", out, "--quiet")
+    assert code == 0, stderr
+    assert f"warning: {W - 1}x{H - 1} is odd" in stderr
+    assert ".py:" not in stderr and "UserWarning" not in stderr
+    assert read_video(out).width == W  # padded, not cropped
+
+
+def test_other_libraries_warnings_keep_python_s_format(capsys):
+    """Only vidsched's own warnings are reworded; a library's go to Python's printer."""
+    from vidsched import cli as cli_module
+
+    seen = []
+    cli_module._show_warning(lambda *a: seen.append(a), "deprecated", DeprecationWarning, "/site-packages/x.py", 3)
+    cli_module._show_warning(lambda *a: seen.append(a), "careful", UserWarning, "/site-packages/x.py", 4)
+    cli_module._show_warning(lambda *a: seen.append(a), "odd size", UserWarning, cli_module.__file__, 5)
+    assert [a[0] for a in seen] == ["deprecated", "careful"]
+    assert capsys.readouterr().err == "warning: odd size\n"

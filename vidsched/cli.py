@@ -536,9 +536,15 @@ def main(argv: list[str] | None = None) -> int:
     Also the system's refusals (``OSError``: ``cannot write PATH: <reason>``) and running
     out of memory become a message and exit status 1; any other exception is a bug and
     keeps its traceback. Typer's standalone mode prints usage errors itself and exits with 2.
+    vidsched's own warnings print as ``warning: TEXT`` (:func:`_show_warning`).
     """
+    import functools
+    import warnings
+
     try:
-        app(args=argv, prog_name="vidsched")
+        with warnings.catch_warnings():
+            warnings.showwarning = functools.partial(_show_warning, warnings.showwarning)
+            app(args=argv, prog_name="vidsched")
     except SystemExit as e:
         code = e.code
         return code if isinstance(code, int) else (0 if code is None else 1)
@@ -558,6 +564,17 @@ def main(argv: list[str] | None = None) -> int:
         print("interrupted", file=sys.stderr)
         return 130
     return 0
+
+
+def _show_warning(default, message, category, filename, lineno, file=None, line=None) -> None:
+    """vidsched's own warnings (an odd frame size padded for a codec, ...) read as
+    ``warning: TEXT`` on stderr, like the notes; anyone else's keep Python's format (with
+    the file and line, which point a developer at the caller) through ``default``."""
+    ours = Path(filename).resolve().is_relative_to(Path(__file__).resolve().parent)
+    if ours and issubclass(category, UserWarning):
+        print(f"warning: {message}", file=sys.stderr if file is None else file)
+    else:
+        default(message, category, filename, lineno, file, line)
 
 
 def _os_error_text(e: OSError) -> str:
