@@ -75,8 +75,9 @@ frame up to 4 away and then about 1.4x apart (6, 8, 11, 15, ...; :func:`candidat
    neighbours (flows and residuals blur at the edge of a flagged region).
 7. **Choice.** A candidate below ``min_confidence`` is not used. A pixel takes the first
    (nearest) usable candidate; a later one replaces it only if its confidence is higher
-   by more than ``replace_margin`` (so sources do not flicker between equally good
-   frames). A pixel whose confidence reaches ``stop_confidence`` is final; ``t``'s search
+   by more than ``replace_margin`` (0.5: so sources do not flicker between equally good
+   frames, and a farther frame, usually a worse copy, must be much surer; section 12 of
+   docs/results.md measured 0.5 against 0.2). A pixel whose confidence reaches ``stop_confidence`` is final; ``t``'s search
    ends when every hole pixel is final.
 
 The result's ``frames`` are the input with the filled pixels written in (unfilled hole
@@ -186,7 +187,7 @@ def propagate(
     decay: float = 0.97,
     min_confidence: float = 0.02,
     stop_confidence: float = 0.5,
-    replace_margin: float = 0.2,
+    replace_margin: float = 0.5,  # 0.2 until docs/results.md section 12: +0.12 dB on object holes
     min_inliers: int = 12,
     margin: int = 24,
     stability_tau: float | None = 12.0,
