@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 import pytest
 
@@ -131,6 +133,11 @@ def test_salt_noise_merges_instead_of_exploding():
     plan = plan_regions(sparse, mode="crop", max_regions=3)
     check_plan(plan, sparse, margin=4 + 8, max_regions=3)
     assert any("merged" in n for n in plan.notes)
+    # the notes read as English: "merged 1 box", "merged 2 boxes", "for 6 frames"
+    for note in plan_regions(hole, mode="crop").notes + plan.notes:
+        assert "(s)" not in note and "(es)" not in note, note
+        for count, noun in re.findall(r"(\d+) (boxes|box|frames|frame)\b", note):
+            assert (count == "1") == (noun in ("box", "frame")), note
 
 
 def test_fast_hole_hits_the_region_cap_with_a_note():

@@ -335,7 +335,7 @@ def _crop(hole: np.ndarray, busy, geo: _Geo, context, dilation, max_regions, win
     runs = _track(items, geo, window)
     nbs, fsets = _merge(*runs, geo)
     merged = len(comps) - len(items) + len(runs[0]) - len(nbs)
-    notes = [f"merged {merged} box(es) overlapping another in the same frame"] if merged else []
+    notes = [f"merged {merged} box{'es' if merged != 1 else ''} overlapping another in the same frame"] if merged else []
     if len(nbs) > max_regions:
         notes.append(f"{len(nbs)} regions over max_regions = {max_regions}: merged the closest")
         nbs, fsets = _merge(*_cap(nbs, fsets, geo, max_regions), geo)
@@ -344,7 +344,8 @@ def _crop(hole: np.ndarray, busy, geo: _Geo, context, dilation, max_regions, win
         worst = max(_area(geo.square(nbs[k])) for k in wide) / (H * W)
         why = (f"the frame ({W}x{H}) is no larger than the model's input ({S}x{S})" if max(H, W) <= S
                else f"a region around the hole needs {worst:.0%} of the frame")
-        notes.append(f"{why}: whole frame for {sum(len(fsets[k]) for k in wide)} frame(s)")
+        count = sum(len(fsets[k]) for k in wide)
+        notes.append(f"{why}: whole frame for {count} frame{'s' if count != 1 else ''}")
         for k in wide:
             nbs[k] = [0, 0, H, W]
         nbs, fsets = _merge(nbs, fsets, geo)
