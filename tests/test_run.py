@@ -650,3 +650,22 @@ def test_other_libraries_warnings_keep_python_s_format(capsys):
     cli_module._show_warning(lambda *a: seen.append(a), "odd size", UserWarning, cli_module.__file__, 5)
     assert [a[0] for a in seen] == ["deprecated", "careful"]
     assert capsys.readouterr().err == "warning: odd size\n"
+
+
+def test_dilate_grows_the_mask_and_keeps_every_pixel_outside_it(capsys, assets, tmp_path):
+    """--dilate N fills a margin of N pixels around the user's mask (object removal with a
+    tight segmentation); pixels outside the grown mask are the input's, bit-exact."""
+    from vidsched.masks_io import grow_mask
+
+    out = tmp_path / "grown.npy"
+    code, _, stderr = cli(capsys, *run_args(assets, out, "--dilate", "2", "--quiet"))
+    assert code == 0, stderr
+    grown = grow_mask(assets.hole, 2)
+    added = int(grown.sum() - assets.hole.sum())
+    assert f"note: --dilate 2: the mask grew by {added:,} pixels" in stderr
+    result = np.load(out)
+    assert np.array_equal(result[~grown], assets.frames[~grown])
+    ring = grown & ~assets.hole
+    assert (result != assets.frames).any(axis=-1)[ring].mean() > 0.3  # the margin was filled, not kept
+    code, _, stderr = cli(capsys, *run_args(assets, tmp_path / "bad.npy", "--dilate", "-1"))
+    assert code == 2 and not (tmp_path / "bad.npy").exists()

@@ -518,6 +518,28 @@ def test_mask_as_video_and_natural_order(tmp_path):
         load_mask(tmp_path / "bad.mp4")
 
 
+def test_grow_mask_is_a_disc_per_frame():
+    from vidsched.masks_io import grow_mask
+
+    hole = np.zeros((3, 21, 21), bool)
+    hole[0, 10, 10] = True  # one pixel: grows to the disc of radius r around it
+    hole[1, 0, 0] = True  # a corner: the disc is cut by the frame
+    yy, xx = np.mgrid[0:21, 0:21]
+    for r in (1, 3, 6):
+        grown = grow_mask(hole, r)
+        assert grown.dtype == bool and grown.shape == hole.shape
+        np.testing.assert_array_equal(grown[0], (yy - 10) ** 2 + (xx - 10) ** 2 <= r * r)
+        np.testing.assert_array_equal(grown[1], yy ** 2 + xx ** 2 <= r * r)
+        assert not grown[2].any()  # frames are grown on their own: an empty frame stays empty
+        assert (grown >= hole).all()
+    same = grow_mask(hole, 0)
+    np.testing.assert_array_equal(same, hole)
+    assert same is not hole
+    for bad in (-1, 2.5, True, 257, "4"):
+        with pytest.raises(MaskError, match="mask dilation"):
+            grow_mask(hole, bad)
+
+
 # ---- comparison video --------------------------------------------------------------------------
 def test_side_by_side():
     T, H, W = 3, 40, 50

@@ -356,6 +356,7 @@ def run_cmd(
     video: Annotated[Optional[Path], typer.Argument(help="Video: .mp4/.avi/.gif, a folder of PNG frames, or .npy (T x H x W x 3 uint8). Default: the shipped example.")] = None,
     mask: MaskOpt = None,
     mask_white_is_known: InvertOpt = False,
+    dilate: Annotated[int, typer.Option("--dilate", min=0, max=256, help="Grow the mask by this many pixels in every direction before filling. For object removal with a tight segmentation mask, 4-8 covers the object's soft edge and shadow (ProPainter dilates by 4, DiffuEraser by 8); 0 (the default) keeps the mask as given. Pixels outside the grown mask stay exactly as they were.")] = 0,
     scheme: Annotated[str, typer.Option("--scheme", help="Sampling scheme (file or built-in name).")] = "improved_ar_far_future",
     set_: SetOpt = None,
     checkpoint: Annotated[Optional[Path], typer.Option("--checkpoint", "-c", help="Model checkpoint (.safetensors with its .json). Default: the shipped one.")] = None,
@@ -415,8 +416,8 @@ def run_cmd(
     req = pipeline.RunRequest(
         video=Path(video), mask=mask, output=output, scheme=scheme, overrides=list(set_ or []),
         checkpoint=Path(checkpoint), sampler=sampler.value, steps=steps, churn=churn, seed=seed,
-        batch_stages=batch_stages, fps=fps, mask_white_is_known=mask_white_is_known, compare=compare, resume=resume, device=device,
-        cuda_graphs=cuda_graphs, max_windows_per_call=windows_per_call, region=region.value, context=context,
+        batch_stages=batch_stages, fps=fps, mask_white_is_known=mask_white_is_known, dilate=dilate, compare=compare,
+        resume=resume, device=device, cuda_graphs=cuda_graphs, max_windows_per_call=windows_per_call, region=region.value, context=context,
         refine=refine, refine_strength=refine_strength, seam=seam.value, prior=prior.value, prior_mode=prior_mode.value,
         prior_threshold=prior_threshold, prior_strength=prior_strength, save_sources=save_sources,
     )

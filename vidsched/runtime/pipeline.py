@@ -57,6 +57,7 @@ class RunRequest:
     batch_stages: bool = True
     fps: float | None = None
     mask_white_is_known: bool = False
+    dilate: int = 0  # grow the mask by this many pixels first (vidsched.masks_io.grow_mask)
     compare: Path | None = None
     resume: bool = False
     device: str = "auto"
@@ -147,6 +148,15 @@ def load_inputs(req: RunRequest, notes: list[str] | None = None):
         if hole.shape[0] > max(video.source_frames):
             hole = hole[np.asarray(video.source_frames)]
     hole = check_mask(hole, video)
+    if req.dilate:
+        from vidsched.masks_io import grow_mask
+
+        grown = grow_mask(hole, req.dilate)
+        if notes is not None and hole.any():
+            added = int(grown.sum() - hole.sum())
+            notes.append(f"--dilate {req.dilate}: the mask grew by {added:,} pixels "
+                         f"({percent(added / hole.sum())} more to fill)")
+        hole = grown
     return video, hole
 
 
