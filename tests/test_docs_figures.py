@@ -5,6 +5,7 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
+import numpy as np
 import pytest
 from script_loader import load_script
 
@@ -52,3 +53,24 @@ def test_informative_figure_masks_differ_only_in_motion():
     assert moving.shape == still.shape
     assert (moving.sum(axis=(1, 2)) == still.sum(axis=(1, 2))).all()
     assert (still[:36] == still[0]).all() and not still[36:].any()
+
+
+@pytest.mark.usefixtures("one_thread")
+def test_dilate_figure_changes_only_the_grown_hole(tmp_path):
+    """The README's --dilate picture: both runs keep every pixel outside their own hole,
+    and they differ only where the grown hole is."""
+    from vidsched.masks_io import grow_mask
+    from vidsched.runtime.pipeline import DEFAULT_VIDEO
+    from vidsched.videoio import read_video
+
+    fig = _script("make_dilate_figure")
+    out, results, hole = fig.main(tmp_path / "dilate.png")
+    assert out.is_file()
+    frames = read_video(DEFAULT_VIDEO).frames
+    grown = grow_mask(hole, fig.DILATE)
+    plain, dilated = results[0], results[fig.DILATE]
+    # bit-exact known pixels are promised for lossless outputs (.npy here)
+    assert np.array_equal(plain[~hole], frames[~hole])
+    assert np.array_equal(dilated[~grown], frames[~grown])
+    assert (dilated[grown & ~hole] != frames[grown & ~hole]).any()
+    assert not (plain != dilated).any(axis=-1)[~grown].any()
