@@ -84,6 +84,19 @@ def test_separate_logos_are_separate_regions_close_ones_merge():
     check_plan(plan, close, margin=12)
 
 
+def test_a_small_hole_that_jitters_still_gets_zoom_1():
+    """A 20 x 30 hole whose position and size wander by a few pixels from frame to frame
+    (what propagation leaves to the model) fits one 64 x 64 crop: no resampling."""
+    rng = np.random.default_rng(0)
+    hole = np.zeros((10, 120, 160), bool)
+    for t in range(10):
+        dy, dx, gh, gw = rng.integers(-3, 4, 4)
+        hole[t, 50 + dy:70 + dy + max(gh, 0), 60 + dx:90 + dx + max(gw, 0)] = True
+    plan = plan_regions(hole, mode="crop")
+    assert [(r.height, r.width, r.zoom) for r in plan.regions] == [(S, S, 1.0)], plan.summary()
+    check_plan(plan, hole, margin=4 + 8)
+
+
 def test_hole_over_most_of_the_frame_falls_back_to_the_whole_frame():
     hole = np.zeros((5, 480, 640), bool)
     hole[:, 12:468, 16:624] = True  # 90 % of the frame

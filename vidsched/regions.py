@@ -20,7 +20,10 @@ Rules of ``mode="crop"`` (the numbers are the module constants below):
   ``clip(0.25 * longer side, S // 4, 2 * S)`` (2 * S = 128 = IOPaint's crop_margin).
   A hole that fits in S with at least ``min(context, S // 8)`` px on each side gets an
   S-sized box instead (zoom exactly 1: a plain crop, no resampling); its margin is then
-  the room left, ``min(context, (S - extent) // 2)``. The box is squared with a side of
+  the room left, ``min(context, (S - extent) // 2)``. Such a piece asks only for the fair
+  margin (the squaring adds the rest), so a small hole whose outline jitters from frame to
+  frame (the part of a hole propagation leaves to the model) still fits one S-sized box
+  rather than a union a pixel or two larger, which would resample every pixel. The box is squared with a side of
   at least S (zoom >= 1: upsampling a tiny crop gains nothing), moved inward at frame
   edges, and spans an axis outright where the side exceeds the frame.
 * Time: a box is fixed for all frames of its region (the model needs a still camera).
@@ -203,8 +206,8 @@ def _needed(comps: np.ndarray, geo: _Geo, context: int | None, dilation: int) ->
     else:
         ctx = np.full(len(e), context, np.int64)
     snap = ext + 2 * np.minimum(ctx, S // 8) <= S  # fits at zoom 1 with a fair margin
-    my = np.where(snap, np.minimum(ctx, (S - eh) // 2), ctx)
-    mx = np.where(snap, np.minimum(ctx, (S - ew) // 2), ctx)
+    my = np.where(snap, np.minimum(ctx, S // 8), ctx)
+    mx = np.where(snap, np.minimum(ctx, S // 8), ctx)
     nb = np.stack([e[:, 0] - my, e[:, 1] - mx, e[:, 2] + my, e[:, 3] + mx], axis=1)
     return np.clip(nb, 0, np.array([geo.H, geo.W, geo.H, geo.W]))
 
