@@ -23,8 +23,8 @@ from pathlib import Path
 
 import numpy as np
 
-METRICS = ("hole_psnr", "ssim", "e_warp", "sharpness", "seconds")
-HIGHER_IS_BETTER = {"hole_psnr": True, "ssim": True, "e_warp": False, "sharpness": None, "seconds": False}
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from real_clips import METRICS, _cell, _mean, _num  # noqa: E402  (the runs' metrics, formats, means)
 
 
 def load_runs(paths: list[Path]) -> list[dict]:
@@ -73,7 +73,7 @@ def aggregate(runs: list[dict]) -> dict:
                 stats["hole_psnr_runs"] = [None if np.isnan(x) else float(x)
                                            for x in _values(runs, kind, clip, m, "hole_psnr")]
                 per_clip[clip][m] = stats
-        mean = {m: {metric: _mean_of([per_clip[c][m][metric] for c in clips]) for metric in METRICS}
+        mean = {m: {metric: _num(_mean([per_clip[c][m][metric] for c in clips])) for metric in METRICS}
                 for m in methods}
         wins: dict = {}
         for m in filter(is_model, methods):
@@ -82,23 +82,11 @@ def aggregate(runs: list[dict]) -> dict:
                     continue
                 ahead = {c: int(np.sum(_values(runs, kind, c, m, "hole_psnr") > _values(runs, kind, c, b, "hole_psnr")))
                          for c in clips}
+                on_mean = sum(per_clip[c][m]["hole_psnr"] > per_clip[c][b]["hole_psnr"] for c in clips)
                 wins[f"{m} vs {b}"] = {"per_clip": ahead, "ahead": sum(ahead.values()),
-                                       "of": len(clips) * len(runs),
-                                       "clips_ahead_on_mean": sum(per_clip[c][m]["hole_psnr"] > per_clip[c][b]["hole_psnr"]
-                                                                  for c in clips)}
+                                       "of": len(clips) * len(runs), "clips_ahead_on_mean": on_mean}
         out[kind] = {"per_clip": per_clip, "mean": mean, "wins": wins}
     return out
-
-
-def _mean_of(values: list) -> float | None:
-    ok = [v for v in values if v is not None and not np.isnan(v)]
-    return float(np.mean(ok)) if ok else None
-
-
-def _fmt(metric: str, v) -> str:
-    if v is None:
-        return "–"
-    return {"e_warp": f"{v:.3e}", "ssim": f"{v:.4f}", "sharpness": f"{v:.3f}", "hole_psnr": f"{v:.2f}"}.get(metric, f"{v:.1f}")
 
 
 def markdown(runs: list[dict], paths: list[Path], table: dict, command: str) -> str:
@@ -117,10 +105,10 @@ def markdown(runs: list[dict], paths: list[Path], table: dict, command: str) -> 
             head = ["clip"] + methods
             lines += [f"**{metric}**\n", "| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
             for clip, row in t["per_clip"].items():
-                cells = [f"{_fmt(metric, row[m][metric])} ± {_fmt(metric, row[m][metric + '_std'])}"
-                         if row[m][metric + "_std"] is not None else _fmt(metric, row[m][metric]) for m in methods]
+                cells = [f"{_cell(metric, row[m][metric])} ± {_cell(metric, row[m][metric + '_std'])}"
+                         if row[m][metric + "_std"] is not None else _cell(metric, row[m][metric]) for m in methods]
                 lines.append("| " + " | ".join([clip] + cells) + " |")
-            lines.append("| **mean** | " + " | ".join(_fmt(metric, t["mean"][m][metric]) for m in methods) + " |")
+            lines.append("| **mean** | " + " | ".join(_cell(metric, t["mean"][m][metric]) for m in methods) + " |")
             lines.append("")
         if t["wins"]:
             lines += ["**runs where the model method is ahead on hole PSNR** (per clip, then over all)\n",

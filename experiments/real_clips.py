@@ -17,9 +17,10 @@ cuts regions around the holes (``--region auto``) or letterboxes whole frames (`
 Masks (``vidsched.benchmark.evaluation_mask``, at least 1 % of every frame; seeded per clip
 from the clip's name, so a clip gets the same hole whatever else is run): ``object``
 (moving object silhouettes) and ``logo`` (stationary logos and captions); ``lines``
-(appendix D's moving thin lines: scratches, wires) and ``box`` on request. A moving hole must hide moving content: seeds are tried until at least
-``--min-moving`` (5 %) of its pixels are where the truth changes between frames (the JSON
-records the share reached). Every method gets the clip with its hole blacked out.
+(appendix D's moving thin lines: scratches, wires) and ``box`` on request. A moving hole
+must hide moving content: seeds are tried until at least ``--min-moving`` (5 %) of its
+pixels are where the truth changes between frames (the JSON records the share reached).
+Every method gets the clip with its hole blacked out.
 
 Methods: the baselines (``--baselines``, default Telea, temporal and flow propagation), the
 shipped checkpoint (``vidsched/assets/vidsched-corpus64.json``; ``--no-shipped`` leaves it

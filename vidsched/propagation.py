@@ -77,8 +77,8 @@ frame up to 4 away and then about 1.4x apart (6, 8, 11, 15, ...; :func:`candidat
    (nearest) usable candidate; a later one replaces it only if its confidence is higher
    by more than ``replace_margin`` (0.5: so sources do not flicker between equally good
    frames, and a farther frame, usually a worse copy, must be much surer; section 12 of
-   docs/results.md measured 0.5 against 0.2). A pixel whose confidence reaches ``stop_confidence`` is final; ``t``'s search
-   ends when every hole pixel is final.
+   docs/results.md measured 0.5 against 0.2). A pixel whose confidence reaches
+   ``stop_confidence`` is final; ``t``'s search ends when every hole pixel is final.
 
 The result's ``frames`` are the input with the filled pixels written in (unfilled hole
 pixels keep the input's values); :func:`vidsched.baselines.flow_propagation` fills the

@@ -23,8 +23,8 @@ Rules of ``mode="crop"`` (the numbers are the module constants below):
   the room left, ``min(context, (S - extent) // 2)``. Such a piece asks only for the fair
   margin (the squaring adds the rest), so a small hole whose outline jitters from frame to
   frame (the part of a hole propagation leaves to the model) still fits one S-sized box
-  rather than a union a pixel or two larger, which would resample every pixel. The box is squared with a side of
-  at least S (zoom >= 1: upsampling a tiny crop gains nothing), moved inward at frame
+  rather than a union a pixel or two larger, which would resample every pixel. The box
+  is squared with a side of at least S (zoom >= 1: upsampling a tiny crop gains nothing), moved inward at frame
   edges, and spans an axis outright where the side exceeds the frame.
 * Time: a box is fixed for all frames of its region (the model needs a still camera).
   Frames are swept in order; a frame's piece of hole joins the existing region whose

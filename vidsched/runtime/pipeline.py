@@ -67,7 +67,7 @@ class RunRequest:
     context: int | None = None  # pixels of surroundings kept around each hole (None: the default)
     refine: int = 0  # coarse-to-fine levels (runtime.inference.InferenceSettings.refine)
     refine_strength: float = 0.5
-    seam: str = "match"  # (the default by measurement, results section 10) match: blend the fill's border colours into the known pixels (vidsched.seams)
+    seam: str = "match"  # match the fill's border colours to the known pixels (vidsched.seams; results section 10)
     prior: str = DEFAULT_PRIOR  # propagate: bring in pixels other frames show (runtime/prior.py), or none
     prior_mode: str = DEFAULT_MODE  # known: trusted propagated pixels become known; init: SDEdit start
     prior_threshold: float = DEFAULT_THRESHOLD  # confidence from which a propagated pixel is known (known mode)
