@@ -16,9 +16,11 @@ S = 64
 def check_plan(plan: RegionPlan, hole: np.ndarray, margin: int = 0, max_regions: int = 32) -> None:
     """The invariants every plan keeps.
 
-    Every hole pixel of frame t lies in the box of exactly one region listing t, at least
-    ``margin`` px from each box edge that is not on the frame border; boxes lie inside the
-    frame; the regions list exactly the frames that have a hole."""
+    Every hole pixel of frame t is owned by exactly one region listing t (one of its
+    pieces, or its box if it has none), at least ``margin`` px from each edge of that
+    region's box that is not on the frame border; boxes and pieces lie inside the frame,
+    pieces inside their region's box and frames; the regions list exactly the frames
+    that have a hole."""
     T, H, W = hole.shape
     assert plan.frame_shape == (H, W)
     assert len(plan.regions) <= max_regions
@@ -29,15 +31,19 @@ def check_plan(plan: RegionPlan, hole: np.ndarray, margin: int = 0, max_regions:
         assert 0 <= r.y0 < r.y1 <= H and 0 <= r.x0 < r.x1 <= W, r
         assert list(r.frames) == sorted(set(r.frames)) and all(0 <= t < T for t in r.frames)
         assert r.zoom == pytest.approx(max(r.height, r.width) / S)
+        for t, y0, x0, y1, x1 in r.pieces:
+            assert t in r.frames and r.y0 <= y0 < y1 <= r.y1 and r.x0 <= x0 < x1 <= r.x1, (r, (t, y0, x0, y1, x1))
         listed.update(r.frames)
-        ts = list(r.frames)
-        count[ts, r.y0:r.y1, r.x0:r.x1] += 1
+        own = r.owned(T)
+        count[:, r.y0:r.y1, r.x0:r.x1] += own
         top, left = (margin if r.y0 > 0 else 0), (margin if r.x0 > 0 else 0)
         bottom, right = (margin if r.y1 < H else 0), (margin if r.x1 < W else 0)
-        deep[ts, r.y0 + top:r.y1 - bottom, r.x0 + left:r.x1 - right] = True
+        inner = np.zeros((r.height, r.width), bool)
+        inner[top:r.height - bottom, left:r.width - right] = True
+        deep[:, r.y0:r.y1, r.x0:r.x1] |= own & inner
     assert listed == set(np.flatnonzero(hole.reshape(T, -1).any(axis=1)).tolist())
-    assert (count[hole] == 1).all(), "a hole pixel is in no region's box, or in two"
-    assert deep[hole].all(), f"a hole pixel is closer than {margin} px to its box's edge"
+    assert (count[hole] == 1).all(), "a hole pixel is owned by no region, or by two"
+    assert deep[hole].all(), f"a hole pixel is closer than {margin} px to the edge of its region's box"
 
 
 def logo_video(T=30, H=720, W=1280, boxes=((100, 600, 30, 40),)):
@@ -130,6 +136,30 @@ def test_moving_object_is_followed_by_a_sequence_of_fixed_boxes():
     for r in plan.regions:
         single = max(plan_regions(hole[t:t + 1], mode="crop").regions[0].zoom for t in r.frames)
         assert r.zoom <= 1.5 * single + 1e-9, (r, single)
+
+
+def test_a_hole_passing_near_a_caption_leaves_the_captions_region_as_it_was():
+    """Regions own their pieces and may overlap: a moving hole that comes close to a
+    stationary caption (their boxes overlap, their holes do not) does not merge the two
+    into one coarse box around both."""
+    T, H, W = 30, 480, 640
+    caption = np.zeros((T, H, W), bool)
+    caption[:, 420:450, 440:600] = True
+    passing = np.zeros_like(caption)
+    for t in range(T):
+        passing[t, 330:370, 20 + 12 * t:60 + 12 * t] = True
+    hole = caption | passing
+    plan = plan_regions(hole, mode="crop")
+    check_plan(plan, hole, margin=4 + 8)
+    alone = plan_regions(caption, mode="crop").regions
+    assert len(alone) == 1
+    boxes = [(r.y0, r.x0, r.y1, r.x1, r.frames) for r in plan.regions]
+    assert (alone[0].y0, alone[0].x0, alone[0].y1, alone[0].x1, alone[0].frames) in boxes, plan.summary()
+    assert len(plan.regions) == 1 + len(plan_regions(passing, mode="crop").regions), plan.summary()
+    assert max(r.zoom for r in plan.regions) == alone[0].zoom
+    overlapping = [(a, b) for i, a in enumerate(plan.regions) for b in plan.regions[i + 1:]
+                   if a.y0 < b.y1 and b.y0 < a.y1 and a.x0 < b.x1 and b.x0 < a.x1 and set(a.frames) & set(b.frames)]
+    assert overlapping, "the case should have overlapping boxes"
 
 
 def test_salt_noise_merges_instead_of_exploding():

@@ -12,10 +12,11 @@ inside the box, region after region.
 
 Rules of ``mode="crop"`` (the numbers are the module constants below):
 
-* Components: 8-connected components of the hole per frame, labelled on a block
+* Pieces: 8-connected components of the hole per frame, labelled on a block
   grid (block = S // 8 px, so holes within ~2 blocks join, a cheap stand-in for a
-  pixel dilation), each refined to its exact bounding box at full resolution and grown
-  by ``dilation`` px (the dilation is done on boxes, never on the video).
+  pixel dilation), each refined to its exact bounding box at full resolution; pieces of
+  a frame whose boxes overlap once grown by ``dilation`` px are joined (the dilation is
+  done on boxes, never on the video).
 * Context: ``context`` px around the dilated box; by default it scales with the hole,
   ``clip(0.25 * longer side, S // 4, 2 * S)`` (2 * S = 128 = IOPaint's crop_margin).
   A hole that fits in S with at least ``min(context, S // 8)`` px on each side gets an
@@ -27,26 +28,29 @@ Rules of ``mode="crop"`` (the numbers are the module constants below):
   is squared with a side of at least S (zoom >= 1: upsampling a tiny crop gains nothing), moved inward at frame
   edges, and spans an axis outright where the side exceeds the frame.
 * Time: a box is fixed for all frames of its region (the model needs a still camera).
-  Frames are swept in order; a frame's piece of hole joins the existing region whose
-  box it overlaps if the union's side stays <= GROW (1.5) x the larger single-frame
-  side (GROW_SHORT, 2.0, while the region has fewer than ``window`` frames) or does not
-  grow, choosing the smallest union; else it starts a new region. A still hole is
-  therefore one region for all its frames; a moving one becomes a sequence of regions,
-  roughly one per half box side of travel. Smaller boxes mean a sharper fill but more
-  regions, i.e. more model calls; a region with fewer than K frames costs as much as
-  one with K, hence the looser cap until a region has ``window`` frames.
-* Merging: regions whose boxes overlap and that share a frame are merged (union box,
-  squared again, union of frames) until none do, so in every frame the boxes of the
-  regions listing it are disjoint and each hole pixel is filled by exactly one region.
-  Consecutive regions of one moving hole share no frame and stay apart.
+  Pieces are swept in order of frame (raster order within one); a piece joins the
+  existing region whose box it overlaps if the union's side stays <= GROW (1.5) x the
+  larger single-piece side (GROW_SHORT, 2.0, while the region has fewer than ``window``
+  frames) or does not grow, choosing the smallest union; else it starts a new region. A
+  still hole is therefore one region for all its frames; a moving one becomes a sequence
+  of regions, roughly one per half box side of travel. Smaller boxes mean a sharper fill
+  but more regions, i.e. more model calls; a region with fewer than K frames costs as
+  much as one with K, hence the looser cap until a region has ``window`` frames.
+* Ownership, not merging: a region owns the pieces that joined it (``Region.pieces``)
+  and fills only those; boxes may overlap (a caption's region and that of a hole passing
+  near it), and the runtime runs regions in order, so a later region sees what earlier
+  ones filled as known pixels and the holes other regions still have to fill as unknown
+  ones. Merging overlapping boxes instead would chain: two neighbouring holes' regions
+  would become one box around both, at a coarser zoom for every frame of both.
 * Caps: over ``max_regions``, regions are merged pairwise, cheapest first (least growth
-  of the box side; a grid pre-clustering when there are over GREEDY_MAX). A region
-  whose box covers >= FULL_FRAC (75 %) of the frame becomes the whole frame. Each is
-  noted in ``RegionPlan.notes``.
+  of the box side; a grid pre-clustering when there are over GREEDY_MAX), with their
+  pieces. A region whose box covers >= FULL_FRAC (75 %) of the frame becomes the whole
+  frame, owning every hole pixel of its frames; regions sharing a frame with it join
+  it. Each is noted in ``RegionPlan.notes``.
 
-Guarantee (checked by tests/test_regions.py): every hole pixel of frame t lies in the
-box of exactly one region listing t, at least ``dilation + min(context, S // 8)`` px
-(default 4 + 8) from every box edge that is not on the frame border.
+Guarantee (checked by tests/test_regions.py): every hole pixel of frame t is owned by
+exactly one region listing t, at least ``dilation + min(context, S // 8)`` px (default
+4 + 8) from every edge of that region's box that is not on the frame border.
 """
 
 from __future__ import annotations
@@ -78,6 +82,9 @@ class Region:
     x1: int
     frames: tuple[int, ...]  # sorted; the frames whose hole pixels inside the box it fills
     zoom: float  # source pixels per model pixel: max(height, width) / S
+    # The parts of the hole it owns: (t, y0, x0, y1, x1) boxes (source pixels, half-open).
+    # Empty: every hole pixel of its box in its frames (a whole-frame region, a tile).
+    pieces: tuple[tuple[int, int, int, int, int], ...] = ()
 
     @property
     def height(self) -> int:
@@ -102,6 +109,16 @@ class Region:
 
     def contains(self, y: int, x: int) -> bool:
         return self.y0 <= y < self.y1 and self.x0 <= x < self.x1
+
+    def owned(self, num_frames: int) -> np.ndarray:
+        """``(num_frames, height, width)`` bool over the box: where the region may fill
+        (its pieces in its frames; with no pieces, its whole box in its frames)."""
+        own = np.zeros((num_frames, self.height, self.width), bool)
+        if not self.pieces:
+            own[list(self.frames)] = True
+        for t, y0, x0, y1, x1 in self.pieces:
+            own[t, y0 - self.y0:y1 - self.y0, x0 - self.x0:x1 - self.x0] = True
+        return own
 
 
 @dataclass(frozen=True)
@@ -212,48 +229,64 @@ def _needed(comps: np.ndarray, geo: _Geo, context: int | None, dilation: int) ->
     return np.clip(nb, 0, np.array([geo.H, geo.W, geo.H, geo.W]))
 
 
-def _merge(nbs: list, fsets: list, geo: _Geo) -> tuple[list, list]:
-    """Merge regions whose square boxes overlap and that share a frame, until none do.
-
-    One pass suffices: a region is re-checked after each growth, and a region that grows
-    later is checked against all the others."""
-    n = len(nbs)
-    if n < 2:
-        return nbs, fsets
-    nbs, fsets = [list(b) for b in nbs], [set(f) for f in fsets]
-    boxes = np.array([geo.square(b) for b in nbs])
-    first = np.array([min(f) for f in fsets])
-    last = np.array([max(f) for f in fsets])
-    alive = np.ones(n, bool)
+def _overlap_groups(boxes: np.ndarray) -> list[list[int]]:
+    """Indices of ``boxes`` (n x 4: y0, x0, y1, x1) grouped so that boxes overlapping,
+    directly or through others, share a group (their union boxes are then disjoint)."""
+    boxes = np.array(boxes, dtype=np.int64).reshape(-1, 4)
+    groups = [[k] for k in range(len(boxes))]
+    alive = np.ones(len(boxes), bool)
     i = 0
-    while i < n:
+    while i < len(boxes):
         if alive[i]:
             b = boxes[i]
-            cand = (alive & (boxes[:, 0] < b[2]) & (boxes[:, 2] > b[0]) & (boxes[:, 1] < b[3])
-                    & (boxes[:, 3] > b[1]) & (first <= last[i]) & (last >= first[i]))
-            cand[i] = False
-            js = [j for j in np.flatnonzero(cand) if not fsets[i].isdisjoint(fsets[j])]
-            if js:
-                for j in js:
-                    nbs[i] = _union(nbs[i], nbs[j])
-                    fsets[i] |= fsets[j]
-                    alive[j] = False
-                boxes[i] = geo.square(nbs[i])
-                first[i], last[i] = min(fsets[i]), max(fsets[i])
+            hit = (alive & (boxes[:, 0] < b[2]) & (boxes[:, 2] > b[0]) & (boxes[:, 1] < b[3]) & (boxes[:, 3] > b[1]))
+            hit[i] = False
+            if hit.any():
+                for j in np.flatnonzero(hit):
+                    groups[i] += groups[j]
+                boxes[i] = (min(b[0], boxes[hit, 0].min()), min(b[1], boxes[hit, 1].min()),
+                            max(b[2], boxes[hit, 2].max()), max(b[3], boxes[hit, 3].max()))
+                alive[hit] = False
                 continue  # check i again with its bigger box
         i += 1
-    keep = np.flatnonzero(alive)
-    return [nbs[k] for k in keep], [fsets[k] for k in keep]
+    return [sorted(groups[k]) for k in np.flatnonzero(alive)]
 
 
-def _track(items: list, geo: _Geo, window: int) -> tuple[list, list]:
+def _bound(boxes: np.ndarray) -> list[int]:
+    """The union box of the rows of ``boxes`` (n x 4)."""
+    return [int(boxes[:, 0].min()), int(boxes[:, 1].min()), int(boxes[:, 2].max()), int(boxes[:, 3].max())]
+
+
+def _frame_items(pieces: np.ndarray, geo: _Geo, context, dilation: int, crowd: int) -> list:
+    """Items (t, needed box, piece box) of one frame's pieces (rows t, y0, x0, y1, x1).
+
+    Pieces whose boxes overlap once grown by ``dilation`` are one hole (or holes too close
+    to fill apart) and are joined first. A frame with more than ``crowd`` pieces left
+    (specks: more than the region cap could keep apart) also joins pieces whose square
+    boxes overlap, so that planning stays fast and the specks share regions."""
+    t = int(pieces[0, 0])
+    boxes = pieces[:, 1:5]
+    grown = boxes + np.array([-dilation, -dilation, dilation, dilation])
+    boxes = np.array([_bound(boxes[g]) for g in _overlap_groups(grown)], np.int64).reshape(-1, 4)
+    needed = _needed(np.c_[np.full(len(boxes), t), boxes], geo, context, dilation)
+    if len(boxes) > crowd:
+        groups = _overlap_groups(np.array([geo.square(b) for b in needed]))
+        boxes = np.array([_bound(boxes[g]) for g in groups], np.int64)
+        needed = np.array([_bound(needed[g]) for g in groups], np.int64)
+    order = np.lexsort((boxes[:, 1], boxes[:, 0]))  # raster order of the pieces
+    return [(t, list(map(int, needed[k])), (t, *map(int, boxes[k]))) for k in order]
+
+
+def _track(items: list, geo: _Geo, window: int) -> tuple[list, list, list]:
     """Sweep frames in order; each item (t, needed box) joins the overlapping region whose
-    union box stays smallest within the growth cap, or starts a new region."""
+    union box stays smallest within the growth cap, or starts a new region. Returns each
+    region's needed box, frames and items (indices into ``items``)."""
     cap = 64
     nb = np.zeros((cap, 4), np.int64)
     ref, own, count, last = np.zeros(cap), np.zeros(cap), np.zeros(cap, np.int64), np.full(cap, -1)
     frames: list[list[int]] = []
-    for t, b in items:
+    members: list[list[int]] = []
+    for k, (t, b) in enumerate(items):
         r, side = len(frames), geo.side(b)
         if r:
             u0, u1 = np.minimum(nb[:r, 0], b[0]), np.minimum(nb[:r, 1], b[1])
@@ -267,6 +300,7 @@ def _track(items: list, geo: _Geo, window: int) -> tuple[list, list]:
                 j = int(np.argmin(np.where(ok, sides, np.inf)))
                 nb[j] = (u0[j], u1[j], u2[j], u3[j])
                 ref[j], own[j] = max(ref[j], side), sides[j]
+                members[j].append(k)
                 if last[j] != t:
                     count[j] += 1
                     last[j] = t
@@ -278,10 +312,12 @@ def _track(items: list, geo: _Geo, window: int) -> tuple[list, list]:
             ref, own, count, last = (np.concatenate([a, np.zeros_like(a)]) for a in (ref, own, count, last))
         nb[r], ref[r], own[r], count[r], last[r] = b, side, side, 1, t
         frames.append([t])
-    return [list(map(int, nb[k])) for k in range(len(frames))], [set(f) for f in frames]
+        members.append([k])
+    return ([list(map(int, nb[k])) for k in range(len(frames))], [set(f) for f in frames],
+            [list(m) for m in members])
 
 
-def _cap(nbs: list, fsets: list, geo: _Geo, max_regions: int) -> tuple[list, list]:
+def _cap(nbs: list, fsets: list, members: list, geo: _Geo, max_regions: int) -> tuple[list, list, list]:
     """Merge regions, cheapest first, until at most max_regions remain."""
     cell = geo.S
     while len(nbs) > max(max_regions, GREEDY_MAX):  # grid clustering of the box centres
@@ -290,13 +326,16 @@ def _cap(nbs: list, fsets: list, geo: _Geo, max_regions: int) -> tuple[list, lis
         _, group = np.unique(key, return_inverse=True)
         merged_nb: dict[int, list] = {}
         merged_fs: dict[int, set] = {}
+        merged_ms: dict[int, list] = {}
         for k, g in enumerate(group.ravel().tolist()):
             merged_nb[g] = _union(merged_nb[g], nbs[k]) if g in merged_nb else list(nbs[k])
             merged_fs[g] = merged_fs.get(g, set()) | fsets[k]
-        nbs, fsets = [merged_nb[g] for g in sorted(merged_nb)], [merged_fs[g] for g in sorted(merged_fs)]
+            merged_ms[g] = merged_ms.get(g, []) + members[k]
+        keys = sorted(merged_nb)
+        nbs, fsets, members = [merged_nb[g] for g in keys], [merged_fs[g] for g in keys], [merged_ms[g] for g in keys]
         cell *= 2
     if len(nbs) <= max_regions:
-        return nbs, fsets
+        return nbs, fsets, members
     nb = np.array(nbs, np.int64)
     own = geo.sides(*nb.T).astype(float)
 
@@ -308,51 +347,76 @@ def _cap(nbs: list, fsets: list, geo: _Geo, max_regions: int) -> tuple[list, lis
     cost = np.stack([costs(i) for i in range(len(nb))])
     np.fill_diagonal(cost, np.inf)
     alive = np.ones(len(nb), bool)
-    fsets = [set(f) for f in fsets]
+    fsets, members = [set(f) for f in fsets], [list(m) for m in members]
     for _ in range(len(nb) - max_regions):
         i, j = divmod(int(np.argmin(cost)), len(nb))
         i, j = min(i, j), max(i, j)
         nb[i] = _union(nb[i], nb[j])
         own[i] = geo.side(nb[i])
         fsets[i] |= fsets[j]
+        members[i] += members[j]
         alive[j] = False
         cost[j, :] = cost[:, j] = np.inf
         row = np.where(alive, costs(i), np.inf)
         row[i] = np.inf
         cost[i, :] = cost[:, i] = row
     keep = np.flatnonzero(alive)
-    return [list(map(int, nb[k])) for k in keep], [fsets[k] for k in keep]
+    return [list(map(int, nb[k])) for k in keep], [fsets[k] for k in keep], [members[k] for k in keep]
+
+
+def _absorb(nbs: list, fsets: list, members: list, full: list[bool], frame_box: list[int]
+            ) -> tuple[list, list, list]:
+    """Whole-frame regions take over: a region sharing a frame with one becomes whole-frame
+    too (until none does), and whole-frame regions sharing a frame become one. A whole-
+    frame region owns every hole pixel of its frames (no pieces)."""
+    full = list(full)
+    while True:
+        covered = set().union(*(f for f, w in zip(fsets, full) if w))
+        grow = [k for k, (f, w) in enumerate(zip(fsets, full)) if not w and not f.isdisjoint(covered)]
+        if not grow:
+            break
+        for k in grow:
+            full[k] = True
+    groups: list[set] = []
+    for k in np.flatnonzero(full):
+        merged = set(fsets[k])
+        for g in [g for g in groups if not g.isdisjoint(merged)]:
+            merged |= g
+            groups.remove(g)
+        groups.append(merged)
+    keep = [k for k in range(len(nbs)) if not full[k]]
+    return ([nbs[k] for k in keep] + [list(frame_box) for _ in groups], [fsets[k] for k in keep] + groups,
+            [members[k] for k in keep] + [[] for _ in groups])
 
 
 def _crop(hole: np.ndarray, busy, geo: _Geo, context, dilation, max_regions, window):
-    """Needed boxes and frame sets of the crop regions, and notes."""
+    """Needed boxes, frame sets and pieces (t, y0, x0, y1, x1) of the crop regions, and notes."""
     S, H, W = geo.S, geo.H, geo.W
     comps = _components(hole, np.asarray(busy), max(1, min(8, S // 8)))
-    needed = _needed(comps, geo, context, dilation)
-    items = []  # per frame: merge pieces whose boxes overlap, then sweep in raster order
     bounds = np.flatnonzero(np.diff(comps[:, 0])) + 1
+    items, crowded = [], 0
     for lo, hi in zip(np.r_[0, bounds], np.r_[bounds, len(comps)]):
-        t = int(comps[lo, 0])
-        nbs, _ = _merge(needed[lo:hi].tolist(), [{t}] * (hi - lo), geo)
-        items.extend((t, b) for b in sorted(nbs))
-    runs = _track(items, geo, window)
-    nbs, fsets = _merge(*runs, geo)
-    merged = len(comps) - len(items) + len(runs[0]) - len(nbs)
-    notes = [f"merged {merged} box{'es' if merged != 1 else ''} overlapping another in the same frame"] if merged else []
+        crowded += hi - lo > max_regions
+        items += _frame_items(comps[lo:hi], geo, context, dilation, max_regions)
+    pieces = [piece for _, _, piece in items]
+    nbs, fsets, members = _track([(t, b) for t, b, _ in items], geo, window)
+    notes = []
+    if crowded:
+        notes.append(f"{crowded} frame{'s' if crowded != 1 else ''} with more separate holes than max_regions = "
+                     f"{max_regions}: holes whose boxes overlap there were merged")
     if len(nbs) > max_regions:
         notes.append(f"{len(nbs)} regions over max_regions = {max_regions}: merged the closest")
-        nbs, fsets = _merge(*_cap(nbs, fsets, geo, max_regions), geo)
-    wide = [k for k, b in enumerate(nbs) if _area(geo.square(b)) >= FULL_FRAC * H * W]
-    if wide:
-        worst = max(_area(geo.square(nbs[k])) for k in wide) / (H * W)
+        nbs, fsets, members = _cap(nbs, fsets, members, geo, max_regions)
+    full = [_area(geo.square(b)) >= FULL_FRAC * H * W for b in nbs]
+    if any(full):
+        worst = max(_area(geo.square(b)) for b, f in zip(nbs, full) if f) / (H * W)
         why = (f"the frame ({W}x{H}) is no larger than the model's input ({S}x{S})" if max(H, W) <= S
                else f"a region around the hole needs {worst:.0%} of the frame")
-        count = sum(len(fsets[k]) for k in wide)
+        nbs, fsets, members = _absorb(nbs, fsets, members, full, [0, 0, H, W])
+        count = sum(len(f) for b, f in zip(nbs, fsets) if b == [0, 0, H, W])
         notes.append(f"{why}: whole frame for {count} frame{'s' if count != 1 else ''}")
-        for k in wide:
-            nbs[k] = [0, 0, H, W]
-        nbs, fsets = _merge(nbs, fsets, geo)
-    return nbs, fsets, notes
+    parts = [tuple(pieces[k] for k in sorted(m)) for m in members]
+    return nbs, fsets, parts, notes
 
 
 def _area(box) -> int:
@@ -394,11 +458,12 @@ def plan_regions(hole, model_size: int = 64, *, mode: str = "auto", context: int
         return RegionPlan(full, "full", (), (H, W))
     if mode == "auto" and z_full <= AUTO_FULL_ZOOM:
         return RegionPlan(full, "full", (f"auto: the frame fits the model at zoom {z_full:.3g}: whole frame",), (H, W))
-    nbs, fsets, notes = _crop(hole, busy, geo, context, int(dilation), int(max_regions), int(window))
+    nbs, fsets, parts, notes = _crop(hole, busy, geo, context, int(dilation), int(max_regions), int(window))
     regions = []
-    for b, fs in zip(nbs, fsets):
+    for b, fs, own in zip(nbs, fsets, parts):
         y0, x0, y1, x1 = (int(v) for v in geo.square(b))
-        regions.append(Region(y0, x0, y1, x1, tuple(sorted(int(t) for t in fs)), max(y1 - y0, x1 - x0) / model_size))
+        regions.append(Region(y0, x0, y1, x1, tuple(sorted(int(t) for t in fs)), max(y1 - y0, x1 - x0) / model_size,
+                              own))
     regions.sort(key=lambda r: (r.frames[0], r.y0, r.x0, r.frames))
     if mode == "auto" and min(r.zoom for r in regions) >= AUTO_GAIN * z_full:
         notes.append(f"auto: crop regions are no sharper than the whole frame (zoom {z_full:.3g}): whole frame")

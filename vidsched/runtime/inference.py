@@ -165,7 +165,7 @@ class Inpainter:
         for region in regions.regions:
             fill = self._fill(unknown, region)
             if not fill.any():
-                continue  # everything it would fill lies in earlier regions' boxes
+                continue  # everything it would fill was filled by earlier regions
             unknown[:, region.y0:region.y1, region.x0:region.x1] &= ~fill
             jobs.append(job(region, fill, False))
         level = [j.region for j in jobs]
@@ -176,16 +176,14 @@ class Inpainter:
 
     @staticmethod
     def _fill(unknown: np.ndarray, region) -> np.ndarray:
-        """The pixels this region fills: unknown pixels of its box, in its frames only."""
-        box = unknown[:, region.y0:region.y1, region.x0:region.x1]
-        fill = np.zeros_like(box)
-        frames = list(region.frames)
-        fill[frames] = box[frames]
-        return fill
+        """The pixels this region fills: unknown pixels of its box that it owns (its own
+        pieces of the hole, in its frames; vidsched.regions). Other regions' holes in its
+        box stay unknown pixels of its conditioning frames."""
+        return unknown[:, region.y0:region.y1, region.x0:region.x1] & region.owned(len(unknown))
 
     def fingerprint_parts(self, regions, jobs) -> list:
         """What identifies this run's plans and settings (for resume)."""
-        boxes = [(r.y0, r.x0, r.y1, r.x1, list(r.frames)) for r in regions.regions]
+        boxes = [(r.y0, r.x0, r.y1, r.x1, list(r.frames), [list(p) for p in r.pieces]) for r in regions.regions]
         return [regions.mode, boxes, [j.plan.model_dump(mode="json") for j in jobs], self.sampler.to_dict(),
                 self.settings.seed, self.settings.batch_stages]
 
