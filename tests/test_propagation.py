@@ -215,6 +215,40 @@ def test_a_passing_object_is_not_pasted_when_another_frame_shows_the_background(
     assert (error > 40).mean() < 0.01  # frame 4 shows the background: its copy wins
 
 
+def test_a_far_copy_of_a_slowly_moving_object_gets_low_confidence() -> None:
+    """A hole that stays put for 8 frames over a static background, and a small textured
+    object drifting right 2 px per frame through the region behind it: frame 0 can only
+    copy from frames 8 and 9, where the object is 16-18 px from where it is at frame 0.
+    The difference of velocity is small (2 px per frame), the drift over the copy is not,
+    and the confidence goes by the drift (results section 13; the former per-frame
+    tolerance pasted 235 pixels of the object here with a confidence of 0.1 or more)."""
+    T, H, W, size = 10, 120, 160, 24
+    background = texture(H, W, seed=5)
+    thing = 255 - texture(size, size, seed=6)  # textured, so that its own flow is measurable
+    frames, objects = [], []
+    for t in range(T):
+        frame, mask = background.copy(), np.zeros((H, W), bool)
+        x = 58 + 2 * t
+        frame[48:48 + size, x:x + size] = thing
+        mask[48:48 + size, x:x + size] = True
+        frames.append(frame)
+        objects.append(mask)
+    frames, objects = np.stack(frames), np.stack(objects)
+    hole = np.zeros((T, H, W), bool)
+    hole[:8, 36:84, 40:128] = True
+    result = propagate(with_garbage(frames, hole), hole)
+    t = 0
+    assert set(np.unique(result.source[t][result.filled[t]])) <= {8, 9}
+    confidence = result.confidence[t]
+    pasted = result.filled[t] & (objects[8] | objects[9]) & (confidence >= 0.1)
+    band = cv2.dilate((objects[8] | objects[9] | objects[t]).astype(np.uint8), np.ones((9, 9), np.uint8)) > 0
+    right = result.filled[t] & ~band
+    assert pasted.sum() < 30
+    assert right.sum() >= 1000 and confidence[right].mean() > 0.5
+    error = np.abs(result.frames[t].astype(int) - frames[t].astype(int)).max(axis=-1)
+    assert error[right].mean() < 4  # the background is copied where the object is not
+
+
 # ---- nothing to propagate ----------------------------------------------------------------------
 def test_a_stationary_logo_on_a_static_video_is_left_alone() -> None:
     T, H, W = 8, 64, 96

@@ -65,10 +65,11 @@ frame up to 4 away and then about 1.4x apart (6, 8, 11, 15, ...; :func:`candidat
      gives ``exp(-(r / stability_tau)^2)`` (content that does not reappear where the
      flow says, such as an object the flow loses), (b) the velocity of the content by
      that flow against the velocity the copy assumes (``t``'s completed flow over
-     ``|t - s|`` frames) gives ``exp(-(dv / motion_tau)^2)`` (content that moves
-     differently from the hole's surroundings, such as a passing object: at time ``t``
-     it is somewhere else). This is what flags a foreground object that crosses the
-     region behind the hole in the frames copied from;
+     ``|t - s|`` frames), times ``|t - s|``, gives ``exp(-(dv |t - s| / motion_tau)^2)``
+     (content that moves differently from the hole's surroundings, such as a passing
+     object, is somewhere else at time ``t``, by about that many pixels: a small
+     difference of velocity matters over a long copy). This is what flags a foreground
+     object that crosses the region behind the hole in the frames copied from;
    * ``decay ** (|t - s| - 1)``;
 
    then eroded over ``DOUBT_RADIUS`` (2) low-res pixels: a pixel is no surer than its
@@ -191,7 +192,7 @@ def propagate(
     min_inliers: int = 12,
     margin: int = 24,
     stability_tau: float | None = 12.0,
-    motion_tau: float = 2.0,
+    motion_tau: float = 3.0,  # 2 px per frame until docs/results.md section 13
     every_frame: bool = False,
 ) -> Propagation:
     """Fill each frame's hole with what other frames show, along the camera motion and
@@ -206,8 +207,8 @@ def propagate(
     motion is computed on (None: full resolution); ``preset`` -- OpenCV DIS preset
     (``"medium"``, ``"fast"``, ``"ultrafast"``); ``margin`` -- context (low-res pixels)
     around the pixels a frame offers for its flow; ``min_inliers`` -- for a homography.
-    Confidence: ``fb_tau`` and ``motion_tau`` (full-resolution pixels, per frame for the
-    latter), ``photo_tau`` and ``stability_tau`` (grey levels; None: no stability term)
+    Confidence: ``fb_tau`` and ``motion_tau`` (full-resolution pixels; the latter of
+    displacement over the copy's distance in time), ``photo_tau`` and ``stability_tau`` (grey levels; None: no stability term)
     scale its terms, ``decay`` is its factor per frame of distance beyond the first.
     Choice: candidates below ``min_confidence`` are not used, ``replace_margin`` is how
     much surer a later candidate must be to replace an earlier one, and a pixel at
@@ -667,10 +668,12 @@ def _stability(video: _Video, dis, params: _Params, t: int, s: int, x0: int, y0:
     * ``exp(-(r / stability_tau)^2)``, ``r = |s(q) - n(q + h(q))|`` (3 x 3 mean): content
       that moves on its own and that the flow loses (a passing object), or that DIS cannot
       follow at all, does not reappear where the flow says;
-    * ``exp(-(dv / motion_tau)^2)``, ``dv`` the difference between the content's own
-      velocity (``h / (n - s)``, after the camera motion) and the velocity the copy
+    * ``exp(-(dv |s - t| / motion_tau)^2)``, ``dv`` the difference between the content's
+      own velocity (``h / (n - s)``, after the camera motion) and the velocity the copy
       assumes (``t``'s completed flow over ``s - t`` frames): content that the flow does
-      follow but that moves unlike the hole's surroundings is elsewhere at time ``t``.
+      follow but that moves unlike the hole's surroundings is elsewhere at time ``t``, by
+      about ``dv |s - t|`` pixels (a per-frame tolerance let far copies of slowly moving
+      content through: section 13 of docs/results.md).
 
     Where ``n`` does not show the content (its hole, outside it) there is no evidence and
     the score is 1; so it is without a neighbour other than ``t``."""
@@ -692,11 +695,13 @@ def _stability(video: _Video, dis, params: _Params, t: int, s: int, x0: int, y0:
     residual[unseen] = 0
     stable = np.exp(-((residual / params.stability_tau) ** 2)).astype(np.float32)
     # Velocity (per frame, full-resolution pixels) of the content at q, by its own flow to n,
-    # against the velocity the copy assumes (t's completed flow to s over |t - s| frames).
+    # against the velocity the copy assumes (t's completed flow to s over |t - s| frames);
+    # times |t - s|: how far from where the copy assumes the content is by time t.
     trusted = ~(_band(s_hole, HOLE_BAND) | _lookup(_band(n_hole, HOLE_BAND), hx, hy))
     own = np.where(trusted[..., None], flow / np.float32(n - s), np.nan).astype(np.float32)
     own_at = cv2.remap(own, map_x, map_y, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
     assumed = forward / np.float32(s - t)
     gap = np.hypot((own_at[..., 0] - assumed[..., 0]) / video.sx, (own_at[..., 1] - assumed[..., 1]) / video.sy)
-    moving = np.exp(-((np.nan_to_num(gap, nan=0.0) / params.motion_tau) ** 2)).astype(np.float32)
+    drift = np.nan_to_num(gap, nan=0.0) * np.float32(abs(s - t))
+    moving = np.exp(-((drift / params.motion_tau) ** 2)).astype(np.float32)
     return cv2.remap(stable, map_x, map_y, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE) * moving
