@@ -94,11 +94,10 @@ def apply_prior(frames: np.ndarray, hole: np.ndarray, mode: str = DEFAULT_MODE, 
     out = frames.copy()
     out[trusted] = prop.frames[trusted]
     todo = hole & ~trusted
-    guess = out.copy()
-    unsure = todo & prop.filled
-    guess[unsure] = prop.frames[unsure]
+    # The guess: every propagated pixel, trusted or not, i.e. prop.frames itself (read
+    # only; telea returns a new array), which saves a copy of the video.
     unseen = todo & ~prop.filled
-    start = _without_blind_frames(telea(guess, unseen), unseen) if unseen.any() else guess
+    start = _without_blind_frames(telea(prop.frames, unseen), unseen) if unseen.any() else prop.frames.copy()
     return PriorResult(out, todo, start, trusted, filled_fraction, time.perf_counter() - t0)
 
 
