@@ -249,6 +249,24 @@ def test_a_far_copy_of_a_slowly_moving_object_gets_low_confidence() -> None:
     assert error[right].mean() < 4  # the background is copied where the object is not
 
 
+def test_on_a_still_camera_a_copy_is_the_source_pixel_itself() -> None:
+    """A still camera over a static scene, with sensor noise of its own in every frame (so
+    that the flow between frames is a fraction of a pixel, not zero), and a hole moving
+    across: each propagated pixel is the source frame's pixel at the same place, bit for
+    bit, not a resampled blend of its neighbours (results section 13)."""
+    T, H, W = 8, 96, 128
+    rng = np.random.default_rng(7)
+    scene = texture(H, W, seed=8).astype(np.int16)
+    frames = np.clip(scene[None] + rng.integers(-3, 4, (T, H, W, 3)), 0, 255).astype(np.uint8)
+    hole = moving_box(T, H, W, (30, 36), (30, 10), (1.0, 12.0))
+    result = propagate(with_garbage(frames, hole), hole)
+    check_invariants(result, frames, hole, 15)
+    ts, ys, xs = np.nonzero(result.filled)
+    assert len(ts) > 0.8 * hole.sum()
+    source = result.source[ts, ys, xs]
+    assert np.array_equal(result.frames[ts, ys, xs], frames[source, ys, xs])
+
+
 # ---- nothing to propagate ----------------------------------------------------------------------
 def test_a_stationary_logo_on_a_static_video_is_left_alone() -> None:
     T, H, W = 8, 64, 96

@@ -43,6 +43,9 @@ def make_clip() -> tuple[np.ndarray, np.ndarray]:
     for t in range(T):
         frames[t, 4:10, 2 + 2 * t:8 + 2 * t] = (220, 60, 30)  # the moving square
         hole[t, 8:14, 3 + t:11 + t] = 255  # the moving box to fill
+    # What the hole hides is garbage, as in a real input: a fill never hands it back, and a
+    # pixel propagated exactly from another frame (a still camera) still counts as filled.
+    frames[hole > 0] = (255, 0, 255)
     return frames, hole
 
 

@@ -46,7 +46,11 @@ frame up to 4 away and then about 1.4x apart (6, 8, 11, 15, ...; :func:`candidat
    camera motion, what is interpolated is the small residual motion.
 5. **Copy.** An open hole pixel ``p`` of ``t`` (full resolution) takes the value of ``s``
    at ``H(p + flow(p))`` (bilinear, ``cv2.remap``) if that point is inside ``s`` and all
-   the pixels bilinear sampling reads there are known pixels of ``s``.
+   the pixels bilinear sampling reads there are known pixels of ``s``. Where the camera
+   is still at ``p`` (``H`` moves it less than ``STILL_CAMERA``, 0.5 px) and the whole
+   displacement is under ``STILL_MOTION`` (1 px), ``p`` takes ``s``'s pixel at ``p`` itself:
+   on a still camera the flow's sub-pixel noise would otherwise blur every copy by
+   resampling (section 13 of docs/results.md: +0.13 dB on a static clip's thin lines).
 6. **Confidence**, the product of
 
    * forward-backward consistency, ``exp(-e^2 / (fb_tau^2 + 0.01 (|f|^2 + |g|^2)))``,
@@ -132,6 +136,11 @@ MIN_OFFER_FRACTION = 0.005
 MIN_FLOW_SIZE = 16
 #: Usable ring pixels a hole component needs for a photometric score.
 MIN_RING_PIXELS = 8
+#: A copy whose whole displacement is under STILL_MOTION full-resolution pixels, where the
+#: camera alone moves the pixel less than STILL_CAMERA, is the source's pixel at the same
+#: place (no resampling).
+STILL_MOTION = 1.0
+STILL_CAMERA = 0.5
 _IDENTITY = np.eye(3)
 
 
@@ -637,6 +646,12 @@ def _candidate(video: _Video, dis, dis_stability, params: _Params, t: int, s: in
     with np.errstate(divide="ignore", invalid="ignore"):
         qx = ((q[0] / q[2]) + 0.5) / sx - 0.5
         qy = ((q[1] / q[2]) + 0.5) / sy - 0.5
+        camera = A @ np.stack([xl, yl, np.ones_like(xl)])
+        cx_full = ((camera[0] / camera[2]) + 0.5) / sx - 0.5
+        cy_full = ((camera[1] / camera[2]) + 0.5) / sy - 0.5
+    px, py = xs[offered].astype(np.float64), ys[offered].astype(np.float64)
+    still = (np.hypot(qx - px, qy - py) < STILL_MOTION) & (np.hypot(cx_full - px, cy_full - py) < STILL_CAMERA)
+    qx, qy = np.where(still, px, qx), np.where(still, py, qy)
     H, W = video.hole.shape[1:]
     finite = np.isfinite(qx) & np.isfinite(qy)
     qx, qy = np.where(finite, qx, -1.0), np.where(finite, qy, -1.0)
