@@ -74,3 +74,29 @@ def test_dilate_figure_changes_only_the_grown_hole(tmp_path):
     assert np.array_equal(dilated[~grown], frames[~grown])
     assert (dilated[grown & ~hole] != frames[grown & ~hole]).any()
     assert not (plain != dilated).any(axis=-1)[~grown].any()
+
+
+@pytest.mark.usefixtures("one_thread")
+def test_cup_demo_runs_the_readme_command_on_any_clip(tmp_path):
+    """docs/make_cup_demo.py on a small generated clip (the corpus is not in CI): the two
+    holes scaled to the clip, vidsched run's defaults, the figures and the picture."""
+    from vidsched.masks_io import load_mask
+    from vidsched.videoio import read_video, write_video
+
+    demo = _script("make_cup_demo")
+    hole = demo.demo_mask(48, 480, 640)
+    assert hole.shape == (48, 480, 640) and hole[0, 250, 150] and hole[47, 250, 150 + 6 * 47]
+    assert hole[:, 435, 520].all() and not hole[:, 100, 600].any()  # the caption stays, the wall around it is known
+    rng = np.random.default_rng(0)
+    yy, xx = np.mgrid[0:96, 0:128]
+    frames = np.stack([np.stack([(xx * 2 + 3 * t) % 256, (yy * 2) % 256, (xx + yy) % 256], -1) for t in range(12)])
+    frames = np.clip(frames + rng.integers(0, 6, frames.shape), 0, 255).astype(np.uint8)
+    source = write_video(tmp_path / "source.mp4", frames, 15)
+    out = tmp_path / "demo.png"
+    figures = demo.main(["--video", str(source), "--frames", "10", "--workdir", str(tmp_path / "work"),
+                         "--out", str(out)])
+    assert out.is_file() and figures["network_evaluations"] > 0
+    assert np.isfinite(figures["hole_psnr"]) and figures["sharpness"] > 0
+    clip = read_video(tmp_path / "work" / "cup48.mp4").frames
+    assert clip.shape == (10, 96, 128, 3)
+    assert np.array_equal(load_mask(tmp_path / "work" / "mask", num_frames=10), demo.demo_mask(10, 96, 128))
