@@ -571,7 +571,8 @@ def _candidate(video: _Video, dis, dis_stability, params: _Params, t: int, s: in
     A = video.homography(t, s)  # flow-resolution coordinates, t -> s
     q = A @ np.stack([xl, yl, np.ones_like(xl)]).astype(np.float64)
     with np.errstate(divide="ignore", invalid="ignore"):
-        qx, qy = (q[0] / q[2]).astype(np.float32), (q[1] / q[2]).astype(np.float32)
+        camera_x, camera_y = q[0] / q[2], q[1] / q[2]  # where the camera motion alone takes them
+    qx, qy = camera_x.astype(np.float32), camera_y.astype(np.float32)
     landing = _sample_mask(video.hole_lo(s), qx, qy)  # True: s's hole or outside s
     if np.count_nonzero(~landing) < min(min_offer, math.ceil(0.1 * landing.size)):
         return None
@@ -644,13 +645,10 @@ def _candidate(video: _Video, dis, dis_stability, params: _Params, t: int, s: in
     pts = np.stack([xl + flow[:, 0], yl + flow[:, 1], np.ones_like(xl)])
     q = A @ pts
     with np.errstate(divide="ignore", invalid="ignore"):
-        qx = ((q[0] / q[2]) + 0.5) / sx - 0.5
-        qy = ((q[1] / q[2]) + 0.5) / sy - 0.5
-        camera = A @ np.stack([xl, yl, np.ones_like(xl)])
-        cx_full = ((camera[0] / camera[2]) + 0.5) / sx - 0.5
-        cy_full = ((camera[1] / camera[2]) + 0.5) / sy - 0.5
+        qx, qy = _to_full(q[0] / q[2], sx), _to_full(q[1] / q[2], sy)
     px, py = xs[offered].astype(np.float64), ys[offered].astype(np.float64)
-    still = (np.hypot(qx - px, qy - py) < STILL_MOTION) & (np.hypot(cx_full - px, cy_full - py) < STILL_CAMERA)
+    camera_shift = np.hypot(_to_full(camera_x[offered], sx) - px, _to_full(camera_y[offered], sy) - py)
+    still = (np.hypot(qx - px, qy - py) < STILL_MOTION) & (camera_shift < STILL_CAMERA)
     qx, qy = np.where(still, px, qx), np.where(still, py, qy)
     H, W = video.hole.shape[1:]
     finite = np.isfinite(qx) & np.isfinite(qy)
@@ -661,6 +659,11 @@ def _candidate(video: _Video, dis, dis_stability, params: _Params, t: int, s: in
         return None
     value = _sample(video.frames[s], qx, qy, cv2.INTER_LINEAR, cv2.BORDER_REPLICATE)
     return offered, got, value, np.clip(c, 0, 1).astype(np.float32)
+
+
+def _to_full(v: np.ndarray, scale: float) -> np.ndarray:
+    """Flow-resolution pixel coordinates to full-resolution ones (pixel centres aligned)."""
+    return (v + 0.5) / scale - 0.5
 
 
 def _neighbour(t: int, s: int, num_frames: int) -> int | None:

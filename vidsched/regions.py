@@ -168,10 +168,6 @@ class _Geo:
         return out[0][0], out[1][0], out[0][1], out[1][1]
 
 
-def _union(a, b) -> list[int]:
-    return [min(a[0], b[0]), min(a[1], b[1]), max(a[2], b[2]), max(a[3], b[3])]
-
-
 def _downsample(m: np.ndarray, f: int) -> np.ndarray:
     """Block-any of (n, H, W) by f x f (rows by a contiguous reduce, columns by strided
     ORs on the f-times smaller result: much faster than reshape().any(axis=(2, 4)))."""
@@ -328,7 +324,7 @@ def _cap(nbs: list, fsets: list, members: list, geo: _Geo, max_regions: int) -> 
         merged_fs: dict[int, set] = {}
         merged_ms: dict[int, list] = {}
         for k, g in enumerate(group.ravel().tolist()):
-            merged_nb[g] = _union(merged_nb[g], nbs[k]) if g in merged_nb else list(nbs[k])
+            merged_nb[g] = _bound(np.array([merged_nb[g], nbs[k]])) if g in merged_nb else list(nbs[k])
             merged_fs[g] = merged_fs.get(g, set()) | fsets[k]
             merged_ms[g] = merged_ms.get(g, []) + members[k]
         keys = sorted(merged_nb)
@@ -351,7 +347,7 @@ def _cap(nbs: list, fsets: list, members: list, geo: _Geo, max_regions: int) -> 
     for _ in range(len(nb) - max_regions):
         i, j = divmod(int(np.argmin(cost)), len(nb))
         i, j = min(i, j), max(i, j)
-        nb[i] = _union(nb[i], nb[j])
+        nb[i] = _bound(nb[[i, j]])
         own[i] = geo.side(nb[i])
         fsets[i] |= fsets[j]
         members[i] += members[j]

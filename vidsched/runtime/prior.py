@@ -72,7 +72,6 @@ def apply_prior(frames: np.ndarray, hole: np.ndarray, mode: str = DEFAULT_MODE, 
 
     import numpy as np
 
-    from vidsched.baselines import telea
     from vidsched.propagation import propagate
 
     if mode not in PRIOR_MODES:
@@ -87,18 +86,25 @@ def apply_prior(frames: np.ndarray, hole: np.ndarray, mode: str = DEFAULT_MODE, 
         return PriorResult(out, hole & ~trusted, None, trusted, filled_fraction, time.perf_counter() - t0)
     if mode == "init":
         rest = hole & ~prop.filled
-        start = _without_blind_frames(telea(prop.frames, rest), rest) if rest.any() else prop.frames.copy()
+        start = _guess(prop.frames, rest)
         empty = np.zeros_like(hole)
         return PriorResult(frames, hole, start, empty, filled_fraction, time.perf_counter() - t0)
     trusted = prop.filled & (prop.confidence >= threshold) & hole
     out = frames.copy()
     out[trusted] = prop.frames[trusted]
     todo = hole & ~trusted
-    # The guess: every propagated pixel, trusted or not, i.e. prop.frames itself (read
-    # only; telea returns a new array), which saves a copy of the video.
-    unseen = todo & ~prop.filled
-    start = _without_blind_frames(telea(prop.frames, unseen), unseen) if unseen.any() else prop.frames.copy()
+    # The guess: every propagated pixel, trusted or not, i.e. prop.frames itself (no copy
+    # of the video), and Telea where no frame shows the pixel.
+    start = _guess(prop.frames, todo & ~prop.filled)
     return PriorResult(out, todo, start, trusted, filled_fraction, time.perf_counter() - t0)
+
+
+def _guess(propagated: np.ndarray, unseen: np.ndarray) -> np.ndarray:
+    """A new array: the propagated frames with Telea's fill where no frame shows a pixel
+    (``unseen``), and frames that are all unseen started from the video's mean colour."""
+    from vidsched.baselines import telea
+
+    return _without_blind_frames(telea(propagated, unseen), unseen) if unseen.any() else propagated.copy()
 
 
 def _without_blind_frames(guess: np.ndarray, unseen: np.ndarray) -> np.ndarray:
