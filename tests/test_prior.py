@@ -126,3 +126,53 @@ def test_frames_that_are_all_hole_do_not_start_from_the_hidden_input(monkeypatch
     assert prior.start[3][hole[3]].std() > 0  # a frame with known pixels still gets Telea's fill
     everything = apply_prior(frames, np.ones(frames.shape[:3], bool), mode)
     assert (everything.start == 128).all()
+
+
+# ---- the guess where no frame shows a pixel is steadied over time -------------------------------
+def flickering_guess(T=6, H=40, W=56, scene_noise=0.0, seed=0):
+    """A textured scene, still or changing by ``scene_noise`` grey levels per frame, a
+    still hole no frame shows, and a per-frame guess inside it that alternates between
+    two flat values (Telea on a moving border flickers like this)."""
+    rng = np.random.default_rng(seed)
+    base = rng.integers(40, 216, (H, W, 3)).astype(np.float32)
+    frames = np.stack([np.clip(base + rng.normal(0, scene_noise, base.shape), 0, 255) for _ in range(T)])
+    frames = frames.astype(np.uint8)
+    hole = np.zeros((T, H, W), bool)
+    hole[:, 12:28, 16:40] = True
+    guess = frames.copy()
+    for t in range(T):
+        guess[t][hole[t]] = 100 if t % 2 == 0 else 140
+    return frames, hole, guess
+
+
+def test_steady_averages_a_flickering_guess_on_a_still_scene():
+    from vidsched.runtime.prior import steady
+
+    frames, hole, guess = flickering_guess()
+    before = guess.copy()
+    out = steady(guess, hole, hole)
+    assert out is guess
+    np.testing.assert_array_equal(out[~hole], before[~hole])  # only the unseen pixels change
+    inner = out[2:4][hole[2:4]].astype(float)  # frames with two neighbours on each side
+    assert np.abs(inner - 120).max() <= 10  # (3 x 100 + 2 x 140) / 5 = 116 or 124
+    flicker = lambda g: np.abs(np.diff(g[:, 12:28, 16:40].astype(float), axis=0)).mean()  # noqa: E731
+    assert flicker(out) < 0.25 * flicker(before)
+
+
+def test_steady_keeps_each_frames_guess_where_the_scene_changes():
+    from vidsched.runtime.prior import steady
+
+    frames, hole, guess = flickering_guess(scene_noise=80.0)
+    before = guess.copy()
+    out = steady(guess, hole, hole)
+    assert np.abs(out.astype(int) - before).max() <= 1
+
+
+def test_steady_leaves_a_single_unseen_frame_alone():
+    from vidsched.runtime.prior import steady
+
+    frames, hole, guess = flickering_guess()
+    unseen = np.zeros_like(hole)
+    unseen[3] = hole[3]
+    before = guess.copy()
+    np.testing.assert_array_equal(steady(guess, unseen, hole), before)

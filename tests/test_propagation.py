@@ -17,7 +17,7 @@ cv2 = pytest.importorskip("cv2")
 from vidsched.errors import VidschedError  # noqa: E402
 from vidsched.propagation import (  # noqa: E402
     Propagation,
-    _pull_push,
+    pull_push,
     candidate_distances,
     candidate_order,
     propagate,
@@ -331,14 +331,14 @@ def test_pull_push_keeps_known_values_and_fills_smoothly() -> None:
     known = rng.random((40, 50)) < 0.5
     known[10:30, 10:40] = False
     values = rng.normal(size=(40, 50, 2)).astype(np.float32)
-    filled = _pull_push(values, known)
+    filled = pull_push(values, known)
     np.testing.assert_array_equal(filled[known], values[known])
     constant = np.full((40, 50), 3.5, np.float32)
-    np.testing.assert_allclose(_pull_push(constant, known), constant, atol=1e-5)
+    np.testing.assert_allclose(pull_push(constant, known), constant, atol=1e-5)
     yy, xx = np.mgrid[0:40, 0:50].astype(np.float32)
     ramp = 0.1 * xx + 0.05 * yy
-    assert np.abs(_pull_push(ramp, known) - ramp)[~known].mean() < 0.2
-    assert not _pull_push(values, np.zeros((40, 50), bool)).any()
+    assert np.abs(pull_push(ramp, known) - ramp)[~known].mean() < 0.2
+    assert not pull_push(values, np.zeros((40, 50), bool)).any()
 
 
 def test_bad_inputs_and_options_give_a_vidsched_error() -> None:

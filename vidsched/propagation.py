@@ -102,7 +102,7 @@ from vidsched.errors import VidschedError
 from vidsched.geometry import frames_and_hole
 from vidsched.videoio import VideoError
 
-__all__ = ["PRESETS", "Propagation", "candidate_distances", "candidate_order", "propagate"]
+__all__ = ["PRESETS", "Propagation", "candidate_distances", "candidate_order", "propagate", "pull_push"]
 
 #: ``preset=`` names and the OpenCV DIS presets they select.
 PRESETS = {
@@ -334,7 +334,7 @@ class _Video:
             small = cv2.resize(gray, self.lo_size, interpolation=cv2.INTER_AREA)
             hole = self.hole_lo(t)
             if hole.any():
-                filled = _pull_push(small.astype(np.float32), ~hole)
+                filled = pull_push(small.astype(np.float32), ~hole)
                 small = np.where(hole, np.clip(np.rint(filled), 0, 255).astype(np.uint8), small)
             self._gray[t] = np.ascontiguousarray(small)
         return self._gray[t]
@@ -426,7 +426,7 @@ def _fit_homography(g0: np.ndarray, g1: np.ndarray, mask0: np.ndarray, mask1: np
 
 
 # ---- filling -----------------------------------------------------------------------------------
-def _pull_push(values: np.ndarray, known: np.ndarray) -> np.ndarray:
+def pull_push(values: np.ndarray, known: np.ndarray) -> np.ndarray:
     """``values`` (``h x w`` or ``h x w x c`` float32) with the pixels where ``known`` is
     False filled smoothly from the known ones (pull-push: a pyramid of weighted averages,
     each level's gaps filled from the coarser level upsampled bilinearly). ``known`` is
@@ -606,7 +606,7 @@ def _candidate(video: _Video, dis, dis_stability, params: _Params, t: int, s: in
     either = t_band | s_band
     f_ok = ~either & ~_lookup(s_band, grid_x + forward[..., 0], grid_y + forward[..., 1])
     b_ok = ~either & ~_lookup(t_band, grid_x + backward[..., 0], grid_y + backward[..., 1])
-    both = _pull_push(np.dstack([forward, backward]), np.dstack([f_ok, f_ok, b_ok, b_ok]))
+    both = pull_push(np.dstack([forward, backward]), np.dstack([f_ok, f_ok, b_ok, b_ok]))
     forward, backward = both[..., :2], both[..., 2:]
     map_x, map_y = grid_x + forward[..., 0], grid_y + forward[..., 1]
 
