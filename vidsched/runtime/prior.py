@@ -14,11 +14,15 @@ first, a confidence per pixel):
   frames (pixels no frame shows: OpenCV Telea) noised to ``strength`` (SDEdit), so the
   model keeps what propagation got right and corrects what it got wrong.
 - *hybrid*: both, per pixel by confidence (the issue's "confidence deciding which pixels
-  are known"): trusted propagated pixels become known as in *known*; the rest of the hole
+  are known"): trusted propagated pixels become known as in *known* (steadied, below); the rest of the hole
   starts from the propagated guess where there is one and from Telea (over the frame
   with the trusted pixels in) where no frame shows it, noised to ``strength``. The model
   keeps the layout and colours of that guess and adds the texture a spatial
   interpolation cannot (DiffuEraser starts from ProPainter's result the same way).
+
+In *init* and *hybrid* modes the guess's hole pixels, propagated or not, are steadied
+over time (:func:`steady`: averaged with the same pixel in nearby frames where the scene
+is still), so that the fill does not flicker from frame to frame.
 
 Bookkeeping stays honest: known input pixels are never changed, and :func:`sources_map`
 says for every pixel where it came from (input, propagation or model).
@@ -50,13 +54,13 @@ DEFAULT_PRIOR = "propagate"
 DEFAULT_MODE = "hybrid"
 DEFAULT_THRESHOLD = 0.0  # confidence from which a propagated pixel is trusted as known
 DEFAULT_STRENGTH = 0.25  # SDEdit's starting sigma for --prior-mode init / hybrid (data range [-1, 1])
-# The guess where no frame shows a pixel is steadied over time (steady()): frames up to
-# STEADY_RADIUS away, weights exp(-(d / STEADY_TAU)^2) of the local grey difference d
-# (grey levels, over STEADY_BOX pixels around, measured on frames downscaled to a long side
-# of STEADY_FLOW_SIZE). Chosen by measurement (docs/results.md section 14: tau 4, 8 and 16
-# over five clips, three kinds of hole, three placements; 16 was best on every kind).
+# The guess's hole pixels are steadied over time (steady()): frames up to STEADY_RADIUS
+# away, weights exp(-(d / STEADY_TAU)^2) of the local grey difference d (grey levels,
+# over STEADY_BOX pixels around, measured on frames downscaled to a long side of
+# STEADY_FLOW_SIZE). Chosen by measurement (docs/results.md section 14: which pixels, which
+# frames' pixels, tau 4, 8 and 16, over five clips, three kinds of hole, three placements).
 STEADY_RADIUS = 2
-STEADY_TAU = 16.0
+STEADY_TAU = 4.0
 STEADY_BOX = 8
 STEADY_FLOW_SIZE = 320
 
@@ -98,51 +102,52 @@ def apply_prior(frames: np.ndarray, hole: np.ndarray, mode: str = DEFAULT_MODE, 
         start = _guess(prop.frames, rest, hole)
         empty = np.zeros_like(hole)
         return PriorResult(frames, hole, start, empty, filled_fraction, time.perf_counter() - t0)
+    # The guess: propagation's pixels, Telea where no frame shows the pixel, and the whole
+    # hole steadied over time (steady()); the trusted pixels are known to the model as
+    # they are in the guess.
+    guess = _guess(prop.frames, hole & ~prop.filled, hole)
     trusted = prop.filled & (prop.confidence >= threshold) & hole
     out = frames.copy()
-    out[trusted] = prop.frames[trusted]
-    todo = hole & ~trusted
-    # The guess: every propagated pixel, trusted or not, i.e. prop.frames itself (no copy
-    # of the video), and Telea where no frame shows the pixel.
-    start = _guess(prop.frames, todo & ~prop.filled, hole)
-    return PriorResult(out, todo, start, trusted, filled_fraction, time.perf_counter() - t0)
+    out[trusted] = guess[trusted]
+    return PriorResult(out, hole & ~trusted, guess, trusted, filled_fraction, time.perf_counter() - t0)
 
 
 def _guess(propagated: np.ndarray, unseen: np.ndarray, hole: np.ndarray) -> np.ndarray:
     """A new array: the propagated frames with Telea's fill where no frame shows a pixel
-    (``unseen``), steadied over time (:func:`steady`), and frames that are all unseen
-    started from the video's mean colour. ``hole`` is the input's."""
+    (``unseen``), the input's ``hole`` steadied over time (:func:`steady`), and frames
+    that are all unseen started from the video's mean colour."""
     from vidsched.baselines import telea
 
-    if not unseen.any():
-        return propagated.copy()
-    return _without_blind_frames(steady(telea(propagated, unseen), unseen, hole), unseen)
+    guess = telea(propagated, unseen) if unseen.any() else propagated.copy()
+    return _without_blind_frames(steady(guess, hole), unseen)
 
 
-def steady(guess: np.ndarray, unseen: np.ndarray, hole: np.ndarray, *, radius: int = STEADY_RADIUS,
+def steady(guess: np.ndarray, hole: np.ndarray, *, radius: int = STEADY_RADIUS,
            tau: float = STEADY_TAU) -> np.ndarray:
-    """``guess``'s ``unseen`` pixels averaged with the same pixel's guess in the frames up
-    to ``radius`` away where it is unseen too, each weighted by how still the scene is
-    there between the two frames: ``exp(-(d / tau)^2)``, ``d`` the mean absolute grey
-    difference of the pixels known in both frames (outside ``hole``) within ``STEADY_BOX``
-    pixels, completed inside the holes from around them by pull-push. Changes ``guess``
-    in place and returns it.
+    """``guess``'s ``hole`` pixels averaged with the same pixel in the frames up to
+    ``radius`` away (whatever that frame holds there: its known pixel, a propagated copy,
+    a guess), each weighted by how still the scene is there between the two frames:
+    ``exp(-(d / tau)^2)``, ``d`` the mean absolute grey difference of the pixels known in
+    both frames (outside ``hole``) within ``STEADY_BOX`` pixels, completed inside the
+    holes from around them by pull-push. Changes ``guess`` in place and returns it; its
+    pixels outside ``hole`` are not changed.
 
-    Why: Telea fills each frame on its own, from a hole border that moves, so the fill of
-    a pixel no frame shows flickers from frame to frame, and the model, starting from it
-    at a low noise level, keeps the flicker (E_warp of the object holes on the handheld
-    cup clip was 2.3x nearest-frame copying's: docs/results.md section 14). Where the
-    scene is still, the average is steadier and, as an average of several guesses of the
-    same pixel, closer to the truth; where it changes (a waving tree), the weights vanish
-    and the frame keeps its own guess."""
+    Why: each frame's hole is filled on its own -- Telea from a hole border that moves,
+    propagation from other source frames with other alignment errors -- so a hole pixel's
+    value changes from frame to frame, and the model, starting from it at a low noise
+    level (or keeping it, for trusted propagated pixels), keeps that flicker (E_warp of
+    the object holes on the handheld cup clip was 2.3x nearest-frame copying's:
+    docs/results.md section 14). Where the scene is still, the average is steadier and,
+    as a mean of several observations or guesses of the same point, closer to the truth;
+    where it changes (a moving camera, a waving tree) the weights vanish and each frame
+    keeps its own value."""
     import cv2
     import numpy as np
 
     from vidsched.propagation import pull_push
 
-    T, H, W = unseen.shape
-    frames_with = [t for t in range(T) if unseen[t].any()]
-    if len(frames_with) < 2:
+    T, H, W = hole.shape
+    if T < 2:
         return guess
     scale = min(1.0, STEADY_FLOW_SIZE / max(H, W))
     size = (max(1, round(W * scale)), max(1, round(H * scale)))
@@ -158,18 +163,18 @@ def steady(guess: np.ndarray, unseen: np.ndarray, hole: np.ndarray, *, radius: i
         return low[t]
 
     result = {}
-    for t in frames_with:
-        ys, xs = np.nonzero(unseen[t])
+    for t in range(T):
+        if not hole[t].any():
+            continue
+        ys, xs = np.nonzero(hole[t])
         y0, y1, x0, x1 = ys.min(), ys.max() + 1, xs.min(), xs.max() + 1
         total = guess[t, y0:y1, x0:x1].astype(np.float32)
         weight = np.ones((y1 - y0, x1 - x0), np.float32)
         for s in range(max(0, t - radius), min(T, t + radius + 1)):
-            if s == t or not unseen[s, y0:y1, x0:x1].any():
+            if s == t:
                 continue
             (gt, kt), (gs, ks) = small(t), small(s)
             both = (kt & ks).astype(np.float32)
-            if not both.any():
-                continue
             num = cv2.boxFilter(np.abs(gt - gs) * both, -1, (box, box), normalize=False)
             den = cv2.boxFilter(both, -1, (box, box), normalize=False)
             enough = den > 0.3 * box * box
@@ -177,13 +182,13 @@ def steady(guess: np.ndarray, unseen: np.ndarray, hole: np.ndarray, *, radius: i
                 continue
             d = pull_push(np.where(enough, num / np.maximum(den, 1e-6), 0).astype(np.float32), enough)
             d = cv2.resize(d, (W, H), interpolation=cv2.INTER_LINEAR)[y0:y1, x0:x1]
-            w = np.exp(-np.square(d / np.float32(tau))) * unseen[s, y0:y1, x0:x1]
+            w = np.exp(-np.square(d / np.float32(tau)))
             total += w[..., None] * guess[s, y0:y1, x0:x1]
             weight += w
         result[t] = (y0, x0, np.clip(np.rint(total / weight[..., None]), 0, 255).astype(guess.dtype))
     for t, (y0, x0, value) in result.items():  # written after all are computed: inputs are the guesses
-        box_unseen = unseen[t, y0:y0 + value.shape[0], x0:x0 + value.shape[1]]
-        guess[t, y0:y0 + value.shape[0], x0:x0 + value.shape[1]][box_unseen] = value[box_unseen]
+        inside = hole[t, y0:y0 + value.shape[0], x0:x0 + value.shape[1]]
+        guess[t, y0:y0 + value.shape[0], x0:x0 + value.shape[1]][inside] = value[inside]
     return guess
 
 
