@@ -152,7 +152,7 @@ def steady(guess: np.ndarray, hole: np.ndarray, *, radius: int = STEADY_RADIUS,
     scale = min(1.0, STEADY_FLOW_SIZE / max(H, W))
     size = (max(1, round(W * scale)), max(1, round(H * scale)))
     box = 2 * max(1, round(STEADY_BOX * scale)) + 1
-    low = {}
+    low, apart = {}, {}
 
     def small(t: int):  # grey and known mask of frame t at the low resolution, once each
         if t not in low:
@@ -162,33 +162,43 @@ def steady(guess: np.ndarray, hole: np.ndarray, *, radius: int = STEADY_RADIUS,
                       cv2.resize(known, size, interpolation=cv2.INTER_AREA) > 0.999)
         return low[t]
 
-    result = {}
-    for t in range(T):
-        if not hole[t].any():
-            continue
-        ys, xs = np.nonzero(hole[t])
-        y0, y1, x0, x1 = ys.min(), ys.max() + 1, xs.min(), xs.max() + 1
-        total = guess[t, y0:y1, x0:x1].astype(np.float32)
-        weight = np.ones((y1 - y0, x1 - x0), np.float32)
-        for s in range(max(0, t - radius), min(T, t + radius + 1)):
-            if s == t:
-                continue
+    def difference(t: int, s: int):  # d between frames t and s at the low resolution (symmetric), or None
+        key = (min(t, s), max(t, s))
+        if key not in apart:
             (gt, kt), (gs, ks) = small(t), small(s)
             both = (kt & ks).astype(np.float32)
             num = cv2.boxFilter(np.abs(gt - gs) * both, -1, (box, box), normalize=False)
             den = cv2.boxFilter(both, -1, (box, box), normalize=False)
             enough = den > 0.3 * box * box
-            if not enough.any():
-                continue
-            d = pull_push(np.where(enough, num / np.maximum(den, 1e-6), 0).astype(np.float32), enough)
-            d = cv2.resize(d, (W, H), interpolation=cv2.INTER_LINEAR)[y0:y1, x0:x1]
-            w = np.exp(-np.square(d / np.float32(tau)))
-            total += w[..., None] * guess[s, y0:y1, x0:x1]
-            weight += w
-        result[t] = (y0, x0, np.clip(np.rint(total / weight[..., None]), 0, 255).astype(guess.dtype))
-    for t, (y0, x0, value) in result.items():  # written after all are computed: inputs are the guesses
-        inside = hole[t, y0:y0 + value.shape[0], x0:x0 + value.shape[1]]
-        guess[t, y0:y0 + value.shape[0], x0:x0 + value.shape[1]][inside] = value[inside]
+            apart[key] = (pull_push(np.where(enough, num / np.maximum(den, 1e-6), 0).astype(np.float32), enough)
+                          if enough.any() else None)
+        return apart[key]
+
+    pending = {}  # steadied values not yet written: later frames still read the guesses
+    for t in range(T + radius):
+        if t < T and hole[t].any():
+            ys, xs = np.nonzero(hole[t])
+            y0, y1, x0, x1 = ys.min(), ys.max() + 1, xs.min(), xs.max() + 1
+            total = guess[t, y0:y1, x0:x1].astype(np.float32)
+            weight = np.ones((y1 - y0, x1 - x0), np.float32)
+            for s in range(max(0, t - radius), min(T, t + radius + 1)):
+                d = None if s == t else difference(t, s)
+                if d is None:
+                    continue
+                d = cv2.resize(d, (W, H), interpolation=cv2.INTER_LINEAR)[y0:y1, x0:x1]
+                w = np.exp(-np.square(d / np.float32(tau)))
+                total += w[..., None] * guess[s, y0:y1, x0:x1]
+                weight += w
+            pending[t] = (y0, x0, np.clip(np.rint(total / weight[..., None]), 0, 255).astype(guess.dtype))
+        # Frame t - radius is read by no frame after t: write it, and forget what only it needed.
+        done = t - radius
+        if done in pending:
+            y0, x0, value = pending.pop(done)
+            inside = hole[done, y0:y0 + value.shape[0], x0:x0 + value.shape[1]]
+            guess[done, y0:y0 + value.shape[0], x0:x0 + value.shape[1]][inside] = value[inside]
+        low.pop(done - radius, None)
+        for key in [key for key in apart if key[0] <= done - radius]:
+            del apart[key]
     return guess
 
 
