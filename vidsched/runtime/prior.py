@@ -14,9 +14,10 @@ first, a confidence per pixel):
   frames (pixels no frame shows: OpenCV Telea) noised to ``strength`` (SDEdit), so the
   model keeps what propagation got right and corrects what it got wrong.
 - *hybrid*: both, per pixel by confidence (the issue's "confidence deciding which pixels
-  are known"): trusted propagated pixels become known as in *known* (steadied, below); the rest of the hole
-  starts from the propagated guess where there is one and from Telea (over the frame
-  with the trusted pixels in) where no frame shows it, noised to ``strength``. The model
+  are known"): trusted propagated pixels become known as in *known* (but steadied,
+  below); the rest of the hole starts from the propagated guess where there is one and
+  from Telea (over the frame with the trusted pixels in) where no frame shows it, noised
+  to ``strength``. The model
   keeps the layout and colours of that guess and adds the texture a spatial
   interpolation cannot (DiffuEraser starts from ProPainter's result the same way).
 
