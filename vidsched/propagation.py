@@ -217,8 +217,8 @@ def propagate(
     (``"medium"``, ``"fast"``, ``"ultrafast"``); ``margin`` -- context (low-res pixels)
     around the pixels a frame offers for its flow; ``min_inliers`` -- for a homography.
     Confidence: ``fb_tau`` and ``motion_tau`` (full-resolution pixels; the latter of
-    displacement over the copy's distance in time), ``photo_tau`` and ``stability_tau`` (grey levels; None: no stability term)
-    scale its terms, ``decay`` is its factor per frame of distance beyond the first.
+    displacement over the copy's distance in time), ``photo_tau`` and ``stability_tau``
+    (grey levels; None: no stability term) scale its terms, ``decay`` is its factor per frame of distance beyond the first.
     Choice: candidates below ``min_confidence`` are not used, ``replace_margin`` is how
     much surer a later candidate must be to replace an earlier one, and a pixel at
     ``stop_confidence`` or above is final.

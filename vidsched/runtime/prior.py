@@ -17,9 +17,9 @@ first, a confidence per pixel):
   are known"): trusted propagated pixels become known as in *known* (but steadied,
   below); the rest of the hole starts from the propagated guess where there is one and
   from Telea (over the frame with the trusted pixels in) where no frame shows it, noised
-  to ``strength``. The model
-  keeps the layout and colours of that guess and adds the texture a spatial
-  interpolation cannot (DiffuEraser starts from ProPainter's result the same way).
+  to ``strength``. The model keeps the layout and colours of that guess and adds the
+  texture a spatial interpolation cannot (DiffuEraser starts from ProPainter's result
+  the same way).
 
 In *init* and *hybrid* modes the guess's hole pixels, propagated or not, are steadied
 over time (:func:`steady`: averaged with the same pixel in nearby frames where the scene
@@ -93,21 +93,17 @@ def apply_prior(frames: np.ndarray, hole: np.ndarray, mode: str = DEFAULT_MODE, 
     t0 = time.perf_counter()
     prop = propagate(frames, hole)
     filled_fraction = float(prop.filled.sum() / max(1, hole.sum()))
+    trusted = prop.filled & (prop.confidence >= threshold) & hole  # known and hybrid modes
     if mode == "known":
-        trusted = prop.filled & (prop.confidence >= threshold) & hole
         out = frames.copy()
         out[trusted] = prop.frames[trusted]
         return PriorResult(out, hole & ~trusted, None, trusted, filled_fraction, time.perf_counter() - t0)
-    if mode == "init":
-        rest = hole & ~prop.filled
-        start = _guess(prop.frames, rest, hole)
-        empty = np.zeros_like(hole)
-        return PriorResult(frames, hole, start, empty, filled_fraction, time.perf_counter() - t0)
-    # The guess: propagation's pixels, Telea where no frame shows the pixel, and the whole
-    # hole steadied over time (steady()); the trusted pixels are known to the model as
-    # they are in the guess.
+    # The guess (init and hybrid): propagation's pixels, Telea where no frame shows the
+    # pixel, the whole hole steadied over time (steady()).
     guess = _guess(prop.frames, hole & ~prop.filled, hole)
-    trusted = prop.filled & (prop.confidence >= threshold) & hole
+    if mode == "init":
+        return PriorResult(frames, hole, guess, np.zeros_like(hole), filled_fraction, time.perf_counter() - t0)
+    # hybrid: the trusted pixels are known to the model as they are in the guess.
     out = frames.copy()
     out[trusted] = guess[trusted]
     return PriorResult(out, hole & ~trusted, guess, trusted, filled_fraction, time.perf_counter() - t0)
@@ -183,8 +179,7 @@ def steady(guess: np.ndarray, hole: np.ndarray, *, radius: int = STEADY_RADIUS,
             total = guess[t, y0:y1, x0:x1].astype(np.float32)
             weight = np.ones((y1 - y0, x1 - x0), np.float32)
             for s in range(max(0, t - radius), min(T, t + radius + 1)):
-                d = None if s == t else difference(t, s)
-                if d is None:
+                if s == t or (d := difference(t, s)) is None:
                     continue
                 d = cv2.resize(d, (W, H), interpolation=cv2.INTER_LINEAR)[y0:y1, x0:x1]
                 w = np.exp(-np.square(d / np.float32(tau)))
