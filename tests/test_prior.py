@@ -116,7 +116,7 @@ def test_frames_that_are_all_hole_do_not_start_from_the_hidden_input(monkeypatch
 
     import vidsched.propagation
 
-    def finds_nothing(frames, hole):  # propagation that brings nothing in (a scene with no overlap)
+    def finds_nothing(frames, hole, **options):  # propagation that brings nothing in (a scene with no overlap)
         return SimpleNamespace(frames=frames.copy(), filled=np.zeros_like(hole),
                                confidence=np.zeros(hole.shape, np.float32))
 

@@ -291,6 +291,23 @@ def test_frames_without_a_hole_come_back_unchanged() -> None:
     assert result.filled[[1, 2, 5, 6]].any()
 
 
+def test_fill_before_fills_the_first_frames_from_all_of_them() -> None:
+    """A chunk's look-ahead (vidsched.runtime.chunks): the frames from ``fill_before`` on
+    are sources only, left unfilled, and the first frames are filled exactly as without it."""
+    frames, hole, _ = translating_case(T=8)
+    masked = with_garbage(frames, hole)
+    whole = propagate(masked, hole, max_distance=4)
+    first = propagate(masked, hole, max_distance=4, fill_before=5)
+    check_invariants(first, masked, hole, 4)
+    for name in ("frames", "filled", "confidence", "source"):
+        np.testing.assert_array_equal(getattr(first, name)[:5], getattr(whole, name)[:5])
+    assert not first.filled[5:].any() and (first.source[5:] == -1).all()
+    np.testing.assert_array_equal(first.frames[5:], masked[5:])
+    assert (first.source[:5] >= 5).any()  # the look-ahead did give pixels
+    with pytest.raises(VidschedError, match="fill_before"):
+        propagate(masked, hole, fill_before=-1)
+
+
 def test_no_hole_and_a_single_frame() -> None:
     frames = texture(32, 40)[None].repeat(3, axis=0)
     result = propagate(frames, np.zeros((3, 32, 40), bool))

@@ -4,6 +4,8 @@ All videos are small synthetic ones (moving squares) made in tmp_path."""
 
 from __future__ import annotations
 
+import contextlib
+
 import os
 from pathlib import Path
 
@@ -23,6 +25,7 @@ from vidsched.videoio import (  # noqa: E402
     read_video,
     resample_indices,
     same_file,
+    video_sink,
     write_video,
 )
 
@@ -363,15 +366,64 @@ def test_atomic_write_keeps_the_previous_output(tmp_path, monkeypatch):
         write_video(folder, frames[::-1], fps=10)
     np.testing.assert_array_equal(read_video(folder).frames, frames)  # the old output, whole
 
-    def failing_save(*args, **kwargs):
-        raise _Boom("interrupted")
-
-    monkeypatch.setattr(videoio.np, "save", failing_save)
-    with pytest.raises(_Boom):
-        write_video(npy, frames[::-1], fps=10)
     monkeypatch.undo()
-    np.testing.assert_array_equal(read_video(npy).frames, frames)
+    for target in (npy, folder):  # a write in pieces that fails half-way
+        with pytest.raises(_Boom):
+            with video_sink(target, 10, len(frames)) as write:
+                write(frames[:2, ::-1])
+                raise _Boom("interrupted")
+        np.testing.assert_array_equal(read_video(target).frames, frames)
     assert _leftovers(tmp_path) == []
+
+
+@pytest.mark.parametrize("name", ["out.npy", "out", "out.gif", "out.avi", "odd.mp4"])
+def test_video_sink_in_pieces_writes_what_one_write_does(tmp_path, name):
+    frames = moving_squares(T=7, H=17 if name == "odd.mp4" else 16, W=24)
+    def odd_warning():  # said once per output, not once per piece
+        return pytest.warns(UserWarning, match="24x17 is odd") if name == "odd.mp4" else contextlib.nullcontext()
+
+    with odd_warning():
+        whole = write_video(tmp_path / "whole" / name, frames, fps=12)
+    with odd_warning() as said:
+        with video_sink(tmp_path / "pieces" / name, 12, len(frames)) as write:
+            for lo, hi in ((0, 3), (3, 4), (4, 7)):
+                write(frames[lo:hi])
+    assert said is None or len(said) == 1
+    a, b = read_video(whole), read_video(tmp_path / "pieces" / name)
+    assert a.num_frames == b.num_frames == 7 and a.fps == b.fps
+    if name in ("out.npy", "out"):
+        np.testing.assert_array_equal(b.frames, frames)  # exact formats
+    np.testing.assert_array_equal(a.frames, b.frames)  # codecs: the same bytes in, the same frames out
+
+
+def test_iter_video_frames_decodes_one_frame_at_a_time_as_read_video_does(tmp_path):
+    frames = moving_squares(T=5, H=16, W=24)
+    path = write_video(tmp_path / "clip.avi", frames, fps=10)
+    stream = videoio.iter_video_frames(path)
+    first = next(stream)
+    assert first.shape == (16, 24, 3) and first.dtype == np.uint8
+    np.testing.assert_array_equal(np.stack([first, *stream]), read_video(path).frames)
+    with pytest.raises(VideoError, match="not found"):
+        next(videoio.iter_video_frames(tmp_path / "missing.mp4"))
+    (tmp_path / "bad.mp4").write_bytes(b"not a video" * 10)
+    with pytest.raises(VideoError, match="cannot read video"):
+        next(videoio.iter_video_frames(tmp_path / "bad.mp4"))
+
+
+def test_video_sink_refuses_a_wrong_count_or_size_and_leaves_nothing(tmp_path):
+    frames = moving_squares(T=4, H=16, W=16)
+    with pytest.raises(VideoError, match="3 frames were written, 4 announced"):
+        with video_sink(tmp_path / "short.npy", 10, 4) as write:
+            write(frames[:3])
+    with pytest.raises(VideoError, match="more than the 4 frames"):
+        with video_sink(tmp_path / "long.mp4", 10, 4) as write:
+            write(frames)
+            write(frames[:1])
+    with pytest.raises(VideoError, match="frames of 8x8 after frames of 16x16"):
+        with video_sink(tmp_path / "sizes", 10, 4) as write:
+            write(frames[:2])
+            write(frames[2:, :8, :8])
+    assert list(tmp_path.iterdir()) == []
 
 
 def test_atomic_folder_write_leaves_no_partial_folder(tmp_path, monkeypatch):

@@ -2,7 +2,8 @@
 
 A crash, Ctrl-C or ``kill -9`` leaves either the old output or the new one, never a
 half-written one under the final name. :func:`atomic_write` does it for a file,
-:func:`atomic_write_dir` for a folder (of video frames, say). Outputs get the mode a
+:func:`atomic_write_dir` for a folder (of video frames, say); :func:`atomic_file` and
+:func:`atomic_dir` are their ``with`` forms, for outputs written piece by piece. Outputs get the mode a
 plain ``open()`` or ``mkdir()`` would give them (the umask's), not the owner-only mode
 of :mod:`tempfile`'s files and folders.
 """
@@ -13,7 +14,8 @@ import errno
 import os
 import shutil
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from vidsched.errors import VidschedError
@@ -25,9 +27,13 @@ def _umask() -> int:
     return mask
 
 
-def atomic_write(target: str | Path, write: Callable[[str], object], fsync: bool = False, *,
-                 prefix: str | None = None, suffix: str = ".tmp") -> Path:
-    """Call ``write(tmp_path)`` on a temporary file beside `target`, then move it into place.
+@contextmanager
+def atomic_file(target: str | Path, fsync: bool = False, *, prefix: str | None = None,
+                suffix: str = ".tmp") -> Iterator[str]:
+    """The path of a temporary file beside `target`, to write in the ``with`` block; when
+    the block ends normally the file is moved into place, when it raises the file is
+    deleted and `target` is left as it was. For outputs written piece by piece (a video
+    written as its chunks of frames are done); :func:`atomic_write` is the one-call form.
 
     The temporary file is named ``prefix + RANDOM + suffix`` (default ``.NAME.RANDOM.tmp``,
     a hidden name); pass ``suffix=target.suffix`` for writers that choose the format by
@@ -39,7 +45,7 @@ def atomic_write(target: str | Path, write: Callable[[str], object], fsync: bool
                                dir=target.parent)
     os.close(fd)
     try:
-        write(tmp)
+        yield tmp
         # mkstemp makes the file owner-only (0600); give it the mode a plain open() would.
         os.chmod(tmp, 0o666 & ~_umask())
         if fsync:
@@ -49,23 +55,33 @@ def atomic_write(target: str | Path, write: Callable[[str], object], fsync: bool
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
-    return target
+
+
+def atomic_write(target: str | Path, write: Callable[[str], object], fsync: bool = False, *,
+                 prefix: str | None = None, suffix: str = ".tmp") -> Path:
+    """Call ``write(tmp_path)`` on a temporary file beside `target`, then move it into place
+    (:func:`atomic_file`'s naming and guarantees)."""
+    with atomic_file(target, fsync, prefix=prefix, suffix=suffix) as tmp:
+        write(tmp)
+    return Path(target)
 
 
 def atomic_write_text(target: str | Path, text: str) -> Path:
     return atomic_write(target, lambda tmp: Path(tmp).write_text(text, encoding="utf-8"))
 
 
-def atomic_write_dir(target: str | Path, fill: Callable[[Path], object]) -> Path:
-    """Call ``fill(tmp_dir)`` on a new empty folder beside `target`, then move it into place.
+@contextmanager
+def atomic_dir(target: str | Path) -> Iterator[Path]:
+    """A new empty folder beside `target`, to fill in the ``with`` block; when the block
+    ends normally the folder is moved into place, when it raises it is deleted and `target`
+    is left as it was.
 
-    The folder is built as ``.NAME.partial-RANDOM``; if ``fill`` fails it is deleted and
-    `target` is left as it was. An existing folder `target` is replaced (whatever it holds:
-    the caller decides whether that is safe) in two renames, since no system call swaps
-    two non-empty folders: the old folder moves aside to ``.NAME.old-RANDOM``, the new one
-    takes the name (if that fails, the old one is put back), then the old one is deleted.
-    Only a hard kill between the two renames can leave the name empty, with the old
-    folder under its ``.old-`` name.
+    The folder is built as ``.NAME.partial-RANDOM``. An existing folder `target` is
+    replaced (whatever it holds: the caller decides whether that is safe) in two renames,
+    since no system call swaps two non-empty folders: the old folder moves aside to
+    ``.NAME.old-RANDOM``, the new one takes the name (if that fails, the old one is put
+    back), then the old one is deleted. Only a hard kill between the two renames can leave
+    the name empty, with the old folder under its ``.old-`` name.
     """
     target = Path(target)
     target.parent.mkdir(parents=True, exist_ok=True)
@@ -75,7 +91,7 @@ def atomic_write_dir(target: str | Path, fill: Callable[[Path], object]) -> Path
     try:
         # mkdtemp makes the folder owner-only (0700); give it the mode a plain mkdir() would.
         os.chmod(tmp, 0o777 & ~_umask())
-        fill(tmp)
+        yield tmp
         if target.is_dir():
             os.replace(target, old)
             try:
@@ -89,7 +105,14 @@ def atomic_write_dir(target: str | Path, fill: Callable[[Path], object]) -> Path
     except BaseException:
         _remove(tmp)
         raise
-    return target
+
+
+def atomic_write_dir(target: str | Path, fill: Callable[[Path], object]) -> Path:
+    """Call ``fill(tmp_dir)`` on a new empty folder beside `target`, then move it into place
+    (:func:`atomic_dir`'s naming and guarantees)."""
+    with atomic_dir(target) as tmp:
+        fill(tmp)
+    return Path(target)
 
 
 def _remove(path: str | Path) -> None:

@@ -383,6 +383,7 @@ def run_cmd(
     prior_mode: Annotated[PriorMode, typer.Option("--prior-mode", help="known: trusted propagated pixels become known pixels; init: the model starts from the propagated frames (SDEdit from --prior-strength); hybrid: trusted pixels known, the rest started from the propagated or Telea guess.")] = PriorMode(DEFAULT_MODE),
     prior_threshold: Annotated[float, typer.Option("--prior-threshold", min=0.0, max=1.0, help="--prior-mode known / hybrid: the confidence (0-1) from which a propagated pixel is trusted; the rest is left to the model. 0 trusts every propagated pixel (measured best with the shipped models).")] = DEFAULT_THRESHOLD,
     prior_strength: Annotated[float, typer.Option("--prior-strength", min=0.01, max=80.0, help="Noise level (sigma) --prior-mode init / hybrid starts from.")] = DEFAULT_STRENGTH,
+    chunk_frames: Annotated[Optional[int], typer.Option("--chunk-frames", min=1, help="Fill a long video in chunks of this many frames, one after another, each conditioned on the finished frames before it, so memory does not grow with the video's length. Default: as many frames as about 4 GB of working memory holds at the video's size (about 45 at 1920x1080, 490 at 640x480); a shorter video is one chunk.")] = None,
     save_sources: Annotated[Optional[Path], typer.Option("--save-sources", help="Also write where each pixel came from, as a video or PNG folder: black = input, grey = propagated, white = the model.")] = None,
 ) -> None:
     """Inpaint a video: fill the mask's holes with the diffusion model, stage by stage."""
@@ -420,6 +421,7 @@ def run_cmd(
         resume=resume, device=device, cuda_graphs=cuda_graphs, max_windows_per_call=windows_per_call, region=region.value, context=context,
         refine=refine, refine_strength=refine_strength, seam=seam.value, prior=prior.value, prior_mode=prior_mode.value,
         prior_threshold=prior_threshold, prior_strength=prior_strength, save_sources=save_sources,
+        chunk_frames=chunk_frames,
     )
     if explain_regions is not None:
         check_writable(explain_regions, what="--explain-regions")
@@ -432,11 +434,11 @@ def run_cmd(
         result = run_with_progress(req, quiet=quiet)
     except KeyboardInterrupt:
         # Typer would exit 130 silently; say where the progress is and how to continue.
-        from vidsched.runtime.resume import partial_dir
+        from vidsched.runtime.resume import ProgressStore
 
-        saved = partial_dir(output)
-        if (saved / "state.json").is_file():
-            print(f"interrupted: progress saved in {saved}; run the same command with --resume to continue",
+        saved = ProgressStore(output, "")
+        if saved.has_progress():
+            print(f"interrupted: progress saved in {saved.dir}; run the same command with --resume to continue",
                   file=sys.stderr)
         else:
             print("interrupted before the first batch finished: nothing was saved", file=sys.stderr)

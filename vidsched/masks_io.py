@@ -44,7 +44,7 @@ import numpy as np
 from vidsched.atomic import atomic_write
 from vidsched.errors import MaskError
 from vidsched.imagefiles import IMAGE_SUFFIXES, list_images
-from vidsched.videoio import DEFAULT_FPS, VIDEO_SUFFIXES, VideoError, read_video, write_video
+from vidsched.videoio import DEFAULT_FPS, VIDEO_SUFFIXES, VideoError, iter_video_frames, write_video
 
 
 def _read_image(path: Path) -> np.ndarray:
@@ -86,14 +86,18 @@ def _threshold(data: np.ndarray, path: Path, notes: list[str] | None, what: str 
         raise MaskError(f"{what} {path} has values of type {data.dtype}: use bool, an integer type (0..255) "
                         "or a float type (0..1)")
     if notes is not None:
-        between = int(np.count_nonzero((data > 0) & (data < full)))
-        if between:
-            notes.append(
-                f"{what} {path}: {between:,} of {data.size:,} pixels ({100 * between / data.size:.2g}%) are neither "
-                f"0 nor {full:g} (soft edges or compression noise); read as a hole where above {half:g}, half "
-                f"of {full:g}"
-            )
+        _note_between(notes, what, path, int(np.count_nonzero((data > 0) & (data < full))), data.size, full, half)
     return data > half
+
+
+def _note_between(notes: list[str], what: str, path: Path, between: int, size: int, full: float, half: float) -> None:
+    """The note on mask values between 0 and full scale (if any)."""
+    if between:
+        notes.append(
+            f"{what} {path}: {between:,} of {size:,} pixels ({100 * between / size:.2g}%) are neither "
+            f"0 nor {full:g} (soft edges or compression noise); read as a hole where above {half:g}, half "
+            f"of {full:g}"
+        )
 
 
 def load_mask(path: str | Path, invert: bool = False, num_frames: int | None = None,
@@ -132,11 +136,7 @@ def load_mask(path: str | Path, invert: bool = False, num_frames: int | None = N
     elif path.suffix.lower() in IMAGE_SUFFIXES:
         hole = _threshold(_read_image(path), path, notes, pixels=True)[None].repeat(num_frames or 1, axis=0)
     elif path.suffix.lower() in VIDEO_SUFFIXES:
-        try:
-            video = read_video(path)
-        except VideoError as e:
-            raise MaskError(f"cannot read mask video: {e}") from None
-        hole = _threshold(video.frames.max(axis=-1), path, notes, what="mask video", pixels=True)
+        hole = _threshold_video(path, notes)
     else:
         raise MaskError(
             f"unknown mask format {path.suffix!r}: use .npy, an image, a folder of images or a video file"
@@ -144,6 +144,26 @@ def load_mask(path: str | Path, invert: bool = False, num_frames: int | None = N
     if invert:
         hole = ~hole
     return hole
+
+
+def _threshold_video(path: Path, notes: list[str] | None) -> np.ndarray:
+    """A mask video thresholded frame by frame as it is decoded (the module's rule for
+    8-bit pixels: a hole above 127 in any channel), so that only the boolean mask of a long
+    video is held, not its RGB frames; one note for all frames' in-between values."""
+    holes, between, total = [], 0, 0
+    try:
+        for frame in iter_video_frames(path):
+            grey = frame.max(axis=-1)
+            between += int(np.count_nonzero((grey > 0) & (grey < 255)))
+            total += grey.size
+            holes.append(grey > 127)
+    except VideoError as e:
+        raise MaskError(f"cannot read mask video: {e}") from None
+    if len({h.shape for h in holes}) > 1:  # pragma: no cover - containers keep one size
+        raise MaskError(f"mask video {path} changes frame size mid-stream")
+    if notes is not None:
+        _note_between(notes, "mask video", path, between, total, 255, 127)
+    return np.stack(holes)
 
 
 # ---- writing -----------------------------------------------------------------------------------

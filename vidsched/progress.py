@@ -29,9 +29,16 @@ def run_with_progress(req, quiet: bool = False):
     state: dict = {}
 
     def on_start(stages: int, batches: int, steps: int) -> None:
-        state["stages"] = bars.add_task("stages", total=stages)
-        state["steps"] = bars.add_task("sampler steps", total=steps)
+        if "stages" in state:  # the next chunk of a long video: the same bars, from zero
+            bars.reset(state["stages"], total=stages, description=state.get("chunk", "stages"))
+            bars.reset(state["steps"], total=steps)
+        else:
+            state["stages"] = bars.add_task(state.get("chunk", "stages"), total=stages)
+            state["steps"] = bars.add_task("sampler steps", total=steps)
         state["total_steps"] = steps
+
+    def on_chunk(index: int, count: int, start: int, stop: int) -> None:
+        state["chunk"] = f"chunk {index + 1}/{count} (frames {start}-{stop - 1}): stages"
 
     def on_batch_start(b: int, members: list[int]) -> None:
         state["members"] = len(members)
@@ -48,7 +55,8 @@ def run_with_progress(req, quiet: bool = False):
         bars.advance(state["stages"], state["members"])
 
     with bars:
-        return inpaint(req, progress=Progress(on_batch_start, on_step, on_batch_end, on_start, on_batch_calls))
+        return inpaint(req, progress=Progress(on_batch_start, on_step, on_batch_end, on_start, on_batch_calls,
+                                               on_chunk))
 
 
 class _LinesProgress:
@@ -65,4 +73,7 @@ class _LinesProgress:
         def start(b: int, members: list[int]) -> None:
             print(f"batch {b}: stages {', '.join(map(str, members))}", file=sys.stderr, flush=True)
 
-        return Progress(on_batch_start=start)
+        def chunk(index: int, count: int, first: int, stop: int) -> None:
+            print(f"chunk {index + 1}/{count}: frames {first}-{stop - 1}", file=sys.stderr, flush=True)
+
+        return Progress(on_batch_start=start, on_chunk=chunk)

@@ -203,6 +203,7 @@ def propagate(
     stability_tau: float | None = 12.0,
     motion_tau: float = 3.0,  # 2 px per frame until docs/results.md section 13
     every_frame: bool = False,
+    fill_before: int | None = None,
 ) -> Propagation:
     """Fill each frame's hole with what other frames show, along the camera motion and
     optical flow (the module docstring describes the method).
@@ -219,6 +220,8 @@ def propagate(
     Confidence: ``fb_tau`` and ``motion_tau`` (full-resolution pixels; the latter of
     displacement over the copy's distance in time), ``photo_tau`` and ``stability_tau``
     (grey levels; None: no stability term) scale its terms, ``decay`` is its factor per frame of distance beyond the first.
+    ``fill_before`` -- fill only the frames before this index; the later ones are sources
+    only (a chunk's look-ahead, ``vidsched.runtime.chunks``; their holes stay unfilled).
     Choice: candidates below ``min_confidence`` are not used, ``replace_margin`` is how
     much surer a later candidate must be to replace an earlier one, and a pixel at
     ``stop_confidence`` or above is final.
@@ -240,7 +243,10 @@ def propagate(
     filled = np.zeros(hole.shape, dtype=bool)
     confidence = np.zeros(hole.shape, dtype=np.float32)
     source = np.full(hole.shape, -1, dtype=np.int16)
-    with_hole = [t for t in range(T) if hole[t].any()]
+    if fill_before is not None and (isinstance(fill_before, bool) or not isinstance(fill_before, (int, np.integer))
+                                    or fill_before < 0):
+        raise VidschedError(f"fill_before must be a non-negative integer (or None), got {fill_before!r}")
+    with_hole = [t for t in range(T if fill_before is None else min(T, fill_before)) if hole[t].any()]
     if not with_hole or T == 1:
         return _result(out, filled, confidence, source)
 

@@ -20,7 +20,8 @@ Writing
     (:mod:`vidsched.atomic`): the output is built under a temporary name beside the target
     (``.NAME.partial-*``) and renamed at the end, so an interrupted or failed write never
     leaves a half-written file under the final name (and an older output of that name
-    survives a failed write).
+    survives a failed write). :func:`video_sink` writes the same outputs piece by piece,
+    for videos too long to hold in memory.
 
 What happens between reading and writing lives elsewhere: mapping frames and masks to
 the model's resolution in :mod:`vidsched.geometry`, putting results back into the frames
@@ -35,11 +36,12 @@ import os
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterable, Iterator
+from contextlib import contextmanager
+from typing import Callable, Iterable, Iterator
 
 import numpy as np
 
-from vidsched.atomic import atomic_write, atomic_write_dir
+from vidsched.atomic import atomic_dir, atomic_file
 from vidsched.errors import VidschedError
 from vidsched.imagefiles import IMAGE_SUFFIXES, list_images
 
@@ -48,9 +50,11 @@ __all__ = [
     "VIDEO_SUFFIXES",
     "Video",
     "VideoError",
+    "iter_video_frames",
     "read_video",
     "resample_indices",
     "same_file",
+    "video_sink",
     "write_video",
 ]
 
@@ -268,6 +272,35 @@ def read_video(path: str | Path, fps: float | None = None, max_frames: int | Non
 
 
 def _read_container(path: Path, fps: float | None, max_frames: int | None) -> Video:
+    with _opened(path) as (cap, source_fps):
+        frames, kept = _resample_stream(_decoded(cap), source_fps, fps, max_frames)
+    if not frames:
+        raise VideoError(f"video {path} contains no frames (empty, or corrupt from the first frame)")
+    shapes = {f.shape for f in frames}
+    if len(shapes) > 1:  # pragma: no cover - containers keep one size
+        raise VideoError(f"video {path} changes frame size mid-stream: {sorted(shapes)}")
+    return Video(np.stack(frames), float(fps or source_fps), str(path), kept)
+
+
+def iter_video_frames(path: str | Path) -> Iterator[np.ndarray]:
+    """The frames of a video file (:data:`VIDEO_SUFFIXES`), one ``H x W x 3`` uint8 RGB
+    array at a time, as they are decoded: for reading what a whole-video array would not
+    need (a mask video, thresholded frame by frame). VideoError as :func:`read_video`."""
+    path = Path(path)
+    if not path.is_file():
+        raise VideoError(f"video not found: {path}")
+    with _opened(path) as (cap, _):
+        count = 0
+        for frame in _decoded(cap):
+            count += 1
+            yield frame
+    if not count:
+        raise VideoError(f"video {path} contains no frames (empty, or corrupt from the first frame)")
+
+
+@contextmanager
+def _opened(path: Path):
+    """OpenCV's capture of a video file and its frame rate (``DEFAULT_FPS`` if it has none)."""
     cv2 = opencv()
     cap = cv2.VideoCapture(str(path))
     try:
@@ -276,29 +309,24 @@ def _read_container(path: Path, fps: float | None, max_frames: int | None) -> Vi
         source_fps = float(cap.get(cv2.CAP_PROP_FPS) or 0.0)
         if not (math.isfinite(source_fps) and 0 < source_fps <= 1000):
             source_fps = DEFAULT_FPS
-
-        def decoded() -> Iterator[np.ndarray]:
-            while True:
-                ok, frame = cap.read()
-                if not ok or frame is None:
-                    return
-                if frame.ndim == 2:
-                    frame = cv2.cvtColor(frame, cv2.COLOR_GRAY2RGB)
-                elif frame.shape[2] == 4:
-                    frame = cv2.cvtColor(frame, cv2.COLOR_BGRA2RGB)
-                else:
-                    frame = cv2.cvtColor(frame, cv2.COLOR_BGR2RGB)
-                yield frame
-
-        frames, kept = _resample_stream(decoded(), source_fps, fps, max_frames)
+        yield cap, source_fps
     finally:
         cap.release()
-    if not frames:
-        raise VideoError(f"video {path} contains no frames (empty, or corrupt from the first frame)")
-    shapes = {f.shape for f in frames}
-    if len(shapes) > 1:  # pragma: no cover - containers keep one size
-        raise VideoError(f"video {path} changes frame size mid-stream: {sorted(shapes)}")
-    return Video(np.stack(frames), float(fps or source_fps), str(path), kept)
+
+
+def _decoded(cap) -> Iterator[np.ndarray]:
+    cv2 = opencv()
+    while True:
+        ok, frame = cap.read()
+        if not ok or frame is None:
+            return
+        if frame.ndim == 2:
+            frame = cv2.cvtColor(frame, cv2.COLOR_GRAY2RGB)
+        elif frame.shape[2] == 4:
+            frame = cv2.cvtColor(frame, cv2.COLOR_BGRA2RGB)
+        else:
+            frame = cv2.cvtColor(frame, cv2.COLOR_BGR2RGB)
+        yield frame
 
 
 def _decode_image(path: Path) -> np.ndarray:
@@ -386,12 +414,28 @@ def write_video(path: str | Path, frames: np.ndarray, fps: float, input_path: st
     warning says so), never cropped. The write is atomic, and refuses to replace
     ``input_path`` (the video being inpainted). An existing folder is replaced only if it
     holds nothing but images (an earlier output), never a folder with other files.
+    :func:`video_sink` is the same write in pieces.
+    """
+    frames = as_rgb_uint8(frames)
+    with video_sink(path, fps, len(frames), input_path=input_path) as write:
+        write(frames)
+    return Path(path)
+
+
+@contextmanager
+def video_sink(path: str | Path, fps: float, num_frames: int,
+               input_path: str | Path | None = None) -> Iterator[Callable[[np.ndarray], None]]:
+    """Write a video of ``num_frames`` frames in pieces: the ``with`` block gets a function
+    that takes the next frames (``N x H x W x 3``, RGB uint8 or float in [0, 1]) and
+    encodes them at once, so a long video never has to be held in memory whole. When the
+    block ends normally the output is moved into place (it must have received exactly
+    ``num_frames`` frames, all of one size); when it raises, nothing is left but what was
+    there before. Formats, padding and refusals are :func:`write_video`'s.
     """
     kind = output_kind(path)
     target = Path(path)
     if input_path is not None and same_file(target, input_path):
         raise VideoError(f"refusing to overwrite the input {input_path}: choose another output name")
-    frames = as_rgb_uint8(frames)
     if not (isinstance(fps, (int, float)) and math.isfinite(fps) and fps > 0):
         raise VideoError(f"the frame rate must be a positive number, got {fps!r}")
     if kind != "folder" and target.is_dir():
@@ -399,21 +443,85 @@ def write_video(path: str | Path, frames: np.ndarray, fps: float, input_path: st
     if kind == "folder" and target.exists() and not target.is_dir():
         raise VideoError(f"cannot write frames to {target}: a file of that name exists")
     if kind == "folder":
-        return _write_folder(target, frames)
-    if kind == "video":
-        frames = _even_size(frames)
-
-    def write(tmp: str) -> None:
-        if kind == "npy":
-            with open(tmp, "wb") as f:
-                np.save(f, frames, allow_pickle=False)
-        elif kind == "gif":
-            _write_gif(Path(tmp), frames, fps)
-        else:
-            _write_container(Path(tmp), frames, fps, WRITE_CODECS[target.suffix.lower()])
-
+        _check_replaceable_folder(target)
+        with atomic_dir(target) as tmp:
+            encoder = _FrameEncoder(kind, tmp, fps, num_frames, target.suffix)
+            yield encoder.write
+            encoder.close()
+        return
     # The temporary file keeps the suffix: OpenCV picks the container by the name.
-    return atomic_write(target, write, prefix=f".{target.stem}.partial-", suffix=target.suffix)
+    with atomic_file(target, prefix=f".{target.stem}.partial-", suffix=target.suffix) as tmp:
+        encoder = _FrameEncoder(kind, Path(tmp), fps, num_frames, target.suffix)
+        try:
+            yield encoder.write
+        finally:
+            encoder.release()
+        encoder.close()
+
+
+class _FrameEncoder:
+    """One output being written frame by frame (:func:`video_sink`): ``write`` encodes
+    frames as they come, ``close`` finishes the file and checks the count."""
+
+    def __init__(self, kind: str, path: Path, fps: float, num_frames: int, suffix: str) -> None:
+        self.kind, self.path, self.fps, self.num_frames = kind, path, float(fps), int(num_frames)
+        self.suffix = suffix.lower()
+        self.count = 0
+        self.shape: tuple[int, ...] | None = None
+        self._writer = None  # OpenCV's VideoWriter
+        self._file = None  # the .npy being written
+        self._gif = bytearray()
+
+    def write(self, frames: np.ndarray) -> None:
+        frames = as_rgb_uint8(frames)
+        if self.shape is None:
+            self.shape = frames.shape[1:]
+            self._open()
+        elif frames.shape[1:] != self.shape:
+            raise VideoError(f"cannot write {self.path.name}: frames of {frames.shape[2]}x{frames.shape[1]} after "
+                             f"frames of {self.shape[1]}x{self.shape[0]}")
+        if self.count + len(frames) > self.num_frames:
+            raise VideoError(f"cannot write {self.path.name}: more than the {self.num_frames} frames announced")
+        if self.kind == "folder":
+            for i, frame in enumerate(frames):
+                _encode_png(self.path / FRAME_NAME.format(self.count + i), frame)
+        elif self.kind == "npy":
+            self._file.write(np.ascontiguousarray(frames).tobytes())
+        elif self.kind == "gif":
+            self._gif += _gif_frames(frames, self.fps)
+        else:
+            for frame in _even_size(frames, warn=False):
+                self._writer.write(np.ascontiguousarray(frame[..., ::-1]))  # RGB -> BGR
+        self.count += len(frames)
+
+    def _open(self) -> None:
+        H, W = self.shape[:2]
+        if self.kind == "npy":
+            self._file = open(self.path, "wb")
+            np.lib.format.write_array_header_1_0(
+                self._file, {"descr": "|u1", "fortran_order": False, "shape": (self.num_frames, H, W, 3)})
+        elif self.kind == "video":
+            _even_size(np.zeros((0, H, W, 3), np.uint8), warn=True)  # the warning, once
+            self._writer = _open_writer(self.path, WRITE_CODECS[self.suffix], self.fps, W + W % 2, H + H % 2)
+
+    def release(self) -> None:
+        if self._writer is not None:
+            self._writer.release()
+            self._writer = None
+        if self._file is not None:
+            self._file.close()
+            self._file = None
+
+    def close(self) -> None:
+        self.release()
+        if self.count != self.num_frames:
+            raise VideoError(f"cannot write {self.path.name}: {self.count} frames were written, "
+                             f"{self.num_frames} announced")
+        if self.kind == "gif":
+            H, W = self.shape[:2]
+            self.path.write_bytes(_gif_header(W, H) + bytes(self._gif) + b"\x3b")
+        elif self.kind == "video" and (not self.path.exists() or self.path.stat().st_size == 0):
+            raise VideoError(f"OpenCV wrote nothing to {self.path}")
 
 
 def _open_writer(path: Path, fourcc: str, fps: float, width: int, height: int):
@@ -425,31 +533,31 @@ def _open_writer(path: Path, fourcc: str, fps: float, width: int, height: int):
     return writer
 
 
-def _even_size(frames: np.ndarray) -> np.ndarray:
+def _even_size(frames: np.ndarray, warn: bool = True) -> np.ndarray:
     """Video codecs need even sizes: repeat the last row and/or column (with a warning)."""
     H, W = frames.shape[1:3]
     pad_h, pad_w = H % 2, W % 2
-    if pad_h or pad_w:
+    if (pad_h or pad_w) and warn:
         warnings.warn(
             f"{W}x{H} is odd: video codecs need even sizes, so the last "
             f"{'row' if pad_h else ''}{' and ' if pad_h and pad_w else ''}{'column' if pad_w else ''} is repeated "
             f"({W + pad_w}x{H + pad_h}); write PNG frames or .npy to keep the exact size",
-            stacklevel=3,
+            stacklevel=5,
         )
+    if pad_h or pad_w:
         frames = np.pad(frames, ((0, 0), (0, pad_h), (0, pad_w), (0, 0)), mode="edge")
     return frames
 
 
-def _write_container(path: Path, frames: np.ndarray, fps: float, fourcc: str) -> None:
-    H, W = frames.shape[1:3]
-    writer = _open_writer(path, fourcc, fps, W, H)
-    try:
-        for frame in frames:
-            writer.write(np.ascontiguousarray(frame[..., ::-1]))  # RGB -> BGR
-    finally:
-        writer.release()
-    if not path.exists() or path.stat().st_size == 0:
-        raise VideoError(f"OpenCV wrote nothing to {path}")
+def _check_replaceable_folder(target: Path) -> None:
+    """An existing output folder is replaced only if it holds nothing but images."""
+    if target.is_dir():
+        others = [p.name for p in target.iterdir() if not (p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)]
+        if others:
+            raise VideoError(
+                f"refusing to replace the folder {target}: it holds more than frames ({', '.join(sorted(others)[:3])}"
+                f"{', ...' if len(others) > 3 else ''}); choose an empty or new folder"
+            )
 
 
 def _gif_frame_parts(image) -> tuple[bytes, bytes, int]:
@@ -493,27 +601,33 @@ def _gif_frame_parts(image) -> tuple[bytes, bytes, int]:
     raise VideoError("cannot encode a GIF frame")  # pragma: no cover - Pillow always writes one image
 
 
-def _write_gif(path: Path, frames: np.ndarray, fps: float) -> None:
-    """An animated GIF with every frame, each with its own 256-colour table.
+def _gif_header(width: int, height: int) -> bytes:
+    """An animated GIF's start (GIF89a, no global colour table, looping forever).
 
     Not Pillow's ``save_all``: it merges identical consecutive frames into one (adding up
     their durations), so a still stretch of the video would come back shorter. Each frame
-    is encoded alone by Pillow and the pieces are put together here (GIF89a, looping).
+    is encoded alone by Pillow (:func:`_gif_frames`) and the pieces are put together here.
     """
+    import struct
+
+    out = b"GIF89a" + struct.pack("<HHBBB", width, height, 0x70, 0, 0)  # no global colour table
+    return out + b"\x21\xff\x0bNETSCAPE2.0\x03\x01\x00\x00\x00"  # loop forever
+
+
+def _gif_frames(frames: np.ndarray, fps: float) -> bytes:
+    """GIF blocks of every frame, each with its own 256-colour table."""
     import struct
 
     from PIL import Image
 
     H, W = frames.shape[1:3]
     delay = max(1, round(100.0 / fps))  # hundredths of a second
-    out = bytearray(b"GIF89a" + struct.pack("<HHBBB", W, H, 0x70, 0, 0))  # no global colour table
-    out += b"\x21\xff\x0bNETSCAPE2.0\x03\x01\x00\x00\x00"  # loop forever
+    out = bytearray()
     for frame in frames:
         table, lzw, size_field = _gif_frame_parts(Image.fromarray(frame))
         out += b"\x21\xf9\x04" + struct.pack("<BHBB", 0x04, delay, 0, 0)  # disposal 1: keep, no transparency
         out += b"\x2c" + struct.pack("<HHHHB", 0, 0, W, H, 0x80 | size_field) + table + lzw
-    out += b"\x3b"
-    path.write_bytes(bytes(out))
+    return bytes(out)
 
 
 def _encode_png(path: Path, frame: np.ndarray) -> None:
@@ -522,19 +636,3 @@ def _encode_png(path: Path, frame: np.ndarray) -> None:
     if not ok:  # pragma: no cover
         raise VideoError(f"cannot encode {path.name} as PNG")
     data.tofile(str(path))
-
-
-def _write_folder(target: Path, frames: np.ndarray) -> Path:
-    if target.is_dir():
-        others = [p.name for p in target.iterdir() if not (p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)]
-        if others:
-            raise VideoError(
-                f"refusing to replace the folder {target}: it holds more than frames ({', '.join(sorted(others)[:3])}"
-                f"{', ...' if len(others) > 3 else ''}); choose an empty or new folder"
-            )
-
-    def fill(folder: Path) -> None:
-        for t, frame in enumerate(frames):
-            _encode_png(folder / FRAME_NAME.format(t), frame)
-
-    return atomic_write_dir(target, fill)

@@ -274,6 +274,7 @@ class Progress:
     on_batch_end: Callable[[int], None] | None = None
     on_start: Callable[[int, int, int], None] | None = None  # (stages left, batches left, steps per stage)
     on_batch_calls: Callable[[int], None] | None = None  # sampler runs this batch takes (windows capped per call)
+    on_chunk: Callable[[int, int, int, int], None] | None = None  # (chunk, chunks, first frame, end) of a long video
 
 
 def batches_to_run(plan: Plan, batch_stages: bool) -> list[list[int]]:

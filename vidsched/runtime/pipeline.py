@@ -1,10 +1,14 @@
 """`vidsched run` end to end: video and mask in, inpainted video out.
 
     read video (any size, fps) and mask; check every output location
-    -> the one inference path (runtime.inference.Inpainter): regions around the holes,
-       a plan per region, the executor, hole pixels pasted back at the input's resolution,
-       progress saved after every batch
-    -> write atomically (and the side-by-side comparison, if asked)
+    -> chunks of frames (runtime.chunks: one unless the video is too long for memory),
+       one after another, each conditioned on the finished frames before it:
+       -> the propagation prior (runtime.prior): pixels other frames show, a guess for the rest
+       -> the one inference path (runtime.inference.Inpainter): regions around the holes,
+          a plan per region, the executor, hole pixels pasted back at the input's
+          resolution, progress saved after every batch (and every finished chunk)
+       -> its frames written at once (videoio.video_sink; the side-by-side comparison and
+          the sources map too, if asked); each output appears, whole, at the end
 
 Every known pixel of the input is returned unchanged: only hole pixels are written.
 """
@@ -73,6 +77,7 @@ class RunRequest:
     prior_threshold: float = DEFAULT_THRESHOLD  # confidence from which a propagated pixel is known (known mode)
     prior_strength: float = DEFAULT_STRENGTH  # SDEdit's starting sigma (init mode)
     save_sources: Path | None = None  # write where each pixel came from (input / propagated / model)
+    chunk_frames: int | None = None  # frames per chunk of a long video (None: as many as ~4 GB allows)
 
 
 @dataclass
@@ -179,68 +184,184 @@ def inpaint(req: RunRequest, progress=None) -> RunResult:
         result.notes.append("the mask covers every pixel of every frame: nothing of the video is known, "
                             "so the model draws every pixel from nothing")
 
-    from vidsched.runtime.executor import SamplerSettings
-    from vidsched.runtime.inference import InferenceSettings, Inpainter
-    from vidsched.runtime.resume import ProgressStore, fingerprint
+    from contextlib import ExitStack
 
-    frames, todo, start, propagated = video.frames, hole, None, np.zeros_like(hole)
-    start_sigma = None
-    if req.prior == "propagate":
-        from vidsched.runtime.prior import apply_prior
+    from vidsched.runtime.chunks import auto_chunk_frames, plan_chunks
+    from vidsched.runtime.resume import ProgressStore
+    from vidsched.videoio import video_sink
 
-        prior = apply_prior(video.frames, hole, req.prior_mode, threshold=req.prior_threshold)
-        frames, todo, start, propagated = prior.frames, prior.hole, prior.start, prior.propagated
-        start_sigma = req.prior_strength if req.prior_mode in STARTING_MODES else None
-        result.prior_seconds = prior.seconds
-        result.prior_summary = (  # a line of the closing summary, not a warning
-            f"propagation: {percent(prior.filled_fraction)} of the hole is visible in other frames"
-            + (f"; the model starts from it at sigma {req.prior_strength:g}" if req.prior_mode == "init" else
-               f"; {percent(propagated.sum() / hole.sum())} taken as known, "
-               + (("the model fills the rest" + (f", starting from a guess at sigma {req.prior_strength:g}"
-                                                 if req.prior_mode == "hybrid" else ""))
-                  if todo.any() else "nothing left for the model")))
-    if not todo.any():  # propagation filled every hole pixel with confidence
-        write_video(req.output, frames, video.fps, input_path=req.video)
-        _write_sources(req, hole, propagated, video.fps)
-        _write_compare(req, video, hole, frames)
-        return result
-
-    settings = InferenceSettings(
-        scheme=req.scheme, scheme_params=tuple(parse_overrides(req.overrides).items()),
-        sampler=SamplerSettings(name=req.sampler, steps=req.steps, s_churn=req.churn, start_sigma=start_sigma), seed=req.seed,
-        batch_stages=req.batch_stages, region=req.region, context=req.context,
-        max_windows_per_call=req.max_windows_per_call, refine=req.refine, refine_strength=req.refine_strength,
-        seam=req.seam)
-    inpainter = Inpainter.from_checkpoint(req.checkpoint, settings, pick_device(req.device), req.cuda_graphs)
-    planned = inpainter.plan(todo)
-    result.regions = planned[0]
-    # The saved state is "batches done so far" in the order the executor runs them, so
-    # the batching choice is part of the run (a different order would skip stages).
-    from vidsched.model.checkpoint import checkpoint_sha256
-
-    # The checkpoint by its weights' sha256, not its path: retraining into the same file
-    # must not resume into a mix of two models.
-    run_key = fingerprint(*inpainter.fingerprint_parts(*planned), frames, todo, start if start is not None else 0,
-                          checkpoint_sha256(req.checkpoint))
-    store = ProgressStore(req.output, run_key)
-    if req.resume and not store.exists():
+    T, H, W = hole.shape
+    chunks = plan_chunks(T, req.chunk_frames or min(T, auto_chunk_frames(H, W)))
+    if len(chunks) > 1:
+        result.notes.append(
+            f"{T} frames in {len(chunks)} chunks of about {chunks[0].stop - chunks[0].start} (memory: "
+            + ("--chunk-frames" if req.chunk_frames else "about 4 GB of working memory at this frame size; "
+               "--chunk-frames sets it")
+            + "); each chunk is conditioned on the finished frames before it")
+    store = ProgressStore(req.output, "")
+    if req.resume and not store.has_progress():
         result.notes.append("--resume: no saved progress found, starting from the beginning")
-    elif not req.resume and store.exists():
+    elif not req.resume and store.has_progress():
         store.clear()  # a stale state from an earlier run of the same output
         result.notes.append(f"discarded the saved progress of an earlier run in {store.dir} "
                             "(--resume continues one)")
-    done = inpainter(frames, todo, progress=progress, store=store, resume=req.resume, planned=planned, prior=start)
-    write_video(req.output, done.frames, video.fps, input_path=req.video)  # the outputs once all went well
-    _write_sources(req, hole, propagated, video.fps)
-    _write_compare(req, video, hole, done.frames)
+    runner = _ChunkRunner(req, hole, result, progress)
+    # Frames are written as their chunk finishes; each output appears, whole, at the end.
+    with ExitStack() as outputs:
+        write_out = outputs.enter_context(video_sink(req.output, video.fps, T, input_path=req.video))
+        write_compare = (outputs.enter_context(video_sink(req.compare, video.fps, T, input_path=req.video))
+                         if req.compare is not None else None)
+        write_sources = (outputs.enter_context(video_sink(req.save_sources, video.fps, T))
+                         if req.save_sources is not None else None)
+        for chunk in chunks:
+            if progress is not None and progress.on_chunk is not None and len(chunks) > 1:
+                progress.on_chunk(chunk.index, len(chunks), chunk.start, chunk.stop)
+            filled, propagated = runner.fill(video.frames, chunk, len(chunks))
+            piece = slice(chunk.start, chunk.stop)
+            if write_compare is not None:
+                from vidsched.compositing import side_by_side
+
+                write_compare(side_by_side(video.frames[piece], hole[piece], filled))
+            if write_sources is not None:
+                from vidsched.runtime.prior import sources_map, sources_video
+
+                write_sources(sources_video(sources_map(hole[piece], propagated)))
+            write_out(filled)
+            video.frames[piece] = filled  # finished: the next chunk is conditioned on it
     store.clear()
-    result.stages, result.batches = done.stages, done.batches
-    result.network_evaluations = done.network_evaluations
-    result.seconds = done.seconds
-    result.resumed_from_batch = done.resumed_from_batch
-    result.notes.extend(done.notes)
-    result.region_notes = done.region_notes
+    runner.summarise()
     return result
+
+
+class _ChunkRunner:
+    """Fills a run's chunks one after another (vidsched.runtime.chunks): the prior, then
+    the model on what is left, with its progress saved; adds up what they did."""
+
+    def __init__(self, req: RunRequest, hole: np.ndarray, result: RunResult, progress) -> None:
+        self.req, self.hole, self.result, self.progress = req, hole, result, progress
+        self.inpainter = None
+        self.prior_hole = self.prior_filled = 0.0  # for the summary: hole pixels, and those propagation filled
+        self.propagated = self.filled_hole = 0
+
+    def fill(self, video_frames: np.ndarray, chunk, num_chunks: int) -> tuple[np.ndarray, np.ndarray]:
+        """Frames ``[chunk.start, chunk.stop)`` filled, and which of their hole pixels
+        propagation filled (kept as known); ``video_frames`` holds the finished frames
+        before ``chunk.start``."""
+        from vidsched.runtime.resume import ProgressStore, fingerprint
+
+        req, result = self.req, self.result
+        frames = video_frames[chunk.lo:chunk.hi]
+        hole = self.hole[chunk.lo:chunk.hi].copy()
+        hole[:chunk.start - chunk.lo] = False  # finished frames: known pixels now
+        keep = slice(chunk.start - chunk.lo, chunk.stop - chunk.lo)
+        cut = chunk.stop - chunk.lo  # the model works on [lo, stop): the look-ahead is the prior's
+        if num_chunks > 1:  # a finished chunk of an interrupted run: its hole pixels were saved
+            name = f"chunk-{chunk.index}-{fingerprint(self._settings_parts(), chunk.lo, chunk.start, chunk.stop, chunk.hi, frames, hole)[:16]}"
+            store = ProgressStore(req.output, "")
+            if req.resume and store.has_array(name):
+                done = frames[keep].copy()
+                done[hole[keep]] = store.load_array(name)
+                propagated = store.load_array(name + "-propagated") if store.has_array(name + "-propagated") \
+                    else np.zeros_like(hole[keep])
+                self.filled_hole += int(hole[keep].sum())
+                self.propagated += int(propagated.sum())
+                return done, propagated
+        todo, start, propagated, model_frames = hole[:cut], None, np.zeros_like(hole[:cut]), frames[:cut]
+        start_sigma = None
+        if req.prior == "propagate":
+            from vidsched.runtime.prior import apply_prior
+
+            prior = apply_prior(frames, hole, req.prior_mode, threshold=req.prior_threshold,
+                                fill_before=cut if cut < len(frames) else None)
+            model_frames, todo, propagated = prior.frames[:cut], prior.hole[:cut], prior.propagated[:cut]
+            start = prior.start[:cut] if prior.start is not None else None
+            start_sigma = req.prior_strength if req.prior_mode in STARTING_MODES else None
+            result.prior_seconds += prior.seconds
+            chunk_hole = float(hole[:cut].sum())
+            self.prior_hole += chunk_hole
+            self.prior_filled += prior.filled_fraction * chunk_hole
+        self.filled_hole += int(hole[keep].sum())
+        self.propagated += int(propagated[keep].sum())
+        if not todo.any():  # propagation filled every hole pixel with confidence
+            done = model_frames[keep].copy()
+        else:
+            done = self._model(model_frames, todo, start, start_sigma, chunk)[keep]
+        if num_chunks > 1:
+            store = ProgressStore(req.output, "")
+            store.save_array(name, done[hole[keep]])
+            store.save_array(name + "-propagated", propagated[keep])
+            store.clear_batches()
+        return done, propagated[keep]
+
+    def _settings_parts(self) -> list:
+        from dataclasses import asdict
+
+        from vidsched.model.checkpoint import checkpoint_sha256
+
+        settings = {k: v for k, v in asdict(self.req).items()
+                    if k not in ("video", "mask", "output", "compare", "save_sources", "resume", "device",
+                                 "cuda_graphs", "max_windows_per_call")}
+        return [settings, checkpoint_sha256(self.req.checkpoint)]
+
+    def _model(self, frames: np.ndarray, todo: np.ndarray, start, start_sigma, chunk) -> np.ndarray:
+        """The model fills ``todo`` in ``frames`` (a chunk's, look-ahead cut off); its
+        progress is saved after every batch."""
+        from vidsched.compiler import parse_overrides
+        from vidsched.model.checkpoint import checkpoint_sha256
+        from vidsched.runtime.executor import SamplerSettings
+        from vidsched.runtime.inference import InferenceSettings, Inpainter
+        from vidsched.runtime.resume import ProgressStore, fingerprint
+
+        req, result = self.req, self.result
+        settings = InferenceSettings(
+            scheme=req.scheme, scheme_params=tuple(parse_overrides(req.overrides).items()),
+            sampler=SamplerSettings(name=req.sampler, steps=req.steps, s_churn=req.churn, start_sigma=start_sigma),
+            seed=req.seed, batch_stages=req.batch_stages, region=req.region, context=req.context,
+            max_windows_per_call=req.max_windows_per_call, refine=req.refine, refine_strength=req.refine_strength,
+            seam=req.seam)
+        if self.inpainter is None:
+            self.inpainter = Inpainter.from_checkpoint(req.checkpoint, settings, pick_device(req.device),
+                                                       req.cuda_graphs)
+        inpainter = self.inpainter
+        planned = inpainter.plan(todo)
+        first = result.regions is None
+        if first:
+            result.regions = planned[0]
+        # The saved state is "batches done so far" in the order the executor runs them, so
+        # the batching choice is part of the run (a different order would skip stages).
+        # The checkpoint by its weights' sha256, not its path: retraining into the same file
+        # must not resume into a mix of two models.
+        run_key = fingerprint(*inpainter.fingerprint_parts(*planned), frames, todo, start if start is not None else 0,
+                              checkpoint_sha256(req.checkpoint))
+        store = ProgressStore(req.output, run_key)
+        done = inpainter(frames, todo, progress=self.progress, store=store, resume=req.resume, planned=planned,
+                         prior=start)
+        result.stages += done.stages
+        result.batches += done.batches
+        result.network_evaluations += done.network_evaluations
+        result.seconds += done.seconds
+        if done.resumed_from_batch and not result.resumed_from_batch:
+            result.resumed_from_batch = done.resumed_from_batch
+        if first:  # the first chunk's regions and notes speak for the run (each chunk plans its own)
+            result.notes.extend(done.notes)
+            result.region_notes = done.region_notes + (
+                [f"regions of frames {chunk.start}-{chunk.stop - 1}, the first chunk the model worked on; "
+                 "every chunk plans its own"] if chunk.stop - chunk.start < len(self.hole) else [])
+        return done.frames
+
+    def summarise(self) -> None:
+        """The closing summary's line on the prior."""
+        req = self.req
+        if req.prior != "propagate" or not self.prior_hole:
+            return
+        share = self.propagated / max(1, self.filled_hole)
+        self.result.prior_summary = (  # a line of the closing summary, not a warning
+            f"propagation: {percent(self.prior_filled / self.prior_hole)} of the hole is visible in other frames"
+            + (f"; the model starts from it at sigma {req.prior_strength:g}" if req.prior_mode == "init" else
+               f"; {percent(share)} taken as known, "
+               + (("the model fills the rest" + (f", starting from a guess at sigma {req.prior_strength:g}"
+                                                 if req.prior_mode == "hybrid" else ""))
+                  if share < 1 else "nothing left for the model")))
 
 
 def percent(share: float) -> str:

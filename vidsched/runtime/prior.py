@@ -80,8 +80,12 @@ class PriorResult:
 
 
 def apply_prior(frames: np.ndarray, hole: np.ndarray, mode: str = DEFAULT_MODE, *,
-                threshold: float = DEFAULT_THRESHOLD) -> PriorResult:
-    """Propagate, then prepare the model's problem for ``mode`` ("known", "init" or "hybrid")."""
+                threshold: float = DEFAULT_THRESHOLD, fill_before: int | None = None) -> PriorResult:
+    """Propagate, then prepare the model's problem for ``mode`` ("known", "init" or "hybrid").
+
+    With ``fill_before`` only the frames before that index are filled and returned; the
+    later ones (a chunk's look-ahead, ``vidsched.runtime.chunks``) are sources for
+    propagation only."""
     import time
 
     import numpy as np
@@ -91,7 +95,12 @@ def apply_prior(frames: np.ndarray, hole: np.ndarray, mode: str = DEFAULT_MODE, 
     if mode not in PRIOR_MODES:
         raise ValueError(f"unknown prior mode {mode!r} (one of {', '.join(PRIOR_MODES)})")
     t0 = time.perf_counter()
-    prop = propagate(frames, hole)
+    prop = propagate(frames, hole, fill_before=fill_before)
+    if fill_before is not None:
+        from vidsched.propagation import Propagation
+
+        frames, hole = frames[:fill_before], hole[:fill_before]
+        prop = Propagation(*(a[:fill_before] for a in (prop.frames, prop.filled, prop.confidence, prop.source)))
     filled_fraction = float(prop.filled.sum() / max(1, hole.sum()))
     trusted = prop.filled & (prop.confidence >= threshold) & hole  # known and hybrid modes
     if mode == "known":

@@ -7,7 +7,10 @@ the buffer file it belongs to, so a crash, Ctrl-C or ``kill -9`` at any moment l
 either the previous state or the new one, never a mixture. ``--resume`` reloads it and
 continues with the next batch; every stage draws its noise from a stream seeded by
 (seed, stage index), so the result is identical to an uninterrupted run. A finished run
-removes the folder.
+removes the folder. A run in chunks of frames (``vidsched.runtime.chunks``) keeps each
+finished chunk's hole pixels there too (``chunk-I-KEY.npy``, KEY the fingerprint of the
+chunk's inputs and settings), so ``--resume`` rebuilds the finished chunks without
+sampling them again and continues inside the chunk that was interrupted.
 
 A saved state is only reused for the same run: the plan, the input, the seed and the
 sampler settings are fingerprinted, and a mismatch is an error rather than a silent
@@ -113,6 +116,19 @@ class ProgressStore:
                 "or delete the folder to start over"
             )
         return RunState(int(state["next_batch"]), buffer)
+
+    def has_array(self, name: str) -> bool:
+        return (self.dir / f"{name}.npy").is_file()
+
+    def has_progress(self) -> bool:
+        """Whether the folder holds anything of a run: a batch state or finished pieces."""
+        return self.exists() or (self.dir.is_dir() and any(self.dir.glob("*.npy")))
+
+    def clear_batches(self) -> None:
+        """Forget the batch state and its region buffers (a chunk of a long run finished
+        and saved its frames; the next chunk starts its batches afresh), keep the rest."""
+        for path in [self.dir / STATE_FILE, *self.dir.glob("buffer-*.npy"), *self.dir.glob("region-*.npy")]:
+            path.unlink(missing_ok=True)
 
     def clear(self) -> None:
         shutil.rmtree(self.dir, ignore_errors=True)

@@ -1,0 +1,220 @@
+"""Long videos in chunks of frames (vidsched.runtime.chunks, `vidsched run --chunk-frames`).
+
+The chunk planner alone, then whole runs with a tiny random-weight model on a 24-frame
+clip (the clip and model of tests/test_run.py, made longer): known pixels stay exact,
+every chunk is conditioned on the finished frames before it, one chunk is exactly the
+unchunked run, an interrupted chunked run resumes to the same output without sampling
+its finished chunks again, and the working memory follows the chunk, not the video.
+"""
+
+from __future__ import annotations
+
+import tracemalloc
+from pathlib import Path
+from types import SimpleNamespace
+
+import numpy as np
+import pytest
+import torch
+
+from vidsched.cli import main
+from vidsched.errors import VidschedError
+from vidsched.model.checkpoint import save_checkpoint
+from vidsched.model.unet import VideoUNet, VideoUNetConfig
+from vidsched.runtime import pipeline, resume
+from vidsched.runtime.chunks import CONTEXT, LOOKAHEAD, MIN_CHUNK, auto_chunk_frames, plan_chunks
+from vidsched.videoio import read_video
+
+pytestmark = pytest.mark.usefixtures("one_thread")  # tests/conftest.py
+
+T, H, W = 24, 20, 24
+CONFIG = VideoUNetConfig(image_size=16, max_frames=4, channels=8, channel_mult=(1, 2), attention_resolutions=(8,),
+                         num_heads=2, rel_pos_channels=8)
+
+
+# ---- the planner -------------------------------------------------------------------------------
+@pytest.mark.parametrize("num_frames, chunk", [(1, 1), (10, 100), (250, 100), (97, 8), (64, 32), (33, 1)])
+def test_chunks_fill_every_frame_once_with_context_and_look_ahead(num_frames, chunk):
+    chunks = plan_chunks(num_frames, chunk)
+    assert [c.index for c in chunks] == list(range(len(chunks)))
+    assert chunks[0].start == 0 and chunks[-1].stop == num_frames
+    assert all(a.stop == b.start for a, b in zip(chunks, chunks[1:]))  # no gap, no overlap
+    sizes = [c.stop - c.start for c in chunks]
+    assert max(sizes) <= chunk and max(sizes) - min(sizes) <= 1  # evened out
+    assert len(chunks) == -(-num_frames // chunk)
+    for c in chunks:
+        assert c.lo == max(0, c.start - CONTEXT) and c.hi == min(num_frames, c.stop + LOOKAHEAD)
+    if chunk >= num_frames:
+        assert [(c.lo, c.start, c.stop, c.hi) for c in chunks] == [(0, 0, num_frames, num_frames)]
+
+
+@pytest.mark.parametrize("bad", [0, -3, 2.5, True, None])
+def test_chunk_size_must_be_a_positive_count(bad):
+    with pytest.raises(VidschedError, match="--chunk-frames must be a positive number"):
+        plan_chunks(10, bad)
+
+
+def test_auto_chunk_keeps_the_working_set_in_the_budget():
+    budget = 4 * 1024 ** 3
+    for h, w in ((480, 640), (576, 768), (1080, 1920)):
+        n = auto_chunk_frames(h, w, budget)
+        assert n >= MIN_CHUNK
+        assert (n + CONTEXT + LOOKAHEAD) * 27 * h * w <= budget < (n + 1 + CONTEXT + LOOKAHEAD) * 27 * h * w
+    assert auto_chunk_frames(480, 640) > 4 * auto_chunk_frames(1080, 1920)  # fewer frames when they are bigger
+    assert auto_chunk_frames(4320, 7680) == MIN_CHUNK  # never fewer than this
+
+
+# ---- whole runs --------------------------------------------------------------------------------
+def make_clip() -> tuple[np.ndarray, np.ndarray]:
+    """(frames T x H x W x 3 uint8, hole T x H x W uint8 with 255 = fill): a square moving
+    right over a still, textured scene, a box-shaped hole sweeping right and back and a
+    stationary logo, garbage under both."""
+    scene = np.random.default_rng(3).integers(30, 200, (H // 2, W // 2, 3)).astype(np.uint8)
+    frames = np.repeat(np.repeat(scene, 2, axis=0), 2, axis=1)[None].repeat(T, axis=0)
+    hole = np.zeros((T, H, W), np.uint8)
+    for t in range(T):
+        x = t % 12 if (t // 12) % 2 == 0 else 11 - t % 12
+        frames[t, 4:10, 2 + x:8 + x] = (220, 60, 30)
+        hole[t, 8:14, 3 + x:11 + x] = 255
+    hole[:, 14:19, 17:23] = 255  # a stationary logo: what it hides no frame shows, the model fills it
+    frames[hole > 0] = (255, 0, 255)
+    return frames, hole
+
+
+@pytest.fixture(scope="module")
+def assets(tmp_path_factory) -> SimpleNamespace:
+    d = tmp_path_factory.mktemp("chunk_assets")
+    torch.manual_seed(0)
+    checkpoint = save_checkpoint(d / "ckpt" / "tiny", VideoUNet(CONFIG).state_dict(), CONFIG)
+    frames, hole = make_clip()
+    np.save(d / "clip.npy", frames)
+    np.save(d / "mask.npy", hole)
+    return SimpleNamespace(checkpoint=checkpoint, video=d / "clip.npy", mask=d / "mask.npy", frames=frames,
+                           hole=hole > 0)
+
+
+def run(capsys, a: SimpleNamespace, output: Path, *extra) -> tuple[int, str, str]:
+    code = main([str(x) for x in ["run", a.video, "--mask", a.mask, "--checkpoint", a.checkpoint, "--steps", "2",
+                                  "-o", output, *extra]])
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+@pytest.fixture(scope="module")
+def unchunked(assets, tmp_path_factory) -> np.ndarray:
+    out = tmp_path_factory.mktemp("unchunked") / "out.npy"
+    assert main([str(x) for x in ["run", assets.video, "--mask", assets.mask, "--checkpoint", assets.checkpoint,
+                                  "--steps", "2", "-o", out, "-q"]]) == 0
+    return np.load(out)
+
+
+def test_a_chunked_run_fills_every_chunk_and_keeps_known_pixels(capsys, assets, unchunked, tmp_path):
+    out, compare, sources = tmp_path / "out.npy", tmp_path / "cmp.mp4", tmp_path / "sources"
+    code, stdout, stderr = run(capsys, assets, out, "--chunk-frames", "8", "--compare", compare,
+                               "--save-sources", sources)
+    assert code == 0, stderr
+    result = np.load(out)
+    assert result.shape == (T, H, W, 3)
+    assert np.array_equal(result[~assets.hole], assets.frames[~assets.hole])  # bit-exact
+    assert (result != assets.frames).any(axis=-1)[assets.hole].mean() > 0.9  # the garbage is gone everywhere
+    for t in range(T):
+        assert (result[t] != assets.frames[t]).any(axis=-1)[assets.hole[t]].mean() > 0.5, t
+    assert "24 frames in 3 chunks of about 8" in stderr
+    assert "chunk 1/3: frames 0-7" in stderr and "chunk 3/3: frames 16-23" in stderr
+    assert read_video(compare).num_frames == T and read_video(sources).num_frames == T
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["cmp.mp4", "out.npy", "sources"]  # no progress left
+    assert not np.array_equal(result, unchunked)  # chunks are separate problems
+    # One chunk as long as the video is the unchunked run, bit for bit.
+    code, _, stderr = run(capsys, assets, tmp_path / "one.npy", "--chunk-frames", str(T), "-q")
+    assert code == 0 and "chunks" not in stderr
+    assert np.array_equal(np.load(tmp_path / "one.npy"), unchunked)
+
+
+def test_each_chunk_is_conditioned_on_the_finished_frames_before_it(capsys, monkeypatch, assets, tmp_path):
+    """What the prior of each chunk is given: the finished output before the chunk's first
+    frame as known pixels (no hole), its own frames with their holes, and the look-ahead."""
+    from vidsched.runtime import prior as prior_module
+
+    seen = []
+    real = prior_module.apply_prior
+
+    def spy(frames, hole, *args, **kwargs):
+        seen.append((frames.copy(), hole.copy(), kwargs.get("fill_before")))
+        return real(frames, hole, *args, **kwargs)
+
+    monkeypatch.setattr(prior_module, "apply_prior", spy)
+    out = tmp_path / "out.npy"
+    code, _, stderr = run(capsys, assets, out, "--chunk-frames", "8", "-q")
+    assert code == 0, stderr
+    result = np.load(out)
+    chunks = plan_chunks(T, 8)
+    assert len(seen) == len(chunks)
+    for (frames, hole, fill_before), c in zip(seen, chunks):
+        assert len(frames) == c.hi - c.lo
+        context = slice(0, c.start - c.lo)
+        assert not hole[context].any()
+        np.testing.assert_array_equal(frames[context], result[c.lo:c.start])  # the finished frames
+        np.testing.assert_array_equal(hole[c.start - c.lo:], assets.hole[c.start:c.hi])
+        np.testing.assert_array_equal(frames[c.start - c.lo:], assets.frames[c.start:c.hi])  # the input
+        assert fill_before == (c.stop - c.lo if c.hi > c.stop else None)  # the look-ahead is a source only
+
+
+def test_an_interrupted_chunked_run_resumes_without_sampling_finished_chunks(capsys, monkeypatch, assets,
+                                                                              tmp_path):
+    reference = tmp_path / "ref.npy"
+    # Without the prior, so that every chunk has work for the model (with it, the later
+    # chunks copy the logo's fill from the finished frames before them).
+    code, ref_out, _ = run(capsys, assets, reference, "--chunk-frames", "8", "-q", "--prior", "none")
+    assert code == 0
+    out = tmp_path / "out.npy"
+    save = resume.ProgressStore.save
+
+    def save_then_interrupt(self, next_batch, buffer):  # stop after the first batch of a later chunk
+        save(self, next_batch, buffer)
+        if list(self.dir.glob("chunk-0-*.npy")):
+            raise KeyboardInterrupt
+
+    with monkeypatch.context() as m:
+        m.setattr(resume.ProgressStore, "save", save_then_interrupt)
+        code, _, stderr = run(capsys, assets, out, "--chunk-frames", "8", "-q", "--prior", "none")
+    partial = out.with_name(out.name + ".vidsched-partial")
+    assert code == 130 and "progress saved in" in stderr and not out.exists()
+    assert len(list(partial.glob("chunk-0-*.npy"))) == 2 and (partial / "state.json").is_file()
+    assert not list(partial.glob("chunk-1-*.npy"))
+    code, stdout, stderr = run(capsys, assets, out, "--chunk-frames", "8", "-q", "--prior", "none", "--resume")
+    assert code == 0, stderr
+    np.testing.assert_array_equal(np.load(out), np.load(reference))
+    evaluations = [int(s.split(" network evaluations")[0].rsplit(" ", 1)[1]) for s in (ref_out, stdout)]
+    assert evaluations[1] < evaluations[0] - 4  # the first chunk was not sampled again
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out.npy", "ref.npy"]
+
+
+def test_the_working_memory_follows_the_chunk_not_the_video(monkeypatch, assets, tmp_path):
+    """Peak traced memory (numpy's arrays) of a 40-frame run at 48 x 64 in chunks of 8
+    frames (with 2 frames of context and of look-ahead, to keep the test small): well
+    under the unchunked run's, though both hold the input whole."""
+    from vidsched.runtime import chunks as chunks_module
+
+    monkeypatch.setattr(chunks_module, "CONTEXT", 2)
+    monkeypatch.setattr(chunks_module, "LOOKAHEAD", 2)
+    rng = np.random.default_rng(0)
+    frames = rng.integers(0, 256, (40, 48, 64, 3), dtype=np.uint8)
+    hole = np.zeros((40, 48, 64), np.uint8)
+    for t in range(40):
+        hole[t, 15:30, 5 + t // 2:25 + t // 2] = 255
+    np.save(tmp_path / "long.npy", frames)
+    np.save(tmp_path / "long_mask.npy", hole)
+
+    def request(video, mask, name, chunk):
+        return pipeline.RunRequest(video=video, mask=mask, output=tmp_path / name, checkpoint=assets.checkpoint,
+                                   steps=1, chunk_frames=chunk)
+
+    pipeline.inpaint(request(assets.video, assets.mask, "warm.npy", None))  # imports are not the run's memory
+    peaks = {}
+    for chunk in (None, 8):
+        tracemalloc.start()
+        pipeline.inpaint(request(tmp_path / "long.npy", tmp_path / "long_mask.npy", f"out_{chunk}.npy", chunk))
+        peaks[chunk] = tracemalloc.get_traced_memory()[1] / frames.nbytes
+        tracemalloc.stop()
+    assert peaks[None] > 8  # the whole video's working set: the input, the prior's arrays, the model's buffers
+    assert peaks[8] < 0.5 * peaks[None], peaks
