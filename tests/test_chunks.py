@@ -132,14 +132,15 @@ def test_a_chunked_run_fills_every_chunk_and_keeps_known_pixels(capsys, assets, 
 
 def test_each_chunk_is_conditioned_on_the_finished_frames_before_it(capsys, monkeypatch, assets, tmp_path):
     """What the prior of each chunk is given: the finished output before the chunk's first
-    frame as known pixels (no hole), its own frames with their holes, and the look-ahead."""
+    frame (with the input's holes, so that propagation copies only what the input shows),
+    its own frames with their holes, and the look-ahead; it fills the chunk's own frames."""
     from vidsched.runtime import prior as prior_module
 
     seen = []
     real = prior_module.apply_prior
 
     def spy(frames, hole, *args, **kwargs):
-        seen.append((frames.copy(), hole.copy(), kwargs.get("fill_before")))
+        seen.append((frames.copy(), hole.copy(), kwargs.get("fill")))
         return real(frames, hole, *args, **kwargs)
 
     monkeypatch.setattr(prior_module, "apply_prior", spy)
@@ -149,22 +150,21 @@ def test_each_chunk_is_conditioned_on_the_finished_frames_before_it(capsys, monk
     result = np.load(out)
     chunks = plan_chunks(T, 8)
     assert len(seen) == len(chunks)
-    for (frames, hole, fill_before), c in zip(seen, chunks):
+    for (frames, hole, fill), c in zip(seen, chunks):
         assert len(frames) == c.hi - c.lo
         context = slice(0, c.start - c.lo)
-        assert not hole[context].any()
         np.testing.assert_array_equal(frames[context], result[c.lo:c.start])  # the finished frames
-        np.testing.assert_array_equal(hole[c.start - c.lo:], assets.hole[c.start:c.hi])
+        np.testing.assert_array_equal(hole, assets.hole[c.lo:c.hi])  # what the input does not show
         np.testing.assert_array_equal(frames[c.start - c.lo:], assets.frames[c.start:c.hi])  # the input
-        assert fill_before == (c.stop - c.lo if c.hi > c.stop else None)  # the look-ahead is a source only
+        # Fill the chunk's own frames: the context is finished, the look-ahead a source only.
+        assert fill == ((c.start - c.lo, c.stop - c.lo) if (c.lo, c.hi) != (c.start, c.stop) else None)
 
 
+@pytest.mark.parametrize("prior", ["propagate", "none"])
 def test_an_interrupted_chunked_run_resumes_without_sampling_finished_chunks(capsys, monkeypatch, assets,
-                                                                              tmp_path):
+                                                                              tmp_path, prior):
     reference = tmp_path / "ref.npy"
-    # Without the prior, so that every chunk has work for the model (with it, the later
-    # chunks copy the logo's fill from the finished frames before them).
-    code, ref_out, _ = run(capsys, assets, reference, "--chunk-frames", "8", "-q", "--prior", "none")
+    code, ref_out, _ = run(capsys, assets, reference, "--chunk-frames", "8", "-q", "--prior", prior)
     assert code == 0
     out = tmp_path / "out.npy"
     save = resume.ProgressStore.save
@@ -176,12 +176,12 @@ def test_an_interrupted_chunked_run_resumes_without_sampling_finished_chunks(cap
 
     with monkeypatch.context() as m:
         m.setattr(resume.ProgressStore, "save", save_then_interrupt)
-        code, _, stderr = run(capsys, assets, out, "--chunk-frames", "8", "-q", "--prior", "none")
+        code, _, stderr = run(capsys, assets, out, "--chunk-frames", "8", "-q", "--prior", prior)
     partial = out.with_name(out.name + ".vidsched-partial")
     assert code == 130 and "progress saved in" in stderr and not out.exists()
     assert len(list(partial.glob("chunk-0-*.npy"))) == 2 and (partial / "state.json").is_file()
     assert not list(partial.glob("chunk-1-*.npy"))
-    code, stdout, stderr = run(capsys, assets, out, "--chunk-frames", "8", "-q", "--prior", "none", "--resume")
+    code, stdout, stderr = run(capsys, assets, out, "--chunk-frames", "8", "-q", "--prior", prior, "--resume")
     assert code == 0, stderr
     np.testing.assert_array_equal(np.load(out), np.load(reference))
     evaluations = [int(s.split(" network evaluations")[0].rsplit(" ", 1)[1]) for s in (ref_out, stdout)]

@@ -203,7 +203,7 @@ def propagate(
     stability_tau: float | None = 12.0,
     motion_tau: float = 3.0,  # 2 px per frame until docs/results.md section 13
     every_frame: bool = False,
-    fill_before: int | None = None,
+    fill: tuple[int, int] | None = None,
 ) -> Propagation:
     """Fill each frame's hole with what other frames show, along the camera motion and
     optical flow (the module docstring describes the method).
@@ -220,8 +220,9 @@ def propagate(
     Confidence: ``fb_tau`` and ``motion_tau`` (full-resolution pixels; the latter of
     displacement over the copy's distance in time), ``photo_tau`` and ``stability_tau``
     (grey levels; None: no stability term) scale its terms, ``decay`` is its factor per frame of distance beyond the first.
-    ``fill_before`` -- fill only the frames before this index; the later ones are sources
-    only (a chunk's look-ahead, ``vidsched.runtime.chunks``; their holes stay unfilled).
+    ``fill`` -- ``(first, stop)``: fill only frames ``first`` to ``stop - 1``; the others are
+    sources only, their holes left unfilled (a chunk of a long video,
+    ``vidsched.runtime.chunks``: its context before, its look-ahead after).
     Choice: candidates below ``min_confidence`` are not used, ``replace_margin`` is how
     much surer a later candidate must be to replace an earlier one, and a pixel at
     ``stop_confidence`` or above is final.
@@ -243,10 +244,8 @@ def propagate(
     filled = np.zeros(hole.shape, dtype=bool)
     confidence = np.zeros(hole.shape, dtype=np.float32)
     source = np.full(hole.shape, -1, dtype=np.int16)
-    if fill_before is not None and (isinstance(fill_before, bool) or not isinstance(fill_before, (int, np.integer))
-                                    or fill_before < 0):
-        raise VidschedError(f"fill_before must be a non-negative integer (or None), got {fill_before!r}")
-    with_hole = [t for t in range(T if fill_before is None else min(T, fill_before)) if hole[t].any()]
+    first, stop = _fill_range(fill, T)
+    with_hole = [t for t in range(first, stop) if hole[t].any()]
     if not with_hole or T == 1:
         return _result(out, filled, confidence, source)
 
@@ -292,6 +291,16 @@ def _check_options(max_distance, flow_size, preset, fb_tau, photo_tau, decay, mi
         raise VidschedError(f"min_inliers must be an integer of at least 4, got {min_inliers!r}")
     if not integer(margin) or margin < 0:
         raise VidschedError(f"margin must be a non-negative integer, got {margin!r}")
+
+
+def _fill_range(fill, num_frames: int) -> tuple[int, int]:
+    if fill is None:
+        return 0, num_frames
+    if not (isinstance(fill, tuple) and len(fill) == 2
+            and all(isinstance(v, (int, np.integer)) and not isinstance(v, bool) for v in fill)
+            and 0 <= fill[0] <= fill[1]):
+        raise VidschedError(f"fill must be (first, stop) frame indices with 0 <= first <= stop, got {fill!r}")
+    return int(fill[0]), min(num_frames, int(fill[1]))
 
 
 def _result(out, filled, confidence, source) -> Propagation:

@@ -13,9 +13,11 @@ and run them one after another. What a chunk sees:
     (context)   writes             may copy from (look-ahead)
 
 - *context*: up to :data:`CONTEXT` frames before ``start``, taken from the output of the
-  chunks before (their holes already filled, so they are known pixels here): the model
-  conditions on them and propagation copies from them, so a fill continues across the
-  cut instead of starting afresh;
+  chunks before (their holes already filled): the model conditions on them as known
+  frames and the prior's guess is steadied with their fill, so a fill continues across
+  the cut instead of starting afresh; propagation copies only what the input shows (their
+  holes stay hidden from it), as in an unchunked run (copying the earlier fill along the
+  flow was tried: docs/results.md section 15);
 - *look-ahead*: up to :data:`LOOKAHEAD` frames after ``stop`` (propagation's reach,
   ``vidsched.propagation.propagate``'s ``max_distance``), given to the prior only, so a
   pixel that a later frame shows is still copied from it. The model does not fill them:

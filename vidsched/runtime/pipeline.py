@@ -251,8 +251,11 @@ class _ChunkRunner:
 
         req, result = self.req, self.result
         frames = video_frames[chunk.lo:chunk.hi]
-        hole = self.hole[chunk.lo:chunk.hi].copy()
-        hole[:chunk.start - chunk.lo] = False  # finished frames: known pixels now
+        # Finished frames: known pixels from now on (the prior hides their holes from
+        # propagation, which copies only what the input shows: vidsched.runtime.prior).
+        hole = self.hole[chunk.lo:chunk.hi]
+        known_hole = hole.copy()
+        known_hole[:chunk.start - chunk.lo] = False
         keep = slice(chunk.start - chunk.lo, chunk.stop - chunk.lo)
         cut = chunk.stop - chunk.lo  # the model works on [lo, stop): the look-ahead is the prior's
         if num_chunks > 1:  # a finished chunk of an interrupted run: its hole pixels were saved
@@ -266,18 +269,19 @@ class _ChunkRunner:
                 self.filled_hole += int(hole[keep].sum())
                 self.propagated += int(propagated.sum())
                 return done, propagated
-        todo, start, propagated, model_frames = hole[:cut], None, np.zeros_like(hole[:cut]), frames[:cut]
+        todo, start, propagated, model_frames = known_hole[:cut], None, np.zeros_like(hole[:cut]), frames[:cut]
         start_sigma = None
         if req.prior == "propagate":
             from vidsched.runtime.prior import apply_prior
 
+            context = chunk.start - chunk.lo
             prior = apply_prior(frames, hole, req.prior_mode, threshold=req.prior_threshold,
-                                fill_before=cut if cut < len(frames) else None)
+                                fill=(context, cut) if context or cut < len(frames) else None)
             model_frames, todo, propagated = prior.frames[:cut], prior.hole[:cut], prior.propagated[:cut]
             start = prior.start[:cut] if prior.start is not None else None
             start_sigma = req.prior_strength if req.prior_mode in STARTING_MODES else None
             result.prior_seconds += prior.seconds
-            chunk_hole = float(hole[:cut].sum())
+            chunk_hole = float(known_hole[:cut].sum())
             self.prior_hole += chunk_hole
             self.prior_filled += prior.filled_fraction * chunk_hole
         self.filled_hole += int(hole[keep].sum())

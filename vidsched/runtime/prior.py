@@ -80,12 +80,15 @@ class PriorResult:
 
 
 def apply_prior(frames: np.ndarray, hole: np.ndarray, mode: str = DEFAULT_MODE, *,
-                threshold: float = DEFAULT_THRESHOLD, fill_before: int | None = None) -> PriorResult:
+                threshold: float = DEFAULT_THRESHOLD, fill: tuple[int, int] | None = None) -> PriorResult:
     """Propagate, then prepare the model's problem for ``mode`` ("known", "init" or "hybrid").
 
-    With ``fill_before`` only the frames before that index are filled and returned; the
-    later ones (a chunk's look-ahead, ``vidsched.runtime.chunks``) are sources for
-    propagation only."""
+    ``fill=(first, stop)`` (a chunk of a long video, ``vidsched.runtime.chunks``): frames
+    from ``stop`` on are sources for propagation only, and are not returned; frames before
+    ``first`` are finished (their holes hold an earlier fill): propagation copies only
+    what the input shows, so their holes stay hidden from it, but to the rest they are
+    complete frames (the guess is steadied with their fill, and the model gets no hole
+    there)."""
     import time
 
     import numpy as np
@@ -95,12 +98,14 @@ def apply_prior(frames: np.ndarray, hole: np.ndarray, mode: str = DEFAULT_MODE, 
     if mode not in PRIOR_MODES:
         raise ValueError(f"unknown prior mode {mode!r} (one of {', '.join(PRIOR_MODES)})")
     t0 = time.perf_counter()
-    prop = propagate(frames, hole, fill_before=fill_before)
-    if fill_before is not None:
+    prop = propagate(frames, hole, fill=fill)
+    if fill is not None:
         from vidsched.propagation import Propagation
 
-        frames, hole = frames[:fill_before], hole[:fill_before]
-        prop = Propagation(*(a[:fill_before] for a in (prop.frames, prop.filled, prop.confidence, prop.source)))
+        first, stop = fill
+        frames, hole = frames[:stop], hole[:stop].copy()
+        hole[:first] = False  # finished frames
+        prop = Propagation(*(a[:stop] for a in (prop.frames, prop.filled, prop.confidence, prop.source)))
     filled_fraction = float(prop.filled.sum() / max(1, hole.sum()))
     trusted = prop.filled & (prop.confidence >= threshold) & hole  # known and hybrid modes
     if mode == "known":
