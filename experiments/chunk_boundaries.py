@@ -2,6 +2,7 @@
 
     python experiments/chunk_boundaries.py                          # box and cup, 160 frames, chunks of 40
     python experiments/chunk_boundaries.py --clips cup --frames 120 --chunk-frames 30
+    python experiments/chunk_boundaries.py --blend 0 1 4       # also chunks with other cross-fades
 
 Each clip (``data/corpus/videos``, at its own resolution; ``python model/train.py
 fetch-data``) gets a moving object hole and a stationary logo
@@ -10,13 +11,13 @@ through ``vidsched run``'s default path (``vidsched.runtime.pipeline.inpaint``) 
 one chunk, and in chunks of ``--chunk-frames``. Reported per run:
 
 * ``hole_psnr``: over every hole pixel of the video; ``hole_psnr_at_cuts``: over the
-  frames within 2 of a cut (the first frame of a chunk and its neighbours);
+  frames within 2 of a cut (a chunk's first own frame and its neighbours);
 * ``e_warp``: the composite's flow warping error (flow and occlusion from the truth,
   ``vidsched.metrics.warp``) over all consecutive pairs; ``e_warp_at_cuts``: over the pairs
-  that cross a cut (frame ``start - 1`` to ``start``), where a chunk that forgot the one
-  before it would jump;
-* wall seconds and the peak of Python-traced memory is not measured here (see
-  BENCHMARKS.md for ``/usr/bin/time``).
+  from ``BLEND + 1`` frames before each cut to the cut (where the fill passes from one
+  chunk to the next: a jump at the cut, or a fade over the frames both chunks fill; the
+  same pairs for every run);
+* wall seconds of the run (memory is measured in BENCHMARKS.md, with ``/usr/bin/time``).
 
 The last line of the output is one JSON object with every figure.
 """
@@ -41,7 +42,7 @@ from vidsched.benchmark import evaluation_mask  # noqa: E402
 from vidsched.metrics.pixel import hole_psnr  # noqa: E402
 from vidsched.metrics.warp import reference_motion, warp_bilinear  # noqa: E402
 from vidsched.runtime import pipeline  # noqa: E402
-from vidsched.runtime.chunks import plan_chunks  # noqa: E402
+from vidsched.runtime import chunks  # noqa: E402
 from vidsched.videoio import read_video  # noqa: E402
 
 VIDEOS = Path(__file__).resolve().parents[1] / "data" / "corpus" / "videos"
@@ -77,7 +78,10 @@ def main(argv: list[str] | None = None) -> dict:
     p.add_argument("--frames", type=int, default=160)
     p.add_argument("--chunk-frames", type=int, default=40)
     p.add_argument("--mask-seed", type=int, default=0)
+    p.add_argument("--blend", type=int, nargs="+", default=[chunks.BLEND],
+                   help="frames both chunks fill at a cut, cross-faded (default: vidsched's)")
     args = p.parse_args(argv)
+    default_blend = chunks.BLEND
     rows = []
     for name in args.clips.split(","):
         path = next(VIDEOS.glob(f"{name}.*"), None)
@@ -91,19 +95,26 @@ def main(argv: list[str] | None = None) -> dict:
         masked = truth.copy()
         masked[hole] = 0
         forward, occluded = reference_motion(truth)
-        cuts = [c.start for c in plan_chunks(T, args.chunk_frames)[1:]]
+        cuts = [c.start + c.blend for c in chunks.plan_chunks(T, args.chunk_frames)[1:]]
         near = np.zeros(T, bool)
         for c in cuts:
             near[max(0, c - 2):c + 3] = True
         crossing = np.zeros(T - 1, bool)
-        crossing[[c - 1 for c in cuts]] = True
-        for chunk in (None, args.chunk_frames):
-            with tempfile.TemporaryDirectory() as tmp:
-                out, seconds = run_once(masked, hole, video.fps, chunk, Path(tmp))
+        zone = max(args.blend) + 1
+        for c in cuts:
+            crossing[max(0, c - zone):c] = True
+        for chunk, blend in [(None, 0)] + [(args.chunk_frames, b) for b in args.blend]:
+            chunks.BLEND = blend
+            try:
+                with tempfile.TemporaryDirectory() as tmp:
+                    out, seconds = run_once(masked, hole, video.fps, chunk, Path(tmp))
+            finally:
+                chunks.BLEND = default_blend
             assert np.array_equal(out[~hole], truth[~hole])
             sums, counts = pair_errors(out, forward, occluded)
             truth_sums, truth_counts = pair_errors(truth, forward, occluded)
             row = dict(clip=name, frames=T, size=[H, W], chunk_frames=chunk or T, cuts=cuts if chunk else [],
+                       blend=blend if chunk else None, cut_pairs=int(crossing.sum()),
                        hole_fraction=round(float(hole.mean()), 4), seconds=round(seconds, 1),
                        hole_psnr=round(hole_psnr(out, truth, hole), 3),
                        hole_psnr_at_cuts=round(hole_psnr(out[near], truth[near], hole[near]), 3),
@@ -111,7 +122,7 @@ def main(argv: list[str] | None = None) -> dict:
                        e_warp_at_cuts=float(np.mean(sums[crossing] / np.maximum(counts[crossing], 1))),
                        e_warp_truth_at_cuts=float(np.mean(truth_sums[crossing] / np.maximum(truth_counts[crossing], 1))))
             rows.append(row)
-            print(f"{name} chunk {row['chunk_frames']}: hole PSNR {row['hole_psnr']:.2f} (at cuts "
+            print(f"{name} chunk {row['chunk_frames']} blend {row['blend']}: hole PSNR {row['hole_psnr']:.2f} (at cuts "
                   f"{row['hole_psnr_at_cuts']:.2f}), E_warp {row['e_warp']:.3e} (pairs at the cuts "
                   f"{row['e_warp_at_cuts']:.3e}; truth there {row['e_warp_truth_at_cuts']:.3e}), {row['seconds']} s",
                   flush=True)

@@ -22,7 +22,7 @@ from vidsched.errors import VidschedError
 from vidsched.model.checkpoint import save_checkpoint
 from vidsched.model.unet import VideoUNet, VideoUNetConfig
 from vidsched.runtime import pipeline, resume
-from vidsched.runtime.chunks import CONTEXT, LOOKAHEAD, MIN_CHUNK, auto_chunk_frames, plan_chunks
+from vidsched.runtime.chunks import BLEND, CONTEXT, LOOKAHEAD, MIN_CHUNK, auto_chunk_frames, plan_chunks
 from vidsched.videoio import read_video
 
 pytestmark = pytest.mark.usefixtures("one_thread")  # tests/conftest.py
@@ -33,19 +33,29 @@ CONFIG = VideoUNetConfig(image_size=16, max_frames=4, channels=8, channel_mult=(
 
 
 # ---- the planner -------------------------------------------------------------------------------
-@pytest.mark.parametrize("num_frames, chunk", [(1, 1), (10, 100), (250, 100), (97, 8), (64, 32), (33, 1)])
-def test_chunks_fill_every_frame_once_with_context_and_look_ahead(num_frames, chunk):
+@pytest.mark.parametrize("num_frames, chunk", [(1, 1), (10, 100), (250, 100), (97, 8), (64, 32), (33, 1), (5, 2)])
+def test_chunks_fill_every_frame_with_context_look_ahead_and_blends_at_the_cuts(num_frames, chunk):
     chunks = plan_chunks(num_frames, chunk)
     assert [c.index for c in chunks] == list(range(len(chunks)))
-    assert chunks[0].start == 0 and chunks[-1].stop == num_frames
-    assert all(a.stop == b.start for a, b in zip(chunks, chunks[1:]))  # no gap, no overlap
-    sizes = [c.stop - c.start for c in chunks]
+    assert chunks[0].start == 0 and chunks[0].blend == 0 and chunks[-1].stop == num_frames
+    cuts = [c.start + c.blend for c in chunks]  # where each chunk's own frames begin
+    assert cuts[1:] == [c.stop for c in chunks[:-1]]  # no gap
+    sizes = [b - a for a, b in zip(cuts, cuts[1:] + [num_frames])]
     assert max(sizes) <= chunk and max(sizes) - min(sizes) <= 1  # evened out
     assert len(chunks) == -(-num_frames // chunk)
+    times_filled = np.zeros(num_frames, int)
+    for a, b in zip(chunks, chunks[1:]):
+        assert b.blend == min(BLEND, sizes[a.index])  # BLEND frames, never into a's own blend
+        assert b.start >= a.start + a.blend
     for c in chunks:
+        times_filled[c.start:c.stop] += 1
         assert c.lo == max(0, c.start - CONTEXT) and c.hi == min(num_frames, c.stop + LOOKAHEAD)
+    shared = np.zeros(num_frames, bool)
+    for c in chunks:
+        shared[c.start:c.start + c.blend] = True
+    np.testing.assert_array_equal(times_filled, np.where(shared, 2, 1))  # the blend frames twice, the rest once
     if chunk >= num_frames:
-        assert [(c.lo, c.start, c.stop, c.hi) for c in chunks] == [(0, 0, num_frames, num_frames)]
+        assert [(c.lo, c.start, c.stop, c.hi, c.blend) for c in chunks] == [(0, 0, num_frames, num_frames, 0)]
 
 
 @pytest.mark.parametrize("bad", [0, -3, 2.5, True, None])
@@ -120,7 +130,7 @@ def test_a_chunked_run_fills_every_chunk_and_keeps_known_pixels(capsys, assets, 
     for t in range(T):
         assert (result[t] != assets.frames[t]).any(axis=-1)[assets.hole[t]].mean() > 0.5, t
     assert "24 frames in 3 chunks of about 8" in stderr
-    assert "chunk 1/3: frames 0-7" in stderr and "chunk 3/3: frames 16-23" in stderr
+    assert "chunk 1/3: frames 0-7" in stderr and "chunk 3/3: frames 12-23" in stderr  # with 4 to blend
     assert read_video(compare).num_frames == T and read_video(sources).num_frames == T
     assert sorted(p.name for p in tmp_path.iterdir()) == ["cmp.mp4", "out.npy", "sources"]  # no progress left
     assert not np.array_equal(result, unchunked)  # chunks are separate problems
@@ -218,3 +228,39 @@ def test_the_working_memory_follows_the_chunk_not_the_video(monkeypatch, assets,
         tracemalloc.stop()
     assert peaks[None] > 8  # the whole video's working set: the input, the prior's arrays, the model's buffers
     assert peaks[8] < 0.5 * peaks[None], peaks
+
+
+def test_the_output_fades_from_one_chunk_to_the_next_over_the_frames_both_fill(capsys, monkeypatch, assets,
+                                                                               tmp_path):
+    fills = []
+    real = pipeline._ChunkRunner.fill
+
+    def spy(self, video_frames, chunk, num_chunks):
+        filled, propagated = real(self, video_frames, chunk, num_chunks)
+        fills.append((chunk, filled.copy()))
+        return filled, propagated
+
+    monkeypatch.setattr(pipeline._ChunkRunner, "fill", spy)
+    out = tmp_path / "out.npy"
+    code, _, stderr = run(capsys, assets, out, "--chunk-frames", "8", "-q")
+    assert code == 0, stderr
+    result = np.load(out)
+    expected = np.zeros_like(result)
+    for (chunk, filled), following in zip(fills, [c for c, _ in fills[1:]] + [None]):
+        own = slice(chunk.start + chunk.blend, chunk.stop - (following.blend if following else 0))
+        expected[own] = filled[own.start - chunk.start:own.stop - chunk.start]
+    for (a, before), (b, after) in zip(fills, fills[1:]):
+        n = b.blend
+        assert n == BLEND
+        for j in range(n):
+            t = b.start + j
+            w = (j + 1) / (n + 1)
+            mixed = np.rint((1 - w) * before[t - a.start].astype(np.float32) + w * after[j].astype(np.float32))
+            expected[t] = np.where(assets.hole[t][..., None], mixed, after[j])
+            # A fade, not a copy of either side: it lies between the two fills.
+            lo = np.minimum(before[t - a.start], after[j])
+            hi = np.maximum(before[t - a.start], after[j])
+            assert ((result[t] >= lo) & (result[t] <= hi)).all()
+        assert not np.array_equal(before[b.start - a.start:], after[:n])  # two different fills met here
+    np.testing.assert_array_equal(result, expected)
+    assert np.array_equal(result[~assets.hole], assets.frames[~assets.hole])

@@ -167,7 +167,6 @@ def load_inputs(req: RunRequest, notes: list[str] | None = None):
 
 def inpaint(req: RunRequest, progress=None) -> RunResult:
     """Run the whole job; `progress` is an executor.Progress (optional)."""
-    from vidsched.compiler import parse_overrides
     from vidsched.videoio import write_video
 
     notes: list[str] = []
@@ -213,24 +212,46 @@ def inpaint(req: RunRequest, progress=None) -> RunResult:
                          if req.compare is not None else None)
         write_sources = (outputs.enter_context(video_sink(req.save_sources, video.fps, T))
                          if req.save_sources is not None else None)
-        for chunk in chunks:
+        pending = None  # the last chunk's fill of the frames the next one fills too
+        for i, chunk in enumerate(chunks):
             if progress is not None and progress.on_chunk is not None and len(chunks) > 1:
                 progress.on_chunk(chunk.index, len(chunks), chunk.start, chunk.stop)
             filled, propagated = runner.fill(video.frames, chunk, len(chunks))
-            piece = slice(chunk.start, chunk.stop)
+            if chunk.blend:
+                filled[:chunk.blend], propagated[:chunk.blend] = cross_fade(
+                    *pending, filled[:chunk.blend], propagated[:chunk.blend], hole[chunk.start:chunk.start + chunk.blend])
+            shared = chunks[i + 1].blend if i + 1 < len(chunks) else 0
+            done = len(filled) - shared
+            pending = (filled[done:], propagated[done:])
+            piece = slice(chunk.start, chunk.start + done)
             if write_compare is not None:
                 from vidsched.compositing import side_by_side
 
-                write_compare(side_by_side(video.frames[piece], hole[piece], filled))
+                write_compare(side_by_side(video.frames[piece], hole[piece], filled[:done]))
             if write_sources is not None:
                 from vidsched.runtime.prior import sources_map, sources_video
 
-                write_sources(sources_video(sources_map(hole[piece], propagated)))
-            write_out(filled)
-            video.frames[piece] = filled  # finished: the next chunk is conditioned on it
+                write_sources(sources_video(sources_map(hole[piece], propagated[:done])))
+            write_out(filled[:done])
+            video.frames[piece] = filled[:done]  # finished: the next chunk is conditioned on it
     store.clear()
     runner.summarise()
     return result
+
+
+def cross_fade(before: np.ndarray, before_propagated: np.ndarray, after: np.ndarray, after_propagated: np.ndarray,
+               hole: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Frames that two chunks both filled (``before`` by the earlier one, ``after`` by the
+    later, ``N x H x W x 3``): their hole pixels fade from the one to the other, frame
+    ``j`` taking ``(j + 1) / (N + 1)`` of ``after``; known pixels are the same in both and
+    stay exact. A pixel counts as propagated (for ``--save-sources``) where the fill with
+    the larger weight propagated it."""
+    n = len(before)
+    weight = (np.arange(1, n + 1, dtype=np.float32) / np.float32(n + 1))[:, None, None, None]
+    mixed = np.rint((1 - weight) * before + weight * after).astype(np.uint8)
+    frames = np.where(hole[..., None], mixed, after)
+    propagated = np.where(weight[..., 0] >= 0.5, after_propagated, before_propagated)
+    return frames, propagated
 
 
 class _ChunkRunner:
@@ -266,8 +287,7 @@ class _ChunkRunner:
                 done[hole[keep]] = store.load_array(name)
                 propagated = store.load_array(name + "-propagated") if store.has_array(name + "-propagated") \
                     else np.zeros_like(hole[keep])
-                self.filled_hole += int(hole[keep].sum())
-                self.propagated += int(propagated.sum())
+                self._count(hole[keep], propagated, chunk.blend)
                 return done, propagated
         todo, start, propagated, model_frames = known_hole[:cut], None, np.zeros_like(hole[:cut]), frames[:cut]
         start_sigma = None
@@ -284,8 +304,7 @@ class _ChunkRunner:
             chunk_hole = float(known_hole[:cut].sum())
             self.prior_hole += chunk_hole
             self.prior_filled += prior.filled_fraction * chunk_hole
-        self.filled_hole += int(hole[keep].sum())
-        self.propagated += int(propagated[keep].sum())
+        self._count(hole[keep], propagated[keep], chunk.blend)
         if not todo.any():  # propagation filled every hole pixel with confidence
             done = model_frames[keep].copy()
         else:
@@ -296,6 +315,12 @@ class _ChunkRunner:
             store.save_array(name + "-propagated", propagated[keep])
             store.clear_batches()
         return done, propagated[keep]
+
+    def _count(self, hole: np.ndarray, propagated: np.ndarray, blend: int) -> None:
+        """For the summary: a chunk's hole pixels and those propagation filled, less the
+        frames the chunk before has counted already."""
+        self.filled_hole += int(hole[blend:].sum())
+        self.propagated += int(propagated[blend:].sum())
 
     def _settings_parts(self) -> list:
         from dataclasses import asdict
