@@ -264,3 +264,23 @@ def test_the_output_fades_from_one_chunk_to_the_next_over_the_frames_both_fill(c
         assert not np.array_equal(before[b.start - a.start:], after[:n])  # two different fills met here
     np.testing.assert_array_equal(result, expected)
     assert np.array_equal(result[~assets.hole], assets.frames[~assets.hole])
+
+
+def test_the_cut_experiment_s_pair_errors_add_up_to_e_warp():
+    """experiments/chunk_boundaries.py splits E_warp by pairs of frames: their mean is
+    vidsched.metrics.warp's E_warp of the same video."""
+    from script_loader import load_script
+
+    from vidsched.metrics.warp import reference_motion, warping_error_from_motion
+
+    experiment = load_script("experiments/chunk_boundaries.py")
+    rng = np.random.default_rng(1)
+    scene = rng.integers(0, 256, (40, 60, 3), dtype=np.uint8)
+    truth = np.stack([np.roll(scene, t, axis=1) for t in range(5)])
+    comp = truth.copy()
+    comp[2, 10:20, 10:30] = 0  # one bad frame: its two pairs carry the error
+    forward, occluded = reference_motion(truth)
+    sums, counts = experiment.pair_errors(comp, forward, occluded)
+    per_pair = sums / counts
+    assert min(per_pair[1], per_pair[2]) > 2 * max(per_pair[0], per_pair[3])
+    assert np.isclose(per_pair.mean(), warping_error_from_motion(comp, forward, occluded), rtol=1e-5)
