@@ -218,8 +218,9 @@ def inpaint(req: RunRequest, progress=None) -> RunResult:
                 progress.on_chunk(chunk.index, len(chunks), chunk.start, chunk.stop)
             filled, propagated = runner.fill(video.frames, chunk, len(chunks))
             if chunk.blend:
-                filled[:chunk.blend], propagated[:chunk.blend] = cross_fade(
-                    *pending, filled[:chunk.blend], propagated[:chunk.blend], hole[chunk.start:chunk.start + chunk.blend])
+                both = slice(0, chunk.blend)
+                filled[both], propagated[both] = cross_fade(*pending, filled[both], propagated[both],
+                                                            hole[chunk.start:chunk.start + chunk.blend])
             shared = chunks[i + 1].blend if i + 1 < len(chunks) else 0
             done = len(filled) - shared
             pending = (filled[done:], propagated[done:])
@@ -280,7 +281,8 @@ class _ChunkRunner:
         keep = slice(chunk.start - chunk.lo, chunk.stop - chunk.lo)
         cut = chunk.stop - chunk.lo  # the model works on [lo, stop): the look-ahead is the prior's
         if num_chunks > 1:  # a finished chunk of an interrupted run: its hole pixels were saved
-            name = f"chunk-{chunk.index}-{fingerprint(self._settings_parts(), chunk.lo, chunk.start, chunk.stop, chunk.hi, frames, hole)[:16]}"
+            key = fingerprint(self._settings_parts(), chunk.lo, chunk.start, chunk.stop, chunk.hi, frames, hole)
+            name = f"chunk-{chunk.index}-{key[:16]}"
             store = ProgressStore(req.output, "")
             if req.resume and store.has_array(name):
                 done = frames[keep].copy()

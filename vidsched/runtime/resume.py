@@ -111,7 +111,7 @@ class ProgressStore:
             raise ResumeError(f"the saved progress in {self.dir} is unreadable ({e}); delete it to start over") from None
         if state["fingerprint"] != self.run_fingerprint:
             raise ResumeError(
-                f"the saved progress in {self.dir} belongs to a different run (other input, mask, scheme, "
+                f"the saved progress in {self.dir} belongs to a different run (other input, mask, scheme, chunks, "
                 "checkpoint, seed, sampler settings or --batch-stages choice); rerun with the same arguments, "
                 "or delete the folder to start over"
             )
