@@ -39,6 +39,7 @@ def run_with_progress(req, quiet: bool = False):
 
     def on_chunk(index: int, count: int, start: int, stop: int) -> None:
         state["chunk"] = f"chunk {index + 1}/{count} (frames {start}-{stop - 1}): stages"
+        bars.console.print(f"chunk {index + 1}/{count}: frames {start}-{stop - 1} (propagating, then sampling)")
 
     def on_batch_start(b: int, members: list[int]) -> None:
         state["members"] = len(members)
