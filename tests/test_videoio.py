@@ -410,6 +410,28 @@ def test_iter_video_frames_decodes_one_frame_at_a_time_as_read_video_does(tmp_pa
         next(videoio.iter_video_frames(tmp_path / "bad.mp4"))
 
 
+@pytest.mark.parametrize("fps", [None, 4, 25])
+def test_streamed_frames_decode_windows_front_to_back(tmp_path, fps):
+    frames = moving_squares(T=12, H=16, W=24)
+    path = write_video(tmp_path / "clip.avi", frames, fps=10)
+    whole = read_video(path, fps=fps)
+    streamed = read_video(path, fps=fps, stream=True)
+    assert isinstance(streamed.frames, videoio.StreamedFrames)
+    assert streamed.frames.shape == whole.frames.shape and streamed.num_frames == whole.num_frames
+    assert streamed.fps == whole.fps and streamed.source_frames == whole.source_frames
+    T = whole.num_frames
+    a, b = T // 3, 2 * T // 3
+    np.testing.assert_array_equal(streamed.frames[0:b], whole.frames[:b])
+    np.testing.assert_array_equal(streamed.frames[a], whole.frames[a])  # still held
+    streamed.frames[a:a + 1] = 0  # written back into the frames held
+    np.testing.assert_array_equal(streamed.frames[a:T], np.concatenate([0 * whole.frames[a:a + 1], whole.frames[a + 1:]]))
+    with pytest.raises(VideoError, match="front to back"):
+        streamed.frames[0:2]  # dropped when the window moved on to frame a
+    with pytest.raises(VideoError, match="only frames held"):
+        streamed.frames[0:1] = 0
+    np.testing.assert_array_equal(np.asarray(read_video(path, fps=fps, stream=True).frames), whole.frames)
+
+
 def test_video_sink_refuses_a_wrong_count_or_size_and_leaves_nothing(tmp_path):
     frames = moving_squares(T=4, H=16, W=16)
     with pytest.raises(VideoError, match="3 frames were written, 4 announced"):

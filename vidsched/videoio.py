@@ -49,6 +49,7 @@ __all__ = [
     "DEFAULT_FPS",
     "VIDEO_SUFFIXES",
     "Video",
+    "StreamedFrames",
     "VideoError",
     "iter_video_frames",
     "read_video",
@@ -225,7 +226,8 @@ def _resample_stream(frames: Iterable[np.ndarray], source_fps: float, fps: float
 
 
 # ---- reading -----------------------------------------------------------------------------------
-def read_video(path: str | Path, fps: float | None = None, max_frames: int | None = None) -> Video:
+def read_video(path: str | Path, fps: float | None = None, max_frames: int | None = None,
+               stream: bool = False) -> Video:
     """Read a video as ``T x H x W x 3`` uint8 RGB frames.
 
     - Video files (:data:`VIDEO_SUFFIXES`) are decoded with OpenCV; their frame rate comes
@@ -236,6 +238,8 @@ def read_video(path: str | Path, fps: float | None = None, max_frames: int | Non
       frame rate of their own: ``fps=`` *labels* them (default ``DEFAULT_FPS``) and
       no frame is dropped.
     - ``max_frames`` keeps the first frames only (after resampling); decoding stops there.
+    - ``stream=True``: a video file's frames are :class:`StreamedFrames`, decoded when a
+      window of them is asked for (not with ``max_frames``); other inputs are read whole.
 
     Raises :class:`VideoError` for a missing file, an unreadable or empty video, frames
     of different sizes in a folder and a ``.npy`` of the wrong type or shape.
@@ -268,6 +272,9 @@ def read_video(path: str | Path, fps: float | None = None, max_frames: int | Non
             f"unknown video format {path.suffix!r} for {path}: use a video file "
             f"({', '.join(VIDEO_SUFFIXES)}), a folder of PNG/JPG frames, or .npy (uint8 T x H x W x 3)"
         )
+    if stream and max_frames is None:
+        frames = StreamedFrames(path, fps)
+        return Video(frames, frames.fps, str(path), frames.source_frames)
     return _read_container(path, fps, max_frames)
 
 
@@ -280,6 +287,102 @@ def _read_container(path: Path, fps: float | None, max_frames: int | None) -> Vi
     if len(shapes) > 1:  # pragma: no cover - containers keep one size
         raise VideoError(f"video {path} changes frame size mid-stream: {sorted(shapes)}")
     return Video(np.stack(frames), float(fps or source_fps), str(path), kept)
+
+
+class StreamedFrames:
+    """A video file's frames (``T x H x W x 3`` uint8 RGB), decoded when asked for, front to
+    back, so that a long video is never held whole (:func:`read_video` with
+    ``stream=True``; ``vidsched run`` fills long videos in chunks of frames).
+
+    ``frames[lo:hi]`` is an array of frames ``lo`` to ``hi - 1``: a view of the block of
+    frames held. When ``hi`` goes past the block, the block moves forward: frames before
+    ``lo`` are dropped (so windows must not move back) and the new ones decoded.
+    ``frames[lo:hi] = values`` writes into the block (a run puts its finished frames back,
+    for the next chunk to be conditioned on).
+    ``frames[t]`` is one frame; ``np.asarray(frames)`` decodes them all. ``shape`` is known
+    from the start: opening counts the frames (decoding them once, without keeping any).
+    """
+
+    ndim = 4
+    dtype = np.dtype(np.uint8)
+
+    def __init__(self, path: str | Path, fps: float | None = None) -> None:
+        self.path = Path(path)
+        with _opened(self.path) as (cap, source_fps):
+            ok, first = cap.read()
+            if not ok or first is None:
+                raise VideoError(f"video {path} contains no frames (empty, or corrupt from the first frame)")
+            count = 1
+            while cap.grab():
+                count += 1
+        self.source_fps = source_fps
+        self.fps = float(fps or source_fps)
+        self.source_frames = (list(range(count)) if fps is None or abs(fps - source_fps) < 1e-9
+                              else resample_indices(count, source_fps, fps))
+        h, w = first.shape[:2]
+        self.shape = (len(self.source_frames), h, w, 3)
+        self._block = np.zeros((0, h, w, 3), np.uint8)
+        self._block_lo = 0
+        self._cap = None
+        self._next_source = 0  # the source frame the capture reads next
+        self._last = None  # the last source frame decoded (frame rates above the source's repeat it)
+
+    def __len__(self) -> int:
+        return self.shape[0]
+
+    def __getitem__(self, key):
+        if isinstance(key, (int, np.integer)):
+            t = int(key) + (len(self) if key < 0 else 0)
+            return self[t:t + 1][0]
+        lo, hi = self._bounds(key)
+        block_hi = self._block_lo + len(self._block)
+        if lo < self._block_lo:
+            raise VideoError(f"{self.path}: frames are decoded front to back; frame {lo} was already dropped")
+        if hi > block_hi:  # move the block forward: keep [lo, block_hi), decode the rest
+            keep = self._block[max(0, lo - self._block_lo):]
+            block = np.empty((max(hi, block_hi) - lo,) + self.shape[1:], np.uint8)
+            block[:len(keep)] = keep
+            for t in range(max(lo, block_hi), max(hi, block_hi)):
+                block[t - lo] = self._decode(t)
+            self._block, self._block_lo = block, lo
+        return self._block[lo - self._block_lo:hi - self._block_lo]
+
+    def __setitem__(self, key, values) -> None:
+        lo, hi = self._bounds(key)
+        if lo < self._block_lo or hi > self._block_lo + len(self._block):
+            raise VideoError(f"{self.path}: only frames held (decoded and not dropped) can be written")
+        self._block[lo - self._block_lo:hi - self._block_lo] = values
+
+    def __array__(self, dtype=None, copy=None):
+        frames = self[0:len(self)]
+        return frames if dtype is None else frames.astype(dtype)
+
+    def _bounds(self, key) -> tuple[int, int]:
+        if not isinstance(key, slice) or key.step not in (None, 1):
+            raise TypeError("streamed frames take an index or a slice of consecutive frames")
+        lo, hi, _ = key.indices(len(self))
+        return lo, max(lo, hi)
+
+    def _decode(self, t: int) -> np.ndarray:
+        """Output frame ``t``: its source frame, reading the capture forward."""
+        cv2 = opencv()
+        want = self.source_frames[t]
+        if self._cap is None:
+            self._cap = cv2.VideoCapture(str(self.path))
+        while self._next_source <= want:
+            frames = _decoded(self._cap)
+            frame = next(frames, None)
+            if frame is None:
+                raise VideoError(f"{self.path} ended at frame {self._next_source} of {self.source_frames[-1] + 1} "
+                                 "while decoding it again")
+            self._last = frame
+            self._next_source += 1
+        return self._last
+
+    def close(self) -> None:
+        if self._cap is not None:
+            self._cap.release()
+            self._cap = None
 
 
 def iter_video_frames(path: str | Path) -> Iterator[np.ndarray]:

@@ -144,7 +144,7 @@ def load_inputs(req: RunRequest, notes: list[str] | None = None):
         if same_file(req.compare, req.video) or same_file(req.compare, req.output):
             raise VidschedError(f"--compare {req.compare} is the input or the output; choose another name")
     check_outputs(req)
-    video = read_video(req.video, fps=req.fps)
+    video = read_video(req.video, fps=req.fps, stream=True)  # a video file is decoded chunk by chunk
     if req.mask is None:
         raise MaskError("no mask given: pass --mask (white = pixels to fill)")
     hole = load_mask(req.mask, invert=req.mask_white_is_known, num_frames=video.num_frames, notes=notes)
