@@ -380,9 +380,13 @@ class StreamedFrames:
         return self._last
 
     def close(self) -> None:
+        """Release the decoder (frames held stay readable)."""
         if self._cap is not None:
             self._cap.release()
             self._cap = None
+
+    def __del__(self) -> None:
+        self.close()
 
 
 def iter_video_frames(path: str | Path) -> Iterator[np.ndarray]:
