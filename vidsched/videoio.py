@@ -381,7 +381,7 @@ class StreamedFrames:
 
     def close(self) -> None:
         """Release the decoder (frames held stay readable)."""
-        if self._cap is not None:
+        if getattr(self, "_cap", None) is not None:  # also when opening failed half-way
             self._cap.release()
             self._cap = None
 
