@@ -294,3 +294,19 @@ def test_the_cut_experiment_s_pair_errors_add_up_to_e_warp():
     per_pair = sums / counts
     assert min(per_pair[1], per_pair[2]) > 2 * max(per_pair[0], per_pair[3])
     assert np.isclose(per_pair.mean(), warping_error_from_motion(comp, forward, occluded), rtol=1e-5)
+
+
+@pytest.mark.parametrize("extra", [[], ["--chunk-frames", "8"], ["--prior", "none"]])
+def test_explain_regions_shows_the_regions_the_run_uses(capsys, assets, tmp_path, extra):
+    """--explain-regions plans as the run does: after the propagation prior (which fills the
+    sweeping hole here, leaving the logo), in the first chunk."""
+    code, stdout, stderr = run(capsys, assets, tmp_path / "out.npy", "-q", "--region", "crop", *extra)
+    assert code == 0, stderr
+    ran = next(line.strip() for line in stdout.splitlines() if line.strip().startswith("crop,"))
+    picture = tmp_path / "regions.png"
+    code, said, stderr = run(capsys, assets, tmp_path / "unused.npy", "--region", "crop", *extra,
+                             "--explain-regions", picture)
+    assert code == 0 and picture.is_file(), stderr
+    assert said.splitlines()[0].endswith(ran), (said, ran)
+    assert ("planned on what propagation leaves" in said) == ("none" not in extra)
+    assert ("the first chunk" in said) == ("--chunk-frames" in extra)

@@ -255,6 +255,15 @@ def cross_fade(before: np.ndarray, before_propagated: np.ndarray, after: np.ndar
     return frames, propagated
 
 
+def chunk_prior(req: RunRequest, frames: np.ndarray, hole: np.ndarray, context: int, cut: int):
+    """The propagation prior of a chunk's frames: ``context`` finished frames first, then
+    the chunk's own up to ``cut``, then its look-ahead (a source only)."""
+    from vidsched.runtime.prior import apply_prior
+
+    return apply_prior(frames, hole, req.prior_mode, threshold=req.prior_threshold,
+                       fill=(context, cut) if context or cut < len(frames) else None)
+
+
 class _ChunkRunner:
     """Fills a run's chunks one after another (vidsched.runtime.chunks): the prior, then
     the model on what is left, with its progress saved; adds up what they did."""
@@ -294,11 +303,7 @@ class _ChunkRunner:
         todo, start, propagated, model_frames = known_hole[:cut], None, np.zeros_like(hole[:cut]), frames[:cut]
         start_sigma = None
         if req.prior == "propagate":
-            from vidsched.runtime.prior import apply_prior
-
-            context = chunk.start - chunk.lo
-            prior = apply_prior(frames, hole, req.prior_mode, threshold=req.prior_threshold,
-                                fill=(context, cut) if context or cut < len(frames) else None)
+            prior = chunk_prior(req, frames, hole, chunk.start - chunk.lo, cut)
             model_frames, todo, propagated = prior.frames[:cut], prior.hole[:cut], prior.propagated[:cut]
             start = prior.start[:cut] if prior.start is not None else None
             start_sigma = req.prior_strength if req.prior_mode in STARTING_MODES else None
@@ -424,20 +429,31 @@ def _write_compare(req: RunRequest, video, hole: np.ndarray, result: np.ndarray)
 
 
 def explain_regions(req: RunRequest, picture: Path) -> tuple[Path, str]:
-    """Draw the regions a run would use over the first frame with a hole; nothing is sampled."""
+    """Draw the regions a run would use over the first frame it fills (after the prior, in
+    its first chunk); nothing is sampled."""
     from PIL import Image
 
     from vidsched.atomic import atomic_write
     from vidsched.model.checkpoint import read_checkpoint_info
     from vidsched.regions import draw_regions, plan_regions
+    from vidsched.runtime.chunks import auto_chunk_frames, plan_chunks
 
     if Path(picture).suffix.lower() != ".png":
         raise VidschedError(f"--explain-regions {picture}: write a .png picture")
     video, hole = load_inputs(req)
     config, _, _ = read_checkpoint_info(req.checkpoint)
-    plan = plan_regions(hole, config.image_size, mode=req.region, context=req.context, window=config.max_frames)
-    with_hole = np.flatnonzero(hole.reshape(len(hole), -1).any(axis=1))
-    t = int(with_hole[0]) if len(with_hole) else 0
-    image = draw_regions(video.frames[t], hole[t], plan, t)
+    # The regions of the run's first chunk, planned as the run plans them: on what the
+    # propagation prior leaves to the model.
+    T, H, W = hole.shape
+    chunk = plan_chunks(T, req.chunk_frames or min(T, auto_chunk_frames(H, W)))[0]
+    todo, notes = hole[:chunk.stop], []
+    if req.prior == "propagate" and todo.any():
+        todo = chunk_prior(req, video.frames[:chunk.hi], hole[:chunk.hi], 0, chunk.stop).hole[:chunk.stop]
+        notes.append(f"planned on what propagation leaves to the model: {percent(todo.sum() / hole[:chunk.stop].sum())} "
+                     "of the hole" + (f"; frames 0-{chunk.stop - 1}, the first chunk" if chunk.stop < T else ""))
+    plan = plan_regions(todo, config.image_size, mode=req.region, context=req.context, window=config.max_frames)
+    with_hole = [np.flatnonzero(m.reshape(len(m), -1).any(axis=1)) for m in (todo, hole)]
+    t = int(with_hole[0][0]) if len(with_hole[0]) else int(with_hole[1][0]) if len(with_hole[1]) else 0
+    image = draw_regions(video.frames[t], todo[t] if t < len(todo) else hole[t], plan, t)
     atomic_write(picture, lambda tmp: Image.fromarray(image).save(tmp, format="PNG"))
-    return Path(picture), "".join([plan.summary(), *(f"\n  ({note})" for note in plan.notes)])
+    return Path(picture), "".join([plan.summary(), *(f"\n  ({note})" for note in [*notes, *plan.notes])])
