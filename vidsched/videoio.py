@@ -323,7 +323,7 @@ class StreamedFrames:
         self.shape = (len(self.source_frames), h, w, 3)
         self._block = np.zeros((0, h, w, 3), np.uint8)
         self._block_lo = 0
-        self._cap = None
+        self._cap = self._frames = None  # the capture and its decoded frames, opened on first use
         self._next_source = 0  # the source frame the capture reads next
         self._last = None  # the last source frame decoded (frame rates above the source's repeat it)
 
@@ -365,13 +365,12 @@ class StreamedFrames:
 
     def _decode(self, t: int) -> np.ndarray:
         """Output frame ``t``: its source frame, reading the capture forward."""
-        cv2 = opencv()
         want = self.source_frames[t]
         if self._cap is None:
-            self._cap = cv2.VideoCapture(str(self.path))
+            self._cap = opencv().VideoCapture(str(self.path))
+            self._frames = _decoded(self._cap)
         while self._next_source <= want:
-            frames = _decoded(self._cap)
-            frame = next(frames, None)
+            frame = next(self._frames, None)
             if frame is None:
                 raise VideoError(f"{self.path} ended at frame {self._next_source} of {self.source_frames[-1] + 1} "
                                  "while decoding it again")
@@ -383,7 +382,7 @@ class StreamedFrames:
         """Release the decoder (frames held stay readable)."""
         if getattr(self, "_cap", None) is not None:  # also when opening failed half-way
             self._cap.release()
-            self._cap = None
+            self._cap = self._frames = None
 
     def __del__(self) -> None:
         self.close()
@@ -597,7 +596,7 @@ class _FrameEncoder:
         elif self.kind == "gif":
             self._gif += _gif_frames(frames, self.fps)
         else:
-            for frame in _even_size(frames, warn=False):
+            for frame in _even_size(frames):
                 self._writer.write(np.ascontiguousarray(frame[..., ::-1]))  # RGB -> BGR
         self.count += len(frames)
 
@@ -608,7 +607,7 @@ class _FrameEncoder:
             np.lib.format.write_array_header_1_0(
                 self._file, {"descr": "|u1", "fortran_order": False, "shape": (self.num_frames, H, W, 3)})
         elif self.kind == "video":
-            _even_size(np.zeros((0, H, W, 3), np.uint8), warn=True)  # the warning, once
+            _warn_if_odd(H, W)  # once per output
             self._writer = _open_writer(self.path, WRITE_CODECS[self.suffix], self.fps, W + W % 2, H + H % 2)
 
     def release(self) -> None:
@@ -640,17 +639,21 @@ def _open_writer(path: Path, fourcc: str, fps: float, width: int, height: int):
     return writer
 
 
-def _even_size(frames: np.ndarray, warn: bool = True) -> np.ndarray:
-    """Video codecs need even sizes: repeat the last row and/or column (with a warning)."""
-    H, W = frames.shape[1:3]
-    pad_h, pad_w = H % 2, W % 2
-    if (pad_h or pad_w) and warn:
+def _warn_if_odd(height: int, width: int) -> None:
+    """Video codecs need even sizes: say that the last row and/or column will be repeated."""
+    pad_h, pad_w = height % 2, width % 2
+    if pad_h or pad_w:
         warnings.warn(
-            f"{W}x{H} is odd: video codecs need even sizes, so the last "
+            f"{width}x{height} is odd: video codecs need even sizes, so the last "
             f"{'row' if pad_h else ''}{' and ' if pad_h and pad_w else ''}{'column' if pad_w else ''} is repeated "
-            f"({W + pad_w}x{H + pad_h}); write PNG frames or .npy to keep the exact size",
+            f"({width + pad_w}x{height + pad_h}); write PNG frames or .npy to keep the exact size",
             stacklevel=5,
         )
+
+
+def _even_size(frames: np.ndarray) -> np.ndarray:
+    """Frames padded to even sizes by repeating the last row and/or column."""
+    pad_h, pad_w = frames.shape[1] % 2, frames.shape[2] % 2
     if pad_h or pad_w:
         frames = np.pad(frames, ((0, 0), (0, pad_h), (0, pad_w), (0, 0)), mode="edge")
     return frames

@@ -15,6 +15,7 @@ Every known pixel of the input is returned unchanged: only hole pixels are writt
 
 from __future__ import annotations
 
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -167,15 +168,14 @@ def load_inputs(req: RunRequest, notes: list[str] | None = None):
 
 def inpaint(req: RunRequest, progress=None) -> RunResult:
     """Run the whole job; `progress` is an executor.Progress (optional)."""
-    from vidsched.videoio import write_video
-
     notes: list[str] = []
     video, hole = load_inputs(req, notes)
     result = RunResult(output=req.output, frames=video.num_frames, notes=notes)
+    T = len(hole)
     if not hole.any():
-        write_video(req.output, video.frames, video.fps, input_path=req.video)
-        _write_sources(req, hole, hole, video.fps)
-        _write_compare(req, video, hole, video.frames)
+        with _outputs(req, video.fps, T) as write:
+            frames = video.frames[0:T]
+            write(frames, hole, frames, hole)
         result.copied_through = True
         result.notes.append("the mask has no pixel to fill: the video was copied through unchanged")
         return result
@@ -183,14 +183,9 @@ def inpaint(req: RunRequest, progress=None) -> RunResult:
         result.notes.append("the mask covers every pixel of every frame: nothing of the video is known, "
                             "so the model draws every pixel from nothing")
 
-    from contextlib import ExitStack
-
-    from vidsched.runtime.chunks import auto_chunk_frames, plan_chunks
     from vidsched.runtime.resume import ProgressStore
-    from vidsched.videoio import video_sink
 
-    T, H, W = hole.shape
-    chunks = plan_chunks(T, req.chunk_frames or min(T, auto_chunk_frames(H, W)))
+    chunks = _plan_chunks(req, hole)
     if len(chunks) > 1:
         result.notes.append(
             f"{T} frames in {len(chunks)} chunks of about {chunks[0].stop - chunks[0].start} (memory: "
@@ -206,12 +201,7 @@ def inpaint(req: RunRequest, progress=None) -> RunResult:
                             "(--resume continues one)")
     runner = _ChunkRunner(req, hole, result, progress)
     # Frames are written as their chunk finishes; each output appears, whole, at the end.
-    with ExitStack() as outputs:
-        write_out = outputs.enter_context(video_sink(req.output, video.fps, T, input_path=req.video))
-        write_compare = (outputs.enter_context(video_sink(req.compare, video.fps, T, input_path=req.video))
-                         if req.compare is not None else None)
-        write_sources = (outputs.enter_context(video_sink(req.save_sources, video.fps, T))
-                         if req.save_sources is not None else None)
+    with _outputs(req, video.fps, T) as write:
         pending = None  # the last chunk's fill of the frames the next one fills too
         for i, chunk in enumerate(chunks):
             if progress is not None and progress.on_chunk is not None and len(chunks) > 1:
@@ -225,19 +215,48 @@ def inpaint(req: RunRequest, progress=None) -> RunResult:
             done = len(filled) - shared
             pending = (filled[done:], propagated[done:])
             piece = slice(chunk.start, chunk.start + done)
-            if write_compare is not None:
-                from vidsched.compositing import side_by_side
-
-                write_compare(side_by_side(video.frames[piece], hole[piece], filled[:done]))
-            if write_sources is not None:
-                from vidsched.runtime.prior import sources_map, sources_video
-
-                write_sources(sources_video(sources_map(hole[piece], propagated[:done])))
-            write_out(filled[:done])
+            write(video.frames[piece], hole[piece], filled[:done], propagated[:done])
             video.frames[piece] = filled[:done]  # finished: the next chunk is conditioned on it
     store.clear()
     runner.summarise()
     return result
+
+
+@contextmanager
+def _outputs(req: RunRequest, fps: float, num_frames: int):
+    """The run's outputs (the result; --compare, --save-sources if asked), written piece by
+    piece: ``write(input frames, hole, result frames, propagated)`` takes the next frames;
+    each output appears, whole, when the block ends (videoio.video_sink)."""
+    from contextlib import ExitStack
+
+    from vidsched.compositing import side_by_side
+    from vidsched.runtime.prior import sources_map, sources_video
+    from vidsched.videoio import video_sink
+
+    with ExitStack() as stack:
+        out = stack.enter_context(video_sink(req.output, fps, num_frames, input_path=req.video))
+        compare = (stack.enter_context(video_sink(req.compare, fps, num_frames, input_path=req.video))
+                   if req.compare is not None else None)
+        sources = (stack.enter_context(video_sink(req.save_sources, fps, num_frames))
+                   if req.save_sources is not None else None)
+
+        def write(frames: np.ndarray, hole: np.ndarray, result: np.ndarray, propagated: np.ndarray) -> None:
+            if compare is not None:
+                compare(side_by_side(frames, hole, result))
+            if sources is not None:
+                sources(sources_video(sources_map(hole, propagated)))
+            out(result)
+
+        yield write
+
+
+def _plan_chunks(req: RunRequest, hole: np.ndarray):
+    """The chunks a run fills (vidsched.runtime.chunks): ``--chunk-frames``, or what the
+    memory budget allows at the video's size."""
+    from vidsched.runtime.chunks import auto_chunk_frames, plan_chunks
+
+    T, H, W = hole.shape
+    return plan_chunks(T, req.chunk_frames or min(T, auto_chunk_frames(H, W)))
 
 
 def cross_fade(before: np.ndarray, before_propagated: np.ndarray, after: np.ndarray, after_propagated: np.ndarray,
@@ -271,6 +290,7 @@ class _ChunkRunner:
     def __init__(self, req: RunRequest, hole: np.ndarray, result: RunResult, progress) -> None:
         self.req, self.hole, self.result, self.progress = req, hole, result, progress
         self.inpainter = None
+        self._checkpoint_sha = None
         self.prior_hole = self.prior_filled = 0.0  # for the summary: hole pixels, and those propagation filled
         self.propagated = self.filled_hole = 0
 
@@ -291,8 +311,7 @@ class _ChunkRunner:
         cut = chunk.stop - chunk.lo  # the model works on [lo, stop): the look-ahead is the prior's
         if num_chunks > 1:  # a finished chunk of an interrupted run: its hole pixels were saved
             key = fingerprint(self._settings_parts(), chunk.lo, chunk.start, chunk.stop, chunk.hi, frames, hole)
-            name = f"chunk-{chunk.index}-{key[:16]}"
-            store = ProgressStore(req.output, "")
+            name, store = f"chunk-{chunk.index}-{key[:16]}", ProgressStore(req.output, "")
             if req.resume and store.has_array(name):
                 done = frames[keep].copy()
                 done[hole[keep]] = store.load_array(name)
@@ -316,8 +335,7 @@ class _ChunkRunner:
             done = model_frames[keep].copy()
         else:
             done = self._model(model_frames, todo, start, start_sigma, chunk)[keep]
-        if num_chunks > 1:
-            store = ProgressStore(req.output, "")
+        if num_chunks > 1:  # finished: keep its hole pixels for --resume
             store.save_array(name, done[hole[keep]])
             store.save_array(name + "-propagated", propagated[keep])
             store.clear_batches()
@@ -332,18 +350,24 @@ class _ChunkRunner:
     def _settings_parts(self) -> list:
         from dataclasses import asdict
 
-        from vidsched.model.checkpoint import checkpoint_sha256
-
         settings = {k: v for k, v in asdict(self.req).items()
                     if k not in ("video", "mask", "output", "compare", "save_sources", "resume", "device",
                                  "cuda_graphs", "max_windows_per_call")}
-        return [settings, checkpoint_sha256(self.req.checkpoint)]
+        return [settings, self.checkpoint_sha()]
+
+    def checkpoint_sha(self) -> str:
+        """The checkpoint by its weights' sha256, not its path (hashed once per run):
+        retraining into the same file must not resume into a mix of two models."""
+        if self._checkpoint_sha is None:
+            from vidsched.model.checkpoint import checkpoint_sha256
+
+            self._checkpoint_sha = checkpoint_sha256(self.req.checkpoint)
+        return self._checkpoint_sha
 
     def _model(self, frames: np.ndarray, todo: np.ndarray, start, start_sigma, chunk) -> np.ndarray:
         """The model fills ``todo`` in ``frames`` (a chunk's, look-ahead cut off); its
         progress is saved after every batch."""
         from vidsched.compiler import parse_overrides
-        from vidsched.model.checkpoint import checkpoint_sha256
         from vidsched.runtime.executor import SamplerSettings
         from vidsched.runtime.inference import InferenceSettings, Inpainter
         from vidsched.runtime.resume import ProgressStore, fingerprint
@@ -365,10 +389,8 @@ class _ChunkRunner:
             result.regions = planned[0]
         # The saved state is "batches done so far" in the order the executor runs them, so
         # the batching choice is part of the run (a different order would skip stages).
-        # The checkpoint by its weights' sha256, not its path: retraining into the same file
-        # must not resume into a mix of two models.
         run_key = fingerprint(*inpainter.fingerprint_parts(*planned), frames, todo, start if start is not None else 0,
-                              checkpoint_sha256(req.checkpoint))
+                              self.checkpoint_sha())
         store = ProgressStore(req.output, run_key)
         done = inpainter(frames, todo, progress=self.progress, store=store, resume=req.resume, planned=planned,
                          prior=start)
@@ -410,24 +432,6 @@ def percent(share: float) -> str:
     return f"{100 * share:.0f} %"
 
 
-def _write_sources(req: RunRequest, hole: np.ndarray, propagated: np.ndarray, fps: float) -> None:
-    """--save-sources: where each pixel came from (input, propagated, the model)."""
-    if req.save_sources is not None:
-        from vidsched.runtime.prior import sources_map, sources_video
-        from vidsched.videoio import write_video
-
-        write_video(req.save_sources, sources_video(sources_map(hole, propagated)), fps)
-
-
-def _write_compare(req: RunRequest, video, hole: np.ndarray, result: np.ndarray) -> None:
-    """--compare: the input with its hole tinted beside the result."""
-    if req.compare is not None:
-        from vidsched.compositing import side_by_side
-        from vidsched.videoio import write_video
-
-        write_video(req.compare, side_by_side(video.frames, hole, result), video.fps, input_path=req.video)
-
-
 def explain_regions(req: RunRequest, picture: Path) -> tuple[Path, str]:
     """Draw the regions a run would use over the first frame it fills (after the prior, in
     its first chunk); nothing is sampled."""
@@ -436,7 +440,6 @@ def explain_regions(req: RunRequest, picture: Path) -> tuple[Path, str]:
     from vidsched.atomic import atomic_write
     from vidsched.model.checkpoint import read_checkpoint_info
     from vidsched.regions import draw_regions, plan_regions
-    from vidsched.runtime.chunks import auto_chunk_frames, plan_chunks
 
     if Path(picture).suffix.lower() != ".png":
         raise VidschedError(f"--explain-regions {picture}: write a .png picture")
@@ -444,8 +447,8 @@ def explain_regions(req: RunRequest, picture: Path) -> tuple[Path, str]:
     config, _, _ = read_checkpoint_info(req.checkpoint)
     # The regions of the run's first chunk, planned as the run plans them: on what the
     # propagation prior leaves to the model.
-    T, H, W = hole.shape
-    chunk = plan_chunks(T, req.chunk_frames or min(T, auto_chunk_frames(H, W)))[0]
+    T = len(hole)
+    chunk = _plan_chunks(req, hole)[0]
     todo, notes = hole[:chunk.stop], []
     if req.prior == "propagate" and todo.any():
         todo = chunk_prior(req, video.frames[:chunk.hi], hole[:chunk.hi], 0, chunk.stop).hole[:chunk.stop]
