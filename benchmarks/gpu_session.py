@@ -336,6 +336,62 @@ def step_stage_batching(st: Step) -> None:
         print(json.dumps(row))
         st.data["results"].append(row)
         st.save()
+    name, model, prediction = models(st)[0]
+    row = region_waves(st, name, model, prediction)
+    print(json.dumps(row))
+    st.data["region_waves"] = row
+    st.save()
+
+
+def region_waves(st: Step, name: str, model, prediction) -> dict:
+    """Regions whose boxes are apart run in lockstep, their windows sharing network calls
+    (vidsched.runtime.inference.job_waves), against the same regions one after another:
+    a 640x480 clip (dry: 160x120) with four separate holes, the whole batch per call,
+    each mode run once to capture its CUDA graphs and then timed."""
+    import numpy as np
+    import torch
+
+    import vidsched.runtime.inference as inference
+    from vidsched.runtime.executor import SamplerSettings
+    from vidsched.runtime.inference import InferenceSettings, Inpainter
+
+    T, H, W = (8, 120, 160) if st.dry else (48, 480, 640)
+    rng = np.random.default_rng(0)
+    frames = rng.integers(0, 256, (T, H, W, 3), dtype=np.uint8)
+    hole = np.zeros((T, H, W), bool)
+    side = max(4, H // 12)
+    for cy, cx in ((0.2, 0.2), (0.2, 0.75), (0.75, 0.2), (0.75, 0.75)):  # four logos, far apart
+        y, x = int(cy * H), int(cx * W)
+        hole[:, y:y + side, x:x + side] = True
+    settings = InferenceSettings(region="crop", sampler=SamplerSettings(name="euler_a", steps=2 if st.dry else 10),
+                                 max_windows_per_call=10**6)
+    meta = {"prediction": prediction}
+    inp = Inpainter(model, model.config, meta, settings, device=st.device)
+    planned = inp.plan(hole)
+    one_by_one = lambda jobs, batch_stages=True: [[r] for r in range(len(jobs))]  # noqa: E731
+    row = {"model": name, "frames": T, "size": [H, W], "regions": len(planned[1]),
+           "waves": len(inference.job_waves(planned[1]))}
+    outs = {}
+    for label in ("waves", "one_by_one"):
+        original = inference.job_waves
+        if label == "one_by_one":
+            inference.job_waves = one_by_one
+        try:
+            with torch.inference_mode():
+                inp(frames, hole, planned=planned)  # warm-up: graphs captured
+                st.sync()
+                t0 = time.perf_counter()
+                result = inp(frames, hole, planned=planned)
+                st.sync()
+        finally:
+            inference.job_waves = original
+        row[f"{label}_wall_s"] = time.perf_counter() - t0
+        row[f"{label}_batches"] = result.batches
+        row["network_evaluations"] = result.network_evaluations
+        outs[label] = result.frames
+    row["speedup"] = row["one_by_one_wall_s"] / row["waves_wall_s"]
+    row["max_abs_diff"] = int(np.abs(outs["waves"].astype(int) - outs["one_by_one"]).max())
+    return row
 
 
 def _cli(args: list[str], out: Path, label: str) -> dict:

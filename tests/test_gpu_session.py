@@ -79,6 +79,9 @@ def test_step_figures(dry_run):
     batching = json.loads((out / "stage_batching.json").read_text())["results"][0]
     assert batching["max_abs_diff"] < 0.01 and batching["batched_sequential_calls"] < batching[
         "one_window_sequential_calls"]
+    waves = json.loads((out / "stage_batching.json").read_text())["region_waves"]
+    assert waves["regions"] == 4 and waves["waves"] == 1 and waves["waves_batches"] < waves["one_by_one_batches"]
+    assert waves["max_abs_diff"] <= 2 and waves["network_evaluations"] > 0
     example = json.loads((out / "run_example.json").read_text())["results"]
     assert len(example) == 2 and all(r["network_evaluations"] > 0 and r["evaluations_per_s"] for r in example)
     overhead = json.loads((out / "overhead.json").read_text())

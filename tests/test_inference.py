@@ -90,15 +90,20 @@ def test_whole_frame_path_equals_the_former_executor_path(model):
 def test_resume_across_regions_equals_an_uninterrupted_run(model, tmp_path, batch_stages):
     frames, hole = clip(seed=2), two_holes()
     inp = inpainter(model, batch_stages=batch_stages, scheme="hierarchy2" if batch_stages else "ar")
-    whole = inp(frames, hole).frames
+    run = inp(frames, hole)
+    whole, total = run.frames, run.batches
     planned = inp.plan(hole)
     from vidsched.runtime.executor import batches_to_run
+    from vidsched.runtime.inference import job_waves
 
     per_region = [len(batches_to_run(j.plan, batch_stages)) for j in planned[1]]
-    total = sum(per_region)
-    assert len(planned[1]) >= 2 and total >= 3
+    assert len(planned[1]) >= 2 and total >= 2
+    # Two separate holes: with stage batching their regions run in lockstep (one wave,
+    # as many batches as the longer plan); without, one after the other.
+    assert total == (max(per_region) if batch_stages else sum(per_region))
+    assert len(job_waves(planned[1], batch_stages)) == (1 if batch_stages else len(per_region))
 
-    for stop_after in sorted({1, per_region[0], total - 1}):
+    for stop_after in sorted({1, per_region[0], total - 1, total} - {0}):  # inside a plan, at its end, the last
         store = ProgressStore(tmp_path / f"out{stop_after}.npy", "key")
         done_batches = []
 
@@ -156,6 +161,93 @@ def test_later_regions_condition_on_earlier_fills_not_on_holes(model, holes):
     done = inp(frames, hole, planned=(regions, jobs))
     assert np.array_equal(done.frames[~hole], frames[~hole])
     assert (done.frames[hole] != frames[hole]).any()
+
+
+def test_job_waves_keep_overlapping_jobs_in_order_and_kinds_apart():
+    from types import SimpleNamespace as NS
+
+    from vidsched.runtime.inference import job_waves
+
+    def job(y0, x0, side=10, refine=False):
+        return NS(region=NS(y0=y0, x0=x0, y1=y0 + side, x1=x0 + side), refine=refine)
+
+    # 0 and 2 overlap, 1 and 3 are apart from everything, 4 overlaps 2, 5 is a tile over 1.
+    jobs = [job(0, 0), job(0, 50), job(5, 5), job(50, 50), job(12, 12), job(0, 50, 5, refine=True)]
+    assert job_waves(jobs) == [[0, 1, 3], [2], [4], [5]]
+    assert job_waves(jobs, batch_stages=False) == [[0], [1], [2], [3], [4], [5]]
+    assert job_waves([]) == []
+
+
+def _forward_counter(model):
+    calls = []
+    original = model.forward
+
+    def counted(*args, **kwargs):
+        calls.append(args[0].shape[0])
+        return original(*args, **kwargs)
+
+    return calls, counted
+
+
+@pytest.mark.parametrize("holes", [two_holes, logo_and_passing_hole])
+def test_regions_in_lockstep_share_calls_and_sample_as_one_by_one(model, holes, monkeypatch):
+    """Regions whose boxes are apart run in lockstep (a wave): with one window per call
+    (a CPU) the result is the regions one by one to the bit; with the whole batch per
+    call (a GPU) the windows of every region of a wave share each network call, and the
+    result is the same up to float rounding."""
+    import vidsched.runtime.inference as inference
+
+    frames, hole = clip(seed=3), holes()
+    runs = {}
+    for waves in ("lockstep", "one_by_one"):
+        for cap in (1, 64):
+            with monkeypatch.context() as m:
+                if waves == "one_by_one":
+                    m.setattr(inference, "job_waves", lambda jobs, batch_stages=True: [[r] for r in range(len(jobs))])
+                inp = inpainter(model, scheme="hierarchy2", max_windows_per_call=cap)
+                calls, counted = _forward_counter(inp.model)
+                m.setattr(inp.model, "forward", counted)
+                result = inp(frames, hole)
+            runs[waves, cap] = (result, len(calls))
+    planned = inpainter(model, scheme="hierarchy2").plan(hole)
+    waves = inference.job_waves(planned[1])
+    assert len(waves) < len(planned[1])  # some regions share a wave
+    assert np.array_equal(runs["lockstep", 1][0].frames, runs["one_by_one", 1][0].frames)
+    assert runs["lockstep", 1][1] == runs["one_by_one", 1][1]
+    assert runs["lockstep", 64][1] < runs["one_by_one", 64][1]  # fewer, larger network calls
+    assert runs["lockstep", 64][0].batches < runs["one_by_one", 64][0].batches
+    batched, alone = runs["lockstep", 64][0].frames.astype(int), runs["one_by_one", 64][0].frames.astype(int)
+    assert np.array_equal(batched[~hole], frames[~hole]) and np.abs(batched - alone).max() <= 2
+    assert runs["lockstep", 64][0].network_evaluations == runs["one_by_one", 64][0].network_evaluations
+
+
+def test_resume_inside_and_between_waves_equals_an_uninterrupted_run(model, tmp_path):
+    from vidsched.runtime.executor import Progress
+    from vidsched.runtime.inference import job_waves
+
+    frames, hole = clip(seed=4), logo_and_passing_hole()
+    inp = inpainter(model, scheme="hierarchy2")
+    planned = inp.plan(hole)
+    assert len(job_waves(planned[1])) >= 2  # overlapping boxes: more than one wave
+    run = inp(frames, hole, planned=planned)
+
+    class Stop(Exception):
+        pass
+
+    for stop_after in range(1, run.batches + 1):
+        store = ProgressStore(tmp_path / f"w{stop_after}.npy", "key")
+        seen = []
+
+        def on_end(b):
+            seen.append(b)
+            if len(seen) == stop_after:
+                raise Stop
+
+        with pytest.raises(Stop):
+            inp(frames, hole, planned=planned, progress=Progress(on_batch_end=on_end), store=store)
+        again = inp(frames, hole, planned=planned, store=store, resume=True)
+        assert again.resumed_from_batch == stop_after
+        assert np.array_equal(again.frames, run.frames), stop_after
 
 
 def test_sdedit_start_keeps_the_prior_at_low_noise_and_forgets_it_at_high_noise(model):

@@ -315,15 +315,18 @@ class Executor:
             self._grids[key] = grid.to(self.device, self.dtype)
         return self._grids[key]
 
-    def sample_batch(self, windows: Sequence[Window], seed: int, on_step=None) -> np.ndarray:
-        """Sample a batch of windows; returns (B, K, 3, H, W) float32."""
+    def sample_batch(self, windows: Sequence[Window], seed: int | Sequence[int], on_step=None) -> np.ndarray:
+        """Sample a batch of windows; returns (B, K, 3, H, W) float32. ``seed``: the run's
+        seed, or one per window (windows of several plans run in lockstep, each plan with
+        its own seed)."""
         values, known, index, valid = _batched_windows(windows, self.device)
         init = (torch.from_numpy(np.stack([w.init for w in windows])).to(self.device, self.dtype)
                 if self.settings.start_sigma is not None else None)
         denoise = self.make_denoiser(values.to(self.dtype), known.to(self.dtype), index, valid)
         shape = values.shape[1:]
+        seeds = [seed] * len(windows) if isinstance(seed, (int, np.integer)) else list(seed)
         # One CPU generator per stage: the same noise whatever the batch or device.
-        gens = [torch.Generator().manual_seed(stage_seed(seed, w.stage.index)) for w in windows]
+        gens = [torch.Generator().manual_seed(stage_seed(s, w.stage.index)) for s, w in zip(seeds, windows)]
 
         def noise(_step: int | None = None) -> torch.Tensor:
             draws = [torch.randn(shape, generator=g) for g in gens]
@@ -396,51 +399,102 @@ class Executor:
         holes in the frames are filled elsewhere; a frame the plan generates is known
         everywhere afterwards.
         """
+        each = None if after_batch is None else (lambda b, buffers: after_batch(b, buffers[0]))
+        return self.run_tracks([Track(plan, buffer, hole, seed, unknown)], batch_stages=batch_stages,
+                               start_batch=start_batch, progress=progress, after_batch=each)[0]
+
+    def run_tracks(
+        self,
+        tracks: Sequence["Track"],
+        *,
+        batch_stages: bool = True,
+        start_batch: int = 0,
+        progress: Progress | None = None,
+        after_batch: Callable[[int, list[np.ndarray]], None] | None = None,
+    ) -> list[RunStats]:
+        """Run several independent plans in lockstep: their b-th batches together, their
+        windows sharing network calls (``max_windows_per_call`` at a time). Each track
+        updates its own buffer; a track whose plan has fewer batches sits out the rest.
+        The tracks must not read what another writes (regions with disjoint boxes,
+        :mod:`vidsched.runtime.inference`): every window draws its noise from its own
+        track's seed and stage, so the result is each plan's alone, and on a CPU with
+        one window per call it is the same to the bit.
+
+        Batch b of the run is every track's b-th batch; ``after_batch(next_batch,
+        buffers)`` is called after each, ``start_batch`` resumes at one. Returns one
+        :class:`RunStats` per track (its sequential calls are the run's)."""
         progress = progress or Progress()
-        K = plan.max_frames
-        order = batches_to_run(plan, batch_stages)
-        stats = RunStats(stages=len(plan.stages), batches=len(order), batches_done_before=start_batch)
-        if unknown is not None:
-            unknown = unknown.copy()
-            for b in range(start_batch):  # resumed: frames generated before are known
-                for i in order[b]:
-                    unknown[plan.stages[i].generate] = False
+        orders = [batches_to_run(t.plan, batch_stages) for t in tracks]
+        steps = max(len(o) for o in orders)
+        stats = [RunStats(stages=len(t.plan.stages), batches=len(o), batches_done_before=min(start_batch, len(o)))
+                 for t, o in zip(tracks, orders)]
+        unknowns = []
+        for t, order in zip(tracks, orders):
+            unknown = None if t.unknown is None else t.unknown.copy()
+            if unknown is not None:
+                for b in range(min(start_batch, len(order))):  # resumed: frames generated before are known
+                    for i in order[b]:
+                        unknown[t.plan.stages[i].generate] = False
+            unknowns.append(unknown)
         per_stage = self.settings.evaluations_per_stage
         t0 = time.perf_counter()
         if progress.on_start:
-            left = sum(len(order[b]) for b in range(start_batch, len(order)))
-            progress.on_start(left, len(order) - start_batch, self.settings.steps)
-        for b in range(start_batch, len(order)):
-            members = order[b]
+            left = sum(len(o[b]) for o in orders for b in range(start_batch, len(o)))
+            progress.on_start(left, steps - start_batch, self.settings.steps)
+        sequential = 0
+        for b in range(start_batch, steps):
+            active = [k for k, o in enumerate(orders) if b < len(o)]
+            members = [i for k in active for i in orders[k][b]]
             if progress.on_batch_start:
                 progress.on_batch_start(b, members)
             # Gather every window of the batch before writing anything (a joint group: the
             # union of its windows, sampled on its own: one sampler run, one unit).
-            gathered = [gather_window(plan.stages[i], buffer, hole, K, unknown) for i in members]
-            windows = [w for w in gathered if w.stage.joint is None]
-            groups = [w for w in gathered if w.stage.joint is not None]
+            gathered = [(k, gather_window(tracks[k].plan.stages[i], tracks[k].buffer, tracks[k].hole,
+                                          tracks[k].plan.max_frames, unknowns[k]))
+                        for k in active for i in orders[k][b]]
+            windows = [(k, w) for k, w in gathered if w.stage.joint is None]
+            groups = [(k, w) for k, w in gathered if w.stage.joint is not None]
             cap = self.max_windows_per_call or len(windows) or 1
             if progress.on_batch_calls:
                 progress.on_batch_calls(-(-len(windows) // cap) + len(groups))
             samples = {}
             for start in range(0, len(windows), cap):
                 chunk = windows[start : start + cap]
-                samples.update(zip((w.stage.index for w in chunk), self.sample_batch(chunk, seed, progress.on_step)))
-                stats.sequential_calls += per_stage
-            for group in groups:
-                samples[group.stage.index] = self.sample_group(group, K, seed, progress.on_step)
-                stats.sequential_calls += per_stage
-            for window in gathered:
-                write_back(window, samples[window.stage.index], buffer, hole)
-                if unknown is not None:
-                    unknown[window.stage.generate] = False
-            stats.network_evaluations += sum(plan.stages[i].evaluations(per_stage) for i in members)
+                out = self.sample_batch([w for _, w in chunk], [tracks[k].seed for k, _ in chunk], progress.on_step)
+                samples.update(zip(((k, w.stage.index) for k, w in chunk), out))
+                sequential += per_stage
+            for k, group in groups:
+                samples[k, group.stage.index] = self.sample_group(group, tracks[k].plan.max_frames, tracks[k].seed,
+                                                                 progress.on_step)
+                sequential += per_stage
+            for k, window in gathered:
+                write_back(window, samples[k, window.stage.index], tracks[k].buffer, tracks[k].hole)
+                if unknowns[k] is not None:
+                    unknowns[k][window.stage.generate] = False
+            for k in active:
+                stats[k].network_evaluations += sum(tracks[k].plan.stages[i].evaluations(per_stage)
+                                                    for i in orders[k][b])
             if after_batch is not None:
-                after_batch(b + 1, buffer)
+                after_batch(b + 1, [t.buffer for t in tracks])
             if progress.on_batch_end:
                 progress.on_batch_end(b)
-        stats.seconds = time.perf_counter() - t0
+        seconds = time.perf_counter() - t0
+        for s in stats:
+            s.sequential_calls, s.seconds = sequential, seconds
         return stats
+
+
+@dataclass
+class Track:
+    """One plan of a lockstep run (:meth:`Executor.run_tracks`): its buffer (T, H, W, 3)
+    float16, updated in place, the hole it fills, its seed, and the pixels not known at
+    the start (default: the hole)."""
+
+    plan: Plan
+    buffer: np.ndarray
+    hole: np.ndarray
+    seed: int = 0
+    unknown: np.ndarray | None = None
 
 
 def initial_buffer(frames: np.ndarray, hole: np.ndarray) -> np.ndarray:

@@ -7,21 +7,26 @@ Every caller that runs the model on a video goes through :class:`Inpainter`:
     frames (T, H, W, 3) uint8, hole (T, H, W) bool  (any size)
     -> regions around the holes (vidsched.regions: a square box per hole or per stretch
        of a moving hole's path, at the zoom the model is good at; or the whole frame)
-    -> per region, in order: cut the box from every frame and resize it to the model's
-       S x S (letterboxed, never stretched); compile the scheme for the region's own hole
-       (mask-aware specialisation drops the frames where the region has nothing to fill);
-       run the plan (runtime.executor); paste the filled pixels back at the source
-       resolution, ONLY where the hole was
+    -> per region: cut the box from every frame and resize it to the model's S x S
+       (letterboxed, never stretched); compile the scheme for the region's own hole
+       (mask-aware specialisation drops the frames where the region has nothing to fill)
+    -> per wave of regions (:func:`job_waves`): run their plans in lockstep
+       (runtime.executor.Executor.run_tracks: the b-th batch of every region of the wave
+       together, their windows sharing network calls); paste the filled pixels back at
+       the source resolution, ONLY where the hole was
     -> the filled frames: every known pixel is the input's, bit for bit.
 
-The host copy stays at the input's resolution; only one region's S x S windows exist at
-the model's. A later region sees what earlier ones filled as known pixels, and the holes
-that other regions fill are unknown pixels of its conditioning frames (the executor's
-``unknown`` map), never known values.
+The host copy stays at the input's resolution; only one wave's S x S windows exist at
+the model's. Regions are ordered: a later region sees what earlier ones filled as known
+pixels, and the holes that other regions fill are unknown pixels of its conditioning
+frames (the executor's ``unknown`` map), never known values. Regions whose boxes are
+apart cannot see each other, so they share a wave; the result is that of the regions one
+by one (to the bit with one window per network call, as on a CPU; up to float rounding
+with batched calls, as on a GPU, where a wave of R regions makes R times fewer calls).
 
-Resume: after every batch the current region's small buffer and a global batch counter
-are saved; each finished region's small buffer is saved once, so a resumed run re-pastes
-the finished regions (deterministically) and continues where it stopped.
+Resume: after every batch the current wave's small buffers (stacked) and a global batch
+counter are saved; each finished region's small buffer is saved once, so a resumed run
+re-pastes the finished regions (deterministically) and continues where it stopped.
 """
 
 from __future__ import annotations
@@ -206,74 +211,82 @@ class Inpainter:
         from vidsched.compositing import composite_back
         from vidsched.seams import match_border
         from vidsched.geometry import mask_to_model_resolution, to_model_resolution
-        from vidsched.runtime.executor import batches_to_run, compose_output, initial_buffer, stage_seed
+        from vidsched.runtime.executor import Track, batches_to_run, compose_output, initial_buffer, stage_seed
 
         regions, jobs = planned if planned is not None else self.plan(hole)
         s = self.settings
         seed = s.seed if seed is None else seed
         orders = [batches_to_run(job.plan, s.batch_stages) for job in jobs]
-        offsets = np.cumsum([0] + [len(o) for o in orders]).tolist()
+        waves = job_waves(jobs, s.batch_stages)
+        steps = [max(len(orders[r]) for r in wave) for wave in waves]
+        offsets = np.cumsum([0] + steps).tolist()
         result = InferenceResult(frames=frames.copy(), regions=regions,
                                  region_notes=[*self.notes, *regions.notes])
         result.stages = sum(len(j.plan.stages) for j in jobs)
         result.batches = offsets[-1]
-        start, state_buffer = 0, None
+        start, state_buffers = 0, None
         if resume and store is not None and store.exists():
             state = store.load()
-            start, state_buffer = state.next_batch, state.buffer
+            start, state_buffers = state.next_batch, state.buffer
             result.resumed_from_batch = start
         if progress is not None and progress.on_start:
-            left = sum(len(b) for o in orders for b in o) - sum(
-                len(b) for r, o in enumerate(orders) for i, b in enumerate(o) if offsets[r] + i < start)
+            left = sum(len(orders[r][b]) for w, wave in enumerate(waves) for r in wave
+                       for b in range(len(orders[r])) if offsets[w] + b >= start)
             progress.on_start(left, offsets[-1] - start, self.sampler.steps)
         unknown = hole.copy()
         out = result.frames
         t0 = time.perf_counter()
-        for r, job in enumerate(jobs):
-            region, geometry = job.region, job.geometry
-            box = (slice(None), slice(region.y0, region.y1), slice(region.x0, region.x1))
-            # A refinement tile re-samples hole pixels that are filled by now: its fill is
-            # the original hole, everything else (earlier tiles included) conditions it.
-            fill = self._fill(hole if job.refine else unknown, region)
-            small, _ = to_model_resolution(out[box], geometry.model_h, mode="letterbox")
-            small_fill = mask_to_model_resolution(fill, geometry)
-            small_unknown = mask_to_model_resolution(unknown[box], geometry) | small_fill
-            local_start = min(max(start - offsets[r], 0), len(orders[r]))
-            if local_start == len(orders[r]) and store is not None and len(orders[r]):
-                buffer = store.load_array(f"region-{r}")  # finished before the interruption
-            elif local_start > 0 and state_buffer is not None:
-                buffer = state_buffer
-            elif job.refine or prior is not None:  # SDEdit starts from the coarse fill / the prior
-                guess = small if job.refine else to_model_resolution(prior[box], geometry.model_h, mode="letterbox")[0]
-                buffer = guess.astype(np.float16) / np.float16(127.5) - np.float16(1.0)
-            else:
-                buffer = initial_buffer(small, small_unknown)
-            if local_start < len(orders[r]):
-                shift = _shifted(progress, offsets[r])
-
-                def after_batch(next_batch: int, buf: np.ndarray, r=r) -> None:
-                    if store is not None:
-                        if next_batch == len(orders[r]):
-                            store.save_array(f"region-{r}", buf)
-                        store.save(offsets[r] + next_batch, buf)
-
-                executor = self.refine_executor if job.refine else self.executor
+        for w, wave in enumerate(waves):
+            local_start = min(max(start - offsets[w], 0), steps[w])
+            tracks, fills = [], []
+            for k, r in enumerate(wave):
+                job = jobs[r]
+                region, geometry = job.region, job.geometry
+                box = (slice(None), slice(region.y0, region.y1), slice(region.x0, region.x1))
+                # A refinement tile re-samples hole pixels that are filled by now: its fill is
+                # the original hole, everything else (earlier tiles included) conditions it.
+                fill = self._fill(hole if job.refine else unknown, region)
+                small, _ = to_model_resolution(out[box], geometry.model_h, mode="letterbox")
+                small_fill = mask_to_model_resolution(fill, geometry)
+                small_unknown = mask_to_model_resolution(unknown[box], geometry) | small_fill
+                if local_start == steps[w] and store is not None and steps[w]:
+                    buffer = store.load_array(f"region-{r}")  # finished before the interruption
+                elif local_start > 0 and state_buffers is not None:
+                    buffer = state_buffers[k]
+                elif job.refine or prior is not None:  # SDEdit starts from the coarse fill / the prior
+                    guess = small if job.refine else to_model_resolution(prior[box], geometry.model_h,
+                                                                         mode="letterbox")[0]
+                    buffer = guess.astype(np.float16) / np.float16(127.5) - np.float16(1.0)
+                else:
+                    buffer = initial_buffer(small, small_unknown)
                 # Every region draws its own noise (the first keeps the run's seed, so a
                 # single whole-frame region samples exactly as the plan alone would).
                 region_seed = seed if r == 0 else stage_seed(seed, REGION_SEED_OFFSET + r)
+                tracks.append(Track(job.plan, buffer, small_fill, region_seed, small_unknown))
+                fills.append((box, fill, small))
+            if local_start < steps[w]:
+                def after_batch(next_batch: int, buffers: list, w=w, wave=wave) -> None:
+                    if store is not None:
+                        if next_batch == steps[w]:
+                            for r, buf in zip(wave, buffers):
+                                store.save_array(f"region-{r}", buf)
+                        store.save(offsets[w] + next_batch, np.stack(buffers))
+
+                executor = self.refine_executor if jobs[wave[0]].refine else self.executor
                 with torch.inference_mode():
-                    stats = executor.run(job.plan, buffer, small_fill, seed=region_seed, batch_stages=s.batch_stages,
-                                         start_batch=local_start, progress=shift, after_batch=after_batch,
-                                         unknown=small_unknown)
-                result.network_evaluations += stats.network_evaluations
-            filled = compose_output(small, small_fill, buffer)
-            if prior is not None and not job.refine:
-                out[box] = _detail_preserving(out[box], fill, filled, prior[box], geometry)
-            else:
-                out[box] = composite_back(out[box], fill, filled, geometry)
-            unknown[box] &= ~fill
-            if s.seam == "match":
-                out[box] = match_border(out[box], fill, known=~unknown[box])
+                    stats = executor.run_tracks(tracks, batch_stages=s.batch_stages, start_batch=local_start,
+                                                progress=_shifted(progress, offsets[w]), after_batch=after_batch)
+                result.network_evaluations += sum(st.network_evaluations for st in stats)
+            for r, track, (box, fill, small) in zip(wave, tracks, fills):
+                job = jobs[r]
+                filled = compose_output(small, track.hole, track.buffer)
+                if prior is not None and not job.refine:
+                    out[box] = _detail_preserving(out[box], fill, filled, prior[box], job.geometry)
+                else:
+                    out[box] = composite_back(out[box], fill, filled, job.geometry)
+                unknown[box] &= ~fill
+                if s.seam == "match":
+                    out[box] = match_border(out[box], fill, known=~unknown[box])
         result.seconds = time.perf_counter() - t0
         for job in jobs:
             if job.plan.mask is not None and job.plan.mask.stages_saved:
@@ -283,6 +296,36 @@ class Inpainter:
                                     f"{'were' if saved != 1 else 'was'} skipped there")
                 break
         return result
+
+
+def job_waves(jobs, batch_stages: bool = True) -> list[list[int]]:
+    """The jobs (indices, in order) grouped into waves that run in lockstep, their network
+    calls shared (on a GPU, one call for the windows of every region of a wave).
+
+    A job reads and writes only pixels of its box (over every frame: its plan may observe
+    any frame of the box), so two jobs whose boxes are disjoint are independent in either
+    order. A job joins the first wave after every wave holding an earlier job whose box
+    overlaps its own (it must see that job's fill as known pixels), among the waves of its
+    kind (coarse regions and refinement tiles sample with different settings). Without
+    stage batching (``--no-batch-stages``) every job is a wave of its own."""
+    waves: list[list[int]] = []
+    wave_of: list[int] = []
+    for r, job in enumerate(jobs):
+        w = 0 if batch_stages else len(waves)
+        for q in range(r):
+            if _boxes_overlap(jobs[q].region, job.region):
+                w = max(w, wave_of[q] + 1)
+        while w < len(waves) and jobs[waves[w][0]].refine != job.refine:
+            w += 1
+        if w == len(waves):
+            waves.append([])
+        waves[w].append(r)
+        wave_of.append(w)
+    return waves
+
+
+def _boxes_overlap(a, b) -> bool:
+    return a.y0 < b.y1 and b.y0 < a.y1 and a.x0 < b.x1 and b.x0 < a.x1
 
 
 def _detail_preserving(base: np.ndarray, fill: np.ndarray, filled: np.ndarray, guess: np.ndarray,

@@ -31,7 +31,7 @@ from vidsched.atomic import atomic_write
 from vidsched.errors import VidschedError
 
 STATE_FILE = "state.json"
-FORMAT = "vidsched.resume/1"
+FORMAT = "vidsched.resume/2"  # 2: a state holds the buffers of every region of a wave, stacked
 
 
 class ResumeError(VidschedError):
