@@ -176,6 +176,22 @@ def test_job_waves_keep_overlapping_jobs_in_order_and_kinds_apart():
     assert job_waves(jobs) == [[0, 1, 3], [2], [4], [5]]
     assert job_waves(jobs, batch_stages=False) == [[0], [1], [2], [3], [4], [5]]
     assert job_waves([]) == []
+    # Boxes overlap but neither fill lies in the other's box: one wave. A later job whose
+    # fill lies in an earlier one's box (not the reverse) may share its wave, never precede it.
+    a = NS(region=NS(y0=0, x0=0, y1=20, x1=20), refine=False, fill_box=(0, 0, 5, 5))
+    b = NS(region=NS(y0=10, x0=10, y1=30, x1=30), refine=False, fill_box=(25, 25, 30, 30))
+    c = NS(region=NS(y0=40, x0=40, y1=60, x1=60), refine=False, fill_box=(40, 40, 45, 45))
+    d = NS(region=NS(y0=50, x0=50, y1=70, x1=70), refine=False, fill_box=(50, 50, 55, 55))  # c's fill outside
+    e = NS(region=NS(y0=0, x0=0, y1=8, x1=8), refine=False, fill_box=(0, 0, 8, 8))  # a's fill in its box
+    assert job_waves([a, b]) == [[0, 1]]
+    assert job_waves([c, d]) == [[0, 1]]
+    assert job_waves([a, e]) == [[0], [1]]
+    assert job_waves([a, c, e, d]) == [[0, 1, 3], [2]]
+    x = NS(region=NS(y0=0, x0=0, y1=10, x1=10), refine=False, fill_box=(0, 0, 2, 2))
+    y = NS(region=NS(y0=0, x0=0, y1=20, x1=20), refine=False, fill_box=(0, 15, 5, 20))  # after x
+    z = NS(region=NS(y0=10, x0=0, y1=30, x1=12), refine=False, fill_box=(10, 0, 14, 4))  # its fill in y's box
+    assert job_waves([x, z]) == [[0, 1]]
+    assert job_waves([x, y, z]) == [[0], [1, 2]]  # z may not run before y
 
 
 def _forward_counter(model):

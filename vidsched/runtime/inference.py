@@ -75,6 +75,9 @@ class RegionJob:
     plan: object  # vidsched.plan.Plan
     geometry: object  # vidsched.geometry.Geometry of the box -> S x S
     refine: bool = False  # a coarse-to-fine tile: re-samples the region's fill from refine_strength
+    # The bounding box (y0, x0, y1, x1, source pixels, over every frame) of the pixels it
+    # fills, the only ones it writes (None: its whole box).
+    fill_box: tuple[int, int, int, int] | None = None
 
 
 @dataclass
@@ -163,7 +166,10 @@ class Inpainter:
             # and the mask-aware built-ins read it.
             plan = compile_scheme(s.scheme, params, holes=HoleMap.from_mask(small), steps=self.sampler.steps,
                                   sampler=self.sampler.name)
-            return RegionJob(region, plan, geometry, refine)
+            ys, xs = np.nonzero(fill.any(axis=0))
+            fill_box = ((region.y0 + int(ys.min()), region.x0 + int(xs.min()),
+                         region.y0 + int(ys.max()) + 1, region.x0 + int(xs.max()) + 1) if ys.size else None)
+            return RegionJob(region, plan, geometry, refine, fill_box)
 
         jobs = []
         unknown = hole.copy()  # regions run in order: each fills what the earlier ones left
@@ -300,21 +306,26 @@ class Inpainter:
 
 def job_waves(jobs, batch_stages: bool = True) -> list[list[int]]:
     """The jobs (indices, in order) grouped into waves that run in lockstep, their network
-    calls shared (on a GPU, one call for the windows of every region of a wave).
+    calls shared (on a GPU, one call for the windows of every region of a wave), with the
+    result of the jobs one by one.
 
-    A job reads and writes only pixels of its box (over every frame: its plan may observe
-    any frame of the box), so two jobs whose boxes are disjoint are independent in either
-    order. A job joins the first wave after every wave holding an earlier job whose box
-    overlaps its own (it must see that job's fill as known pixels), among the waves of its
-    kind (coarse regions and refinement tiles sample with different settings). Without
-    stage batching (``--no-batch-stages``) every job is a wave of its own."""
+    A job reads pixels of its box only (over every frame: its plan may observe any frame
+    of the box) and writes only the pixels it fills. A later job must therefore run in a
+    later wave than an earlier one whose fill lies in its box (it must see that fill as
+    known pixels), and in no earlier wave than an earlier one whose box holds its own
+    fill (which must not see it); within a wave, fills are pasted in job order. Otherwise
+    a job joins the first wave it may, among the waves of its kind (coarse regions and
+    refinement tiles sample with different settings). Without stage batching
+    (``--no-batch-stages``) every job is a wave of its own."""
     waves: list[list[int]] = []
     wave_of: list[int] = []
     for r, job in enumerate(jobs):
         w = 0 if batch_stages else len(waves)
         for q in range(r):
-            if _boxes_overlap(jobs[q].region, job.region):
+            if _overlap(_written(jobs[q]), _box(job.region)):
                 w = max(w, wave_of[q] + 1)
+            elif _overlap(_written(job), _box(jobs[q].region)):
+                w = max(w, wave_of[q])
         while w < len(waves) and jobs[waves[w][0]].refine != job.refine:
             w += 1
         if w == len(waves):
@@ -324,8 +335,17 @@ def job_waves(jobs, batch_stages: bool = True) -> list[list[int]]:
     return waves
 
 
-def _boxes_overlap(a, b) -> bool:
-    return a.y0 < b.y1 and b.y0 < a.y1 and a.x0 < b.x1 and b.x0 < a.x1
+def _box(region) -> tuple[int, int, int, int]:
+    return region.y0, region.x0, region.y1, region.x1
+
+
+def _written(job) -> tuple[int, int, int, int]:
+    fill_box = getattr(job, "fill_box", None)
+    return fill_box if fill_box is not None else _box(job.region)
+
+
+def _overlap(a: tuple[int, int, int, int], b: tuple[int, int, int, int]) -> bool:
+    return a[0] < b[2] and b[0] < a[2] and a[1] < b[3] and b[1] < a[3]
 
 
 def _detail_preserving(base: np.ndarray, fill: np.ndarray, filled: np.ndarray, guess: np.ndarray,
