@@ -54,11 +54,19 @@ def _check_radius(radius: float) -> None:
 def _inpaint_frames(frames: np.ndarray, hole: np.ndarray, method: int, radius: float) -> np.ndarray:
     """``cv2.inpaint`` on each frame with a hole; only hole pixels are written back, so
     known pixels stay exact whatever OpenCV does to them. A frame that is all hole has
-    nothing to inpaint from: OpenCV returns it unchanged, and so does this."""
+    nothing to inpaint from: OpenCV returns it unchanged, and so does this. Frames are
+    inpainted on several threads (:mod:`vidsched.parallel`; the same result)."""
+    from vidsched.parallel import in_order, threads_for
+
     out = frames.copy()
-    for t in np.flatnonzero(hole.reshape(len(hole), -1).any(axis=1)):
+
+    def inpaint(t: int) -> None:
         filled = cv2.inpaint(frames[t], hole[t].astype(np.uint8), float(radius), method)
         np.copyto(out[t], filled, where=hole[t][:, :, None])
+
+    todo = np.flatnonzero(hole.reshape(len(hole), -1).any(axis=1)).tolist()
+    for _ in in_order(inpaint, todo, threads_for(None, len(todo))):
+        pass
     return out
 
 

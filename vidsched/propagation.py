@@ -100,6 +100,7 @@ import numpy as np
 
 from vidsched.errors import VidschedError
 from vidsched.geometry import frames_and_hole
+from vidsched.parallel import in_order, threads_for
 from vidsched.videoio import VideoError
 
 __all__ = ["PRESETS", "Propagation", "candidate_distances", "candidate_order", "propagate", "pull_push"]
@@ -204,6 +205,7 @@ def propagate(
     motion_tau: float = 3.0,  # 2 px per frame until docs/results.md section 13
     every_frame: bool = False,
     fill: tuple[int, int] | None = None,
+    threads: int | None = None,
 ) -> Propagation:
     """Fill each frame's hole with what other frames show, along the camera motion and
     optical flow (the module docstring describes the method).
@@ -223,6 +225,9 @@ def propagate(
     ``fill`` -- ``(first, stop)``: fill only frames ``first`` to ``stop - 1``; the others are
     sources only, their holes left unfilled (a chunk of a long video,
     ``vidsched.runtime.chunks``: its context before, its look-ahead after).
+    ``threads`` -- frames filled at once (None: ``VIDSCHED_THREADS`` or every usable core;
+    :mod:`vidsched.parallel`): each frame reads only the input, so the result is the same
+    whatever the number.
     Choice: candidates below ``min_confidence`` are not used, ``replace_margin`` is how
     much surer a later candidate must be to replace an earlier one, and a pixel at
     ``stop_confidence`` or above is final.
@@ -249,15 +254,19 @@ def propagate(
     if not with_hole or T == 1:
         return _result(out, filled, confidence, source)
 
+    threads = threads_for(threads, len(with_hole))
     video = _Video(frames, hole, flow_size, min_inliers)
-    dis = cv2.DISOpticalFlow_create(PRESETS[preset])
-    dis_stability = cv2.DISOpticalFlow_create(PRESETS[STABILITY_PRESET])
     params = _Params(fb_tau, photo_tau, decay, min_confidence, stop_confidence, replace_margin, margin,
                      stability_tau, bool(every_frame), motion_tau)
-    for t in with_hole:
-        video.forget(t - max_distance - 1)
-        _fill_frame(video, (dis, dis_stability), params, t, max_distance, out[t], filled[t], confidence[t],
-                    source[t])
+
+    def fill_frame(t: int) -> None:
+        # DIS objects keep state between calls: one pair per frame, never shared by threads.
+        dis = (cv2.DISOpticalFlow_create(PRESETS[preset]), cv2.DISOpticalFlow_create(PRESETS[STABILITY_PRESET]))
+        _fill_frame(video, dis, params, t, max_distance, out[t], filled[t], confidence[t], source[t])
+
+    for i, t in enumerate(in_order(fill_frame, with_hole, threads)):
+        if i + 1 < len(with_hole):  # every frame before the next one is done: forget what only they read
+            video.forget(with_hole[i + 1] - max_distance - 1)
     return _result(out, filled, confidence, source)
 
 
@@ -376,10 +385,11 @@ class _Video:
 
     def forget(self, before: int) -> None:
         """Drop what was computed for frames before ``before`` (memory stays bounded on
-        long videos: frames are filled in order and reach ``max_distance`` back)."""
+        long videos: frames are filled in order and reach ``max_distance`` back). Threads
+        filling later frames may add entries meanwhile: the keys are copied first."""
         for cache in (self._gray, self._hole_lo, self._known_feat, self._step, self._core_lo):
-            for t in [t for t in cache if t < before]:
-                del cache[t]
+            for t in [t for t in list(cache) if t < before]:
+                cache.pop(t, None)
 
     def feature_mask(self, t: int) -> np.ndarray:
         """Where corners of frame ``t`` may be tracked from or to: farther from its hole
