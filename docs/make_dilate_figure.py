@@ -61,6 +61,7 @@ def main(out: Path = ROOT / "docs" / "img" / "dilate.png") -> tuple[Path, dict, 
             results[dilate] = np.load(req.output)
         video, hole = load_inputs(RunRequest(video=Path(DEFAULT_VIDEO), mask=Path(DEFAULT_MASK),
                                              output=Path(tmp) / "unused.npy"))
+    hole = np.asarray(hole)  # load_inputs keeps a mask packed (vidsched.packedmask): this figure's is small
     grown = grow_mask(hole, DILATE)
     frame = video.frames[FRAME]
     given = _tint(_tint(frame, hole[FRAME], (255, 0, 255)), grown[FRAME] & ~hole[FRAME], (255, 230, 0))

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from vidsched.errors import MaskError
+from vidsched.packedmask import PackedMask
 from vidsched.videoio import Video, VideoError, as_rgb_uint8, opencv
 
 __all__ = ["Geometry", "as_hole", "check_mask", "frames_and_hole", "mask_to_model_resolution", "resize_frames", "to_model_resolution"]
@@ -173,10 +174,19 @@ def _shape_text(shape: tuple[int, ...]) -> str:
 
 def check_mask(hole: np.ndarray, video: Video | np.ndarray) -> np.ndarray:
     """The hole as ``T x H x W`` bool for this video: one frame is repeated, a size or
-    frame-count mismatch is a :class:`~vidsched.errors.MaskError`."""
+    frame-count mismatch is a :class:`~vidsched.errors.MaskError`. A
+    :class:`~vidsched.packedmask.PackedMask` stays packed (its single frame repeated by
+    index, not copied)."""
     frames = video.frames if isinstance(video, Video) else np.asarray(video)
     geometry = Geometry(frames.shape[1], frames.shape[2], frames.shape[1], frames.shape[2],
                         (0, 0, frames.shape[1], frames.shape[2]))
+    if isinstance(hole, PackedMask):  # a long video's mask, one bit a pixel: checked, kept packed
+        T, H, W = hole.shape
+        if (H, W) != (geometry.src_h, geometry.src_w):
+            raise MaskError(f"the mask is {_shape_text(hole.shape)} but the video is {geometry.src_w}x{geometry.src_h}")
+        if T not in (1, frames.shape[0]):
+            raise MaskError(f"the mask has {T} frames but the video has {frames.shape[0]}")
+        return hole.frames(np.zeros(frames.shape[0], np.int64)) if T == 1 else hole
     return np.ascontiguousarray(as_hole(hole, geometry, num_frames=frames.shape[0]))
 
 

@@ -57,37 +57,72 @@ def _read_image(path: Path) -> np.ndarray:
         raise MaskError(f"cannot read mask image {path}: {e}") from None
 
 
-def _threshold(data: np.ndarray, path: Path, notes: list[str] | None, what: str = "mask",
-               pixels: bool = False) -> np.ndarray:
-    """The module's rule: a hole where the value is above half the full scale (see the
-    module docstring); MaskError for NaN or values outside the scale; a note (appended to
-    ``notes``) when some values lie between 0 and full scale. ``pixels``: 8-bit image or
-    video data, always full scale 255 (a black video whose codec noise reaches 1 is not a
-    0/1 mask)."""
-    if data.dtype == bool:
-        return data
-    kind = data.dtype.kind
+def _scale(lo, hi, dtype: np.dtype, path: Path, what: str, pixels: bool) -> tuple[float, float]:
+    """Full scale and threshold of mask data whose values span ``lo`` to ``hi`` (the module's
+    rule), or a MaskError for values outside the scale or of another type. ``pixels``:
+    8-bit image or video data, always full scale 255 (a black video whose codec noise
+    reaches 1 is not a 0/1 mask)."""
+    kind = dtype.kind
     if kind == "f":
-        if np.isnan(data).any():
-            raise MaskError(f"{what} {path} has NaN values: a float mask holds 0 (known) to 1 (hole)")
-        lo, hi = float(data.min()), float(data.max())
         if lo < 0.0 or hi > 1.0:
             hint = " (divide by 255, or save it as uint8)" if hi > 1.0 and hi <= 255.0 and lo >= 0.0 else ""
             raise MaskError(f"{what} {path} has values from {lo:g} to {hi:g}: a float mask holds 0 (known) "
                             f"to 1 (hole){hint}")
-        full, half = 1.0, 0.5
-    elif kind in "iu":
-        lo, hi = int(data.min()), int(data.max())
+        return 1.0, 0.5
+    if kind in "iu":
         if lo < 0 or hi > 255:
             raise MaskError(f"{what} {path} has values from {lo} to {hi}: an integer mask holds 0 (known) to 255 "
                             "(hole), or 0 and 1")
-        full, half = (1, 0) if hi <= 1 and not pixels else (255, 127)
-    else:
-        raise MaskError(f"{what} {path} has values of type {data.dtype}: use bool, an integer type (0..255) "
-                        "or a float type (0..1)")
-    if notes is not None:
-        _note_between(notes, what, path, int(np.count_nonzero((data > 0) & (data < full))), data.size, full, half)
-    return data > half
+        return (1, 0) if hi <= 1 and not pixels else (255, 127)
+    raise MaskError(f"{what} {path} has values of type {dtype}: use bool, an integer type (0..255) "
+                    "or a float type (0..1)")
+
+
+def _bounds(data: np.ndarray, path: Path, what: str) -> tuple:
+    """Smallest and largest value of ``data`` (a MaskError for NaN in a float mask)."""
+    if data.dtype.kind == "f":
+        if np.isnan(data).any():
+            raise MaskError(f"{what} {path} has NaN values: a float mask holds 0 (known) to 1 (hole)")
+        return float(data.min()), float(data.max())
+    return int(data.min()), int(data.max())
+
+
+class _Thresholder:
+    """The module's rule applied piece by piece (frames of a long mask), with one note for
+    every piece's in-between values: ``scale`` fixes the full scale and threshold once for
+    all pieces (from the whole mask's bounds); without it each piece is checked on its own
+    (8-bit pixels: the full scale does not depend on the values)."""
+
+    def __init__(self, path: Path, what: str, pixels: bool, scale: tuple[float, float] | None = None) -> None:
+        self.path, self.what, self.pixels, self.scale = path, what, pixels, scale
+        self.between = self.total = 0
+        self.full_half = scale
+
+    def __call__(self, data: np.ndarray) -> np.ndarray:
+        if data.dtype == bool:
+            return data
+        scale = self.scale or _scale(*_bounds(data, self.path, self.what), data.dtype, self.path, self.what,
+                                     self.pixels)
+        self.full_half = scale
+        full, half = scale
+        self.between += int(np.count_nonzero((data > 0) & (data < full)))
+        self.total += data.size
+        return data > half
+
+    def note(self, notes: list[str] | None) -> None:
+        if notes is not None and self.full_half is not None:
+            _note_between(notes, self.what, self.path, self.between, self.total, *self.full_half)
+
+
+def _threshold(data: np.ndarray, path: Path, notes: list[str] | None, what: str = "mask",
+               pixels: bool = False) -> np.ndarray:
+    """The module's rule on a whole array (see the module docstring): a hole where the value
+    is above half the full scale; MaskError for NaN or values outside the scale; a note
+    (appended to ``notes``) when some values lie between 0 and full scale."""
+    rule = _Thresholder(path, what, pixels)
+    hole = rule(data)
+    rule.note(notes)
+    return hole
 
 
 def _note_between(notes: list[str], what: str, path: Path, between: int, size: int, full: float, half: float) -> None:
@@ -101,69 +136,107 @@ def _note_between(notes: list[str], what: str, path: Path, between: int, size: i
 
 
 def load_mask(path: str | Path, invert: bool = False, num_frames: int | None = None,
-              notes: list[str] | None = None) -> np.ndarray:
+              notes: list[str] | None = None, packed: bool = False):
     """Boolean array T x H x W, True where a pixel must be filled (the rule of the module
     docstring: above half the format's full scale).
 
     A single image is repeated ``num_frames`` times (1 if not given). A note on values
     between 0 and full scale (how they were read) is appended to ``notes`` if given.
     Raises MaskError (naming the file) for an unreadable mask, NaN and out-of-range values.
+
+    ``packed``: a :class:`~vidsched.packedmask.PackedMask` instead (one bit per pixel, a
+    repeated image held once), read frame by frame: the boolean video is never held
+    (``.npy`` files are memory-mapped), so the mask of a long video fits in memory.
     """
+    from vidsched.packedmask import PackedMask
+
     path = Path(path)
     if not path.exists():
         raise MaskError(f"mask not found: {path}")
     if path.is_dir():
-        files = list_images(path)
-        if not files:
-            raise MaskError(f"mask folder {path} contains no images ({', '.join(IMAGE_SUFFIXES)})")
-        frames = [_read_image(p) for p in files]
-        shapes = {f.shape for f in frames}
-        if len(shapes) > 1:
-            raise MaskError(f"mask images in {path} have different sizes: {sorted(shapes)}")
-        hole = _threshold(np.stack(frames), path, notes, what="mask folder", pixels=True)
+        mask = _threshold_folder(path, notes)
     elif path.suffix.lower() == ".npy":
-        try:
-            data = np.load(path, allow_pickle=False)
-        except (ValueError, OSError) as e:
-            raise MaskError(f"cannot read mask {path}: {e}") from None
-        if data.ndim == 4:
-            data = data.max(axis=-1)
-        if data.ndim == 2:
-            data = data[None]
-        if data.ndim != 3 or data.size == 0:
-            raise MaskError(f"mask {path} must be T x H x W, got shape {tuple(data.shape)}")
-        hole = _threshold(data, path, notes)
+        mask = _threshold_npy(path, notes)
     elif path.suffix.lower() in IMAGE_SUFFIXES:
-        hole = _threshold(_read_image(path), path, notes, pixels=True)[None].repeat(num_frames or 1, axis=0)
+        mask = PackedMask.repeat(_threshold(_read_image(path), path, notes, pixels=True), num_frames or 1)
     elif path.suffix.lower() in VIDEO_SUFFIXES:
-        hole = _threshold_video(path, notes)
+        mask = _threshold_video(path, notes)
     else:
         raise MaskError(
             f"unknown mask format {path.suffix!r}: use .npy, an image, a folder of images or a video file"
         )
     if invert:
-        hole = ~hole
-    return hole
+        mask = ~mask
+    return mask if packed else np.asarray(mask)
 
 
-def _threshold_video(path: Path, notes: list[str] | None) -> np.ndarray:
-    """A mask video thresholded frame by frame as it is decoded (the module's rule for
-    8-bit pixels: a hole above 127 in any channel), so that only the boolean mask of a long
-    video is held, not its RGB frames; one note for all frames' in-between values."""
-    holes, between, total = [], 0, 0
+def _threshold_folder(path: Path, notes: list[str] | None):
+    """A folder of mask images, thresholded and packed one image at a time."""
+    from vidsched.packedmask import PackedMask
+
+    files = list_images(path)
+    if not files:
+        raise MaskError(f"mask folder {path} contains no images ({', '.join(IMAGE_SUFFIXES)})")
+    rule, shapes = _Thresholder(path, "mask folder", pixels=True), set()
+
+    def frames():
+        for file in files:
+            image = _read_image(file)
+            shapes.add(image.shape)
+            if len(shapes) > 1:
+                raise MaskError(f"mask images in {path} have different sizes: {sorted(shapes)}")
+            yield rule(image)
+
+    mask = PackedMask.from_frames(frames(), count=len(files))
+    rule.note(notes)
+    return mask
+
+
+def _threshold_npy(path: Path, notes: list[str] | None):
+    """A ``.npy`` mask, memory-mapped: its bounds are read first (the full scale of an
+    integer mask depends on its largest value), then it is thresholded and packed frame
+    by frame."""
+    from vidsched.packedmask import PackedMask
+
     try:
-        for frame in iter_video_frames(path):
-            grey = frame.max(axis=-1)
-            between += int(np.count_nonzero((grey > 0) & (grey < 255)))
-            total += grey.size
-            holes.append(grey > 127)
+        data = np.load(path, allow_pickle=False, mmap_mode="r")
+    except (ValueError, OSError) as e:
+        raise MaskError(f"cannot read mask {path}: {e}") from None
+    if data.ndim not in (2, 3, 4) or data.size == 0:
+        raise MaskError(f"mask {path} must be T x H x W, got shape {tuple(data.shape)}")
+    if data.ndim == 2:
+        data = data[None]
+
+    def frames():  # channels combined by their maximum (T x H x W x C)
+        for t in range(len(data)):
+            frame = np.asarray(data[t])
+            yield frame.max(axis=-1) if frame.ndim == 3 else frame
+
+    scale = None
+    if data.dtype != bool:
+        bounds = [_bounds(frame, path, "mask") for frame in frames()]
+        scale = _scale(min(b[0] for b in bounds), max(b[1] for b in bounds), data.dtype, path, "mask", False)
+    rule = _Thresholder(path, "mask", pixels=False, scale=scale)
+    mask = PackedMask.from_frames((rule(frame) for frame in frames()), count=len(data))
+    rule.note(notes)
+    return mask
+
+
+def _threshold_video(path: Path, notes: list[str] | None):
+    """A mask video thresholded and packed frame by frame as it is decoded (the module's
+    rule for 8-bit pixels: a hole above 127 in any channel), so that neither its RGB
+    frames nor its boolean video are held; one note for all frames' in-between values."""
+    from vidsched.packedmask import PackedMask
+
+    rule = _Thresholder(path, "mask video", pixels=True)
+    try:
+        mask = PackedMask.from_frames(rule(frame.max(axis=-1)) for frame in iter_video_frames(path))
     except VideoError as e:
         raise MaskError(f"cannot read mask video: {e}") from None
-    if len({h.shape for h in holes}) > 1:  # pragma: no cover - containers keep one size
-        raise MaskError(f"mask video {path} changes frame size mid-stream")
-    if notes is not None:
-        _note_between(notes, "mask video", path, between, total, 255, 127)
-    return np.stack(holes)
+    except ValueError as e:  # pragma: no cover - containers keep one size
+        raise MaskError(f"mask video {path}: {e}") from None
+    rule.note(notes)
+    return mask
 
 
 # ---- writing -----------------------------------------------------------------------------------
@@ -253,18 +326,26 @@ def grow_mask(hole: np.ndarray, pixels: int) -> np.ndarray:
     motion blur and shadow lie just outside and would stay in the output as a halo.
     ProPainter dilates every mask by 4 px by default and DiffuEraser by 8; vidsched keeps
     the mask as given unless asked (``--dilate``), because a grown mask also replaces
-    pixels the user marked as known. 0 returns the hole unchanged (a copy)."""
+    pixels the user marked as known. 0 returns the hole unchanged (a copy; a
+    :class:`~vidsched.packedmask.PackedMask` itself, as it never changes)."""
     if isinstance(pixels, bool) or not isinstance(pixels, (int, np.integer)) or not 0 <= pixels <= MAX_DILATION:
         raise MaskError(f"a mask dilation must be a whole number of pixels from 0 to {MAX_DILATION}, got {pixels!r}")
-    hole = np.asarray(hole, dtype=bool)
-    if pixels == 0 or not hole.any():
-        return hole.copy()
     import cv2
 
-    out = np.empty_like(hole)
-    for t, frame in enumerate(hole):
+    from vidsched.packedmask import PackedMask
+
+    def grow(frame: np.ndarray) -> np.ndarray:
         # Euclidean distance of every known pixel to the nearest hole pixel (exact):
         # any margin costs the same, and the grown hole is a true disc around each pixel.
         distance = cv2.distanceTransform((~frame).astype(np.uint8), cv2.DIST_L2, cv2.DIST_MASK_PRECISE)
-        out[t] = distance <= pixels
+        return distance <= pixels
+
+    if isinstance(hole, PackedMask):  # grown frame by frame, each distinct frame once, kept packed
+        return hole if pixels == 0 or not hole.any() else hole.map_frames(grow)
+    hole = np.asarray(hole, dtype=bool)
+    if pixels == 0 or not hole.any():
+        return hole.copy()
+    out = np.empty_like(hole)
+    for t, frame in enumerate(hole):
+        out[t] = grow(frame)
     return out

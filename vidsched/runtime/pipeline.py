@@ -130,8 +130,9 @@ def check_outputs(req: RunRequest) -> None:
 
 
 def load_inputs(req: RunRequest, notes: list[str] | None = None):
-    """The video and a hole mask of the same shape (T, H, W); how the mask was read (if
-    worth a word) is appended to ``notes``."""
+    """The video (decoded chunk by chunk) and its hole mask (T, H, W; a
+    :class:`~vidsched.packedmask.PackedMask`: ``hole[a:b]`` gives bool frames); how the
+    mask was read (if worth a word) is appended to ``notes``."""
     from vidsched.masks_io import load_mask
     from vidsched.geometry import check_mask
     from vidsched.videoio import output_kind, read_video, same_file
@@ -148,11 +149,14 @@ def load_inputs(req: RunRequest, notes: list[str] | None = None):
     video = read_video(req.video, fps=req.fps, stream=True)  # a video file is decoded chunk by chunk
     if req.mask is None:
         raise MaskError("no mask given: pass --mask (white = pixels to fill)")
-    hole = load_mask(req.mask, invert=req.mask_white_is_known, num_frames=video.num_frames, notes=notes)
+    # One bit a pixel, read frame by frame (vidsched.packedmask): the mask of a long video
+    # fits in memory, and a single image is held once whatever the length.
+    hole = load_mask(req.mask, invert=req.mask_white_is_known, num_frames=video.num_frames, notes=notes,
+                     packed=True)
     if getattr(video, "source_frames", None) is not None and req.fps is not None and hole.shape[0] != video.num_frames:
         # The video was resampled in time: keep the mask in step with it.
         if hole.shape[0] > max(video.source_frames):
-            hole = hole[np.asarray(video.source_frames)]
+            hole = hole.frames(np.asarray(video.source_frames))
     hole = check_mask(hole, video)
     if req.dilate:
         from vidsched.masks_io import grow_mask
@@ -174,8 +178,10 @@ def inpaint(req: RunRequest, progress=None) -> RunResult:
     T = len(hole)
     if not hole.any():
         with _outputs(req, video.fps, T) as write:
-            frames = video.frames[0:T]
-            write(frames, hole, frames, hole)
+            step = _plan_chunks(req, hole)[0].stop  # as many frames at a time as a chunk
+            for a in range(0, T, step):
+                frames, none = video.frames[a:a + step], hole[a:a + step]
+                write(frames, none, frames, none)
         result.copied_through = True
         result.notes.append("the mask has no pixel to fill: the video was copied through unchanged")
         return result
@@ -455,7 +461,7 @@ def explain_regions(req: RunRequest, picture: Path) -> tuple[Path, str]:
         notes.append(f"planned on what propagation leaves to the model: {percent(todo.sum() / hole[:chunk.stop].sum())} "
                      "of the hole" + (f"; frames 0-{chunk.stop - 1}, the first chunk" if chunk.stop < T else ""))
     plan = plan_regions(todo, config.image_size, mode=req.region, context=req.context, window=config.max_frames)
-    with_hole = [np.flatnonzero(m.reshape(len(m), -1).any(axis=1)) for m in (todo, hole)]
+    with_hole = [np.flatnonzero(todo.reshape(len(todo), -1).any(axis=1)), np.flatnonzero(hole.frame_has_hole())]
     t = int(with_hole[0][0]) if len(with_hole[0]) else int(with_hole[1][0]) if len(with_hole[1]) else 0
     image = draw_regions(video.frames[t], todo[t] if t < len(todo) else hole[t], plan, t)
     atomic_write(picture, lambda tmp: Image.fromarray(image).save(tmp, format="PNG"))
