@@ -432,6 +432,59 @@ def test_streamed_frames_decode_windows_front_to_back(tmp_path, fps):
     np.testing.assert_array_equal(np.asarray(read_video(path, fps=fps, stream=True).frames), whole.frames)
 
 
+@pytest.mark.parametrize("kind", ["u8", "float", "gray_int", "folder"])
+def test_npy_and_folder_inputs_stream_as_a_video_file_does(tmp_path, kind):
+    frames = moving_squares(T=10, H=16, W=24)
+    if kind == "folder":
+        path = write_video(tmp_path / "frames", frames, fps=10)
+    else:
+        data = {"u8": frames, "float": frames / np.float32(255), "gray_int": frames[..., 1].astype(np.int32)}[kind]
+        path = tmp_path / f"{kind}.npy"
+        np.save(path, data)
+    whole = read_video(path, fps=12)
+    streamed = read_video(path, fps=12, stream=True)
+    assert isinstance(streamed.frames, videoio.StreamedFrames) and streamed.fps == whole.fps == 12
+    assert streamed.frames.shape == whole.frames.shape and streamed.source_frames == whole.source_frames
+    np.testing.assert_array_equal(streamed.frames[0:4], whole.frames[:4])
+    np.testing.assert_array_equal(streamed.frames[3:10], whole.frames[3:])
+    with pytest.raises(VideoError, match="front to back"):
+        streamed.frames[0:2]
+    assert isinstance(read_video(path, max_frames=3, stream=True).frames, np.ndarray)  # a prefix: read whole
+
+
+def test_streamed_npy_and_folder_inputs_are_checked_before_any_frame_is_used(tmp_path):
+    frames = moving_squares(T=6, H=16, W=24)
+    bad = frames / np.float32(255)
+    bad[-1, 0, 0, 0] = 1.5  # out of range in the last frame only
+    np.save(tmp_path / "bad.npy", bad)
+    with pytest.raises(VideoError, match=r"must lie in \[0, 1\]"):
+        read_video(tmp_path / "bad.npy", stream=True)
+    np.save(tmp_path / "shape.npy", frames[..., :2])
+    with pytest.raises(VideoError, match="T x H x W x 3"):
+        read_video(tmp_path / "shape.npy", stream=True)
+    folder = write_video(tmp_path / "frames", frames, fps=10)
+    from PIL import Image
+
+    Image.fromarray(frames[0, :8]).save(sorted(folder.iterdir())[-1])  # the last frame smaller
+    with pytest.raises(VideoError, match="different sizes"):
+        read_video(folder, stream=True)
+
+
+def test_a_streamed_npy_input_is_not_read_whole(tmp_path):
+    import tracemalloc
+
+    frames = np.random.default_rng(0).integers(0, 256, (120, 60, 80, 3), dtype=np.uint8)
+    np.save(tmp_path / "long.npy", frames)
+    tracemalloc.start()
+    video = read_video(tmp_path / "long.npy", stream=True)
+    for a in range(0, 120, 10):
+        window = video.frames[a:a + 20]
+    peak = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+    np.testing.assert_array_equal(window, frames[110:])
+    assert peak < 0.4 * frames.nbytes, peak  # a window of 20 of 120 frames, not the video
+
+
 def test_video_sink_refuses_a_wrong_count_or_size_and_leaves_nothing(tmp_path):
     frames = moving_squares(T=4, H=16, W=16)
     with pytest.raises(VideoError, match="3 frames were written, 4 announced"):

@@ -238,8 +238,9 @@ def read_video(path: str | Path, fps: float | None = None, max_frames: int | Non
       frame rate of their own: ``fps=`` *labels* them (default ``DEFAULT_FPS``) and
       no frame is dropped.
     - ``max_frames`` keeps the first frames only (after resampling); decoding stops there.
-    - ``stream=True``: a video file's frames are :class:`StreamedFrames`, decoded when a
-      window of them is asked for (not with ``max_frames``); other inputs are read whole.
+    - ``stream=True``: the frames are :class:`StreamedFrames`, read when a window of them
+      is asked for (not with ``max_frames``): a video file is decoded, a folder's images
+      are read one by one, a ``.npy`` is memory-mapped (its values checked first).
 
     Raises :class:`VideoError` for a missing file, an unreadable or empty video, frames
     of different sizes in a folder and a ``.npy`` of the wrong type or shape.
@@ -254,10 +255,17 @@ def read_video(path: str | Path, fps: float | None = None, max_frames: int | Non
         raise VideoError(f"max_frames must be a positive integer, got {max_frames!r}")
     if not path.exists():
         raise VideoError(f"video not found: {path}")
+    streamed = stream and max_frames is None
     if path.is_dir():
+        if streamed:
+            frames = StreamedFrames.of_folder(path, fps)
+            return Video(frames, frames.fps, str(path), frames.source_frames)
         frames, kept = _read_folder(path, max_frames)
         return Video(frames, float(fps or DEFAULT_FPS), str(path), kept)
     suffix = path.suffix.lower()
+    if suffix == ".npy" and streamed:
+        frames = StreamedFrames.of_npy(path, fps)
+        return Video(frames, frames.fps, str(path), frames.source_frames)
     if suffix == ".npy":
         frames = _read_npy(path)
         if max_frames is not None:
@@ -272,7 +280,7 @@ def read_video(path: str | Path, fps: float | None = None, max_frames: int | Non
             f"unknown video format {path.suffix!r} for {path}: use a video file "
             f"({', '.join(VIDEO_SUFFIXES)}), a folder of PNG/JPG frames, or .npy (uint8 T x H x W x 3)"
         )
-    if stream and max_frames is None:
+    if streamed:
         frames = StreamedFrames(path, fps)
         return Video(frames, frames.fps, str(path), frames.source_frames)
     return _read_container(path, fps, max_frames)
@@ -290,9 +298,11 @@ def _read_container(path: Path, fps: float | None, max_frames: int | None) -> Vi
 
 
 class StreamedFrames:
-    """A video file's frames (``T x H x W x 3`` uint8 RGB), decoded when asked for, front to
-    back, so that a long video is never held whole (:func:`read_video` with
-    ``stream=True``; ``vidsched run`` fills long videos in chunks of frames).
+    """A video's frames (``T x H x W x 3`` uint8 RGB), read when asked for, front to back,
+    so that a long video is never held whole (:func:`read_video` with ``stream=True``;
+    ``vidsched run`` fills long videos in chunks of frames): a video file's are decoded,
+    a folder's images (:meth:`of_folder`) read one at a time, a ``.npy``'s
+    (:meth:`of_npy`) taken from the memory-mapped array.
 
     ``frames[lo:hi]`` is an array of frames ``lo`` to ``hi - 1``: a view of the block of
     frames held. When ``hi`` goes past the block, the block moves forward: frames before
@@ -326,6 +336,70 @@ class StreamedFrames:
         self._cap = self._frames = None  # the capture and its decoded frames, opened on first use
         self._next_source = 0  # the source frame the capture reads next
         self._last = None  # the last source frame decoded (frame rates above the source's repeat it)
+        self._read = None  # for a folder or a .npy: source frame index -> H x W x 3 uint8
+
+    @classmethod
+    def _of(cls, path: Path, count: int, size: tuple[int, int], read: Callable[[int], np.ndarray],
+            fps: float | None) -> "StreamedFrames":
+        """Frames read by ``read(i)`` (``count`` of them, ``size`` = (h, w)); a frame rate
+        only labels them (nothing is resampled)."""
+        frames = cls.__new__(cls)
+        frames.path, frames._read = Path(path), read
+        frames.source_fps = frames.fps = float(fps or DEFAULT_FPS)
+        frames.source_frames = list(range(count))
+        frames.shape = (count, size[0], size[1], 3)
+        frames._block, frames._block_lo = np.zeros((0, size[0], size[1], 3), np.uint8), 0
+        frames._cap = frames._frames = frames._last = None
+        frames._next_source = 0
+        return frames
+
+    @classmethod
+    def of_folder(cls, path: str | Path, fps: float | None = None) -> "StreamedFrames":
+        """A folder of frame images (natural name order), each read when its frame is asked
+        for. Their sizes are checked first, from the files' headers."""
+        path = Path(path)
+        files = list_images(path)
+        if not files:
+            raise VideoError(f"folder {path} contains no frames ({', '.join(IMAGE_SUFFIXES)})")
+        first = _decode_image(files[0])
+        h0, w0 = first.shape[:2]
+        for f in files[1:]:
+            w, h = _image_size(f)
+            if (w, h) != (w0, h0):
+                raise VideoError(
+                    f"frames in {path} have different sizes: {f.name} is {w}x{h} but {files[0].name} is {w0}x{h0}")
+
+        def read(i: int) -> np.ndarray:
+            image = first if i == 0 else _decode_image(files[i])
+            if image.shape != first.shape:  # a header that lied
+                raise VideoError(f"frames in {path} have different sizes: {files[i].name} is "
+                                 f"{image.shape[1]}x{image.shape[0]} but {files[0].name} is {w0}x{h0}")
+            return image
+
+        return cls._of(path, len(files), (h0, w0), read, fps)
+
+    @classmethod
+    def of_npy(cls, path: str | Path, fps: float | None = None) -> "StreamedFrames":
+        """A ``.npy`` video, memory-mapped: its shape, type and values are checked first (one
+        pass over the file), then each frame is converted as :func:`as_rgb_uint8` converts
+        the whole array."""
+        path = Path(path)
+        try:
+            data = np.load(path, allow_pickle=False, mmap_mode="r")
+        except (ValueError, OSError, EOFError) as e:
+            raise VideoError(f"cannot read video {path}: {e}") from None
+        what = f"video {path.name}"
+        if data.ndim in (3, 4) and data.shape[0] == 0:
+            raise VideoError(f"video {path} contains no frames (shape {tuple(data.shape)})")
+        as_rgb_uint8(data[:1], what=what)  # shape and type, on the first frame
+        if data.dtype != np.uint8:  # the values of every frame, a block at a time
+            for a in range(0, len(data), 16):
+                as_rgb_uint8(np.asarray(data[a:a + 16]), what=what)
+
+        def read(i: int) -> np.ndarray:
+            return as_rgb_uint8(np.asarray(data[i:i + 1]), what=what)[0]
+
+        return cls._of(path, len(data), tuple(data.shape[1:3]), read, fps)
 
     def __len__(self) -> int:
         return self.shape[0]
@@ -366,6 +440,8 @@ class StreamedFrames:
     def _decode(self, t: int) -> np.ndarray:
         """Output frame ``t``: its source frame, reading the capture forward."""
         want = self.source_frames[t]
+        if self._read is not None:
+            return self._read(want)
         if self._cap is None:
             self._cap = opencv().VideoCapture(str(self.path))
             self._frames = _decoded(self._cap)
@@ -446,6 +522,18 @@ def _decode_image(path: Path) -> np.ndarray:
     if image is None:
         raise VideoError(f"cannot read frame {path}: not a readable image")
     return cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
+
+
+def _image_size(path: Path) -> tuple[int, int]:
+    """(width, height) of an image from its header (Pillow reads no pixels), or by decoding it."""
+    try:
+        from PIL import Image
+
+        with Image.open(path) as image:
+            return image.size
+    except Exception:  # not something Pillow reads: decode it
+        image = _decode_image(path)
+        return image.shape[1], image.shape[0]
 
 
 def _read_folder(path: Path, max_frames: int | None) -> tuple[np.ndarray, list[int]]:
