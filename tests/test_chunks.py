@@ -322,3 +322,22 @@ def test_explain_regions_shows_the_regions_the_run_uses(capsys, assets, tmp_path
     assert said.splitlines()[0].endswith(ran), (said, ran)
     assert ("planned on what propagation leaves" in said) == ("none" not in extra)
     assert ("the first chunk" in said) == ("--chunk-frames" in extra)
+
+
+def test_each_chunk_reports_its_propagation_before_its_sampling(assets, tmp_path):
+    from vidsched.runtime.executor import Progress
+
+    events = []
+    progress = Progress(on_prior=lambda done, total: events.append(("prior", done, total)),
+                        on_batch_start=lambda b, members: events.append(("batch", b)),
+                        on_chunk=lambda i, n, first, stop: events.append(("chunk", i)))
+    pipeline.inpaint(pipeline.RunRequest(video=assets.video, mask=assets.mask, output=tmp_path / "out.npy",
+                                         checkpoint=assets.checkpoint, steps=1, chunk_frames=8), progress=progress)
+    chunks = [k for k, e in enumerate(events) if e[0] == "chunk"]
+    assert len(chunks) >= 2
+    for start, end in zip(chunks, chunks[1:] + [len(events)]):
+        mine = events[start + 1:end]
+        priors = [e for e in mine if e[0] == "prior"]
+        total = priors[0][2]
+        assert [e[1] for e in priors] == list(range(total + 1)) and total > 0  # 0, 1, ..., total in order
+        assert mine.index(priors[-1]) < mine.index(next(e for e in mine if e[0] == "batch"))

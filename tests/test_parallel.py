@@ -103,3 +103,14 @@ def test_telea_is_the_same_on_one_thread_and_on_several(monkeypatch):
     one = telea(frames, hole)
     monkeypatch.setenv(THREADS_VARIABLE, "3")
     assert np.array_equal(telea(frames, hole), one) and not np.array_equal(one, frames)
+
+
+def test_propagation_reports_its_progress_frame_by_frame_in_order():
+    from vidsched.propagation import propagate
+
+    frames, hole = moving_square_video()
+    hole[5] = False  # a frame without a hole is not counted
+    calls = []
+    propagate(frames, hole, threads=2, progress=lambda done, total: calls.append((done, total)))
+    assert calls == [(i, 11) for i in range(12)]
+

@@ -55,9 +55,16 @@ def run_with_progress(req, quiet: bool = False):
     def on_batch_end(b: int) -> None:
         bars.advance(state["stages"], state["members"])
 
+    def on_prior(done: int, total: int) -> None:  # propagation, before the model's bars
+        if "prior" not in state:
+            state["prior"] = bars.add_task("propagating frames", total=total)
+        elif done == 0:
+            bars.reset(state["prior"], total=total)
+        bars.update(state["prior"], completed=done)
+
     with bars:
         return inpaint(req, progress=Progress(on_batch_start, on_step, on_batch_end, on_start, on_batch_calls,
-                                               on_chunk))
+                                               on_chunk, on_prior))
 
 
 class _LinesProgress:
@@ -77,4 +84,9 @@ class _LinesProgress:
         def chunk(index: int, count: int, first: int, stop: int) -> None:
             print(f"chunk {index + 1}/{count}: frames {first}-{stop - 1}", file=sys.stderr, flush=True)
 
-        return Progress(on_batch_start=start, on_chunk=chunk)
+        def prior(done: int, total: int) -> None:  # a line when propagation starts
+            if done == 0:
+                print(f"propagating pixels from other frames into {total} frame{'s' if total != 1 else ''}",
+                      file=sys.stderr, flush=True)
+
+        return Progress(on_batch_start=start, on_chunk=chunk, on_prior=prior)

@@ -93,6 +93,7 @@ rest with OpenCV's Telea inpainting.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import cv2
@@ -206,6 +207,7 @@ def propagate(
     every_frame: bool = False,
     fill: tuple[int, int] | None = None,
     threads: int | None = None,
+    progress: Callable[[int, int], None] | None = None,
 ) -> Propagation:
     """Fill each frame's hole with what other frames show, along the camera motion and
     optical flow (the module docstring describes the method).
@@ -227,7 +229,8 @@ def propagate(
     ``vidsched.runtime.chunks``: its context before, its look-ahead after).
     ``threads`` -- frames filled at once (None: ``VIDSCHED_THREADS`` or every usable core;
     :mod:`vidsched.parallel`): each frame reads only the input, so the result is the same
-    whatever the number.
+    whatever the number. ``progress(done, total)`` is called as frames with a hole are
+    filled (in order), ``total`` being how many there are.
     Choice: candidates below ``min_confidence`` are not used, ``replace_margin`` is how
     much surer a later candidate must be to replace an earlier one, and a pixel at
     ``stop_confidence`` or above is final.
@@ -264,9 +267,13 @@ def propagate(
         dis = (cv2.DISOpticalFlow_create(PRESETS[preset]), cv2.DISOpticalFlow_create(PRESETS[STABILITY_PRESET]))
         _fill_frame(video, dis, params, t, max_distance, out[t], filled[t], confidence[t], source[t])
 
+    if progress is not None:
+        progress(0, len(with_hole))
     for i, t in enumerate(in_order(fill_frame, with_hole, threads)):
         if i + 1 < len(with_hole):  # every frame before the next one is done: forget what only they read
             video.forget(with_hole[i + 1] - max_distance - 1)
+        if progress is not None:
+            progress(i + 1, len(with_hole))
     return _result(out, filled, confidence, source)
 
 

@@ -275,6 +275,7 @@ class Progress:
     on_start: Callable[[int, int, int], None] | None = None  # (stages left, batches left, steps per stage)
     on_batch_calls: Callable[[int], None] | None = None  # sampler runs this batch takes (windows capped per call)
     on_chunk: Callable[[int, int, int, int], None] | None = None  # (chunk, chunks, first frame, end) of a long video
+    on_prior: Callable[[int, int], None] | None = None  # (frames propagated, of how many): the prior's progress
 
 
 def batches_to_run(plan: Plan, batch_stages: bool) -> list[list[int]]:

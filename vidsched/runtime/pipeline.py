@@ -280,13 +280,15 @@ def cross_fade(before: np.ndarray, before_propagated: np.ndarray, after: np.ndar
     return frames, propagated
 
 
-def chunk_prior(req: RunRequest, frames: np.ndarray, hole: np.ndarray, context: int, cut: int):
+def chunk_prior(req: RunRequest, frames: np.ndarray, hole: np.ndarray, context: int, cut: int, progress=None):
     """The propagation prior of a chunk's frames: ``context`` finished frames first, then
-    the chunk's own up to ``cut``, then its look-ahead (a source only)."""
+    the chunk's own up to ``cut``, then its look-ahead (a source only). ``progress``: an
+    executor.Progress whose ``on_prior`` hears how many frames are propagated."""
     from vidsched.runtime.prior import apply_prior
 
     return apply_prior(frames, hole, req.prior_mode, threshold=req.prior_threshold,
-                       fill=(context, cut) if context or cut < len(frames) else None)
+                       fill=(context, cut) if context or cut < len(frames) else None,
+                       progress=getattr(progress, "on_prior", None))
 
 
 class _ChunkRunner:
@@ -328,7 +330,7 @@ class _ChunkRunner:
         todo, start, propagated, model_frames = known_hole[:cut], None, np.zeros_like(hole[:cut]), frames[:cut]
         start_sigma = None
         if req.prior == "propagate":
-            prior = chunk_prior(req, frames, hole, chunk.start - chunk.lo, cut)
+            prior = chunk_prior(req, frames, hole, chunk.start - chunk.lo, cut, self.progress)
             model_frames, todo, propagated = prior.frames[:cut], prior.hole[:cut], prior.propagated[:cut]
             start = prior.start[:cut] if prior.start is not None else None
             start_sigma = req.prior_strength if req.prior_mode in STARTING_MODES else None

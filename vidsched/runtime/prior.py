@@ -80,7 +80,8 @@ class PriorResult:
 
 
 def apply_prior(frames: np.ndarray, hole: np.ndarray, mode: str = DEFAULT_MODE, *,
-                threshold: float = DEFAULT_THRESHOLD, fill: tuple[int, int] | None = None) -> PriorResult:
+                threshold: float = DEFAULT_THRESHOLD, fill: tuple[int, int] | None = None,
+                progress=None) -> PriorResult:
     """Propagate, then prepare the model's problem for ``mode`` ("known", "init" or "hybrid").
 
     ``fill=(first, stop)`` (a chunk of a long video, ``vidsched.runtime.chunks``): frames
@@ -88,7 +89,7 @@ def apply_prior(frames: np.ndarray, hole: np.ndarray, mode: str = DEFAULT_MODE, 
     ``first`` are finished (their holes hold an earlier fill): propagation copies only
     what the input shows, so their holes stay hidden from it, but to the rest they are
     complete frames (the guess is steadied with their fill, and the model gets no hole
-    there)."""
+    there). ``progress(done, total)``: propagation's progress over the frames it fills."""
     import time
 
     import numpy as np
@@ -98,7 +99,7 @@ def apply_prior(frames: np.ndarray, hole: np.ndarray, mode: str = DEFAULT_MODE, 
     if mode not in PRIOR_MODES:
         raise ValueError(f"unknown prior mode {mode!r} (one of {', '.join(PRIOR_MODES)})")
     t0 = time.perf_counter()
-    prop = propagate(frames, hole, fill=fill)
+    prop = propagate(frames, hole, fill=fill, progress=progress)
     if fill is not None:
         from vidsched.propagation import Propagation
 
