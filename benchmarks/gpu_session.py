@@ -457,10 +457,40 @@ def step_run_example(st: Step) -> None:
         row["hole_fraction"] = float(mask.mean())
         st.data["results"].append(row)
         st.save()
+        st.data["prior_threads"] = prior_threads(st, frames[:8 if st.dry else 60], mask[:8 if st.dry else 60])
+        st.save()
         if not st.dry and (work / "example.mp4").exists() and (work / "example.mp4").stat().st_size < 15 * MiB:
             shutil.copy(work / "example.mp4", st.out / "example.mp4")
     finally:
         shutil.rmtree(work, ignore_errors=True)
+
+
+def prior_threads(st: Step, frames, mask) -> list[dict]:
+    """The propagation prior (vidsched.runtime.prior.apply_prior, hybrid mode) on the host's
+    CPU with 1, 4, 8 and every core's frames at a time (VIDSCHED_THREADS; dry: 1 and 2): on
+    a GPU host the prior runs on the CPU before the model, so its cores set its speed."""
+    import numpy as np
+
+    from vidsched.parallel import THREADS_VARIABLE, usable_cores
+    from vidsched.runtime.prior import apply_prior
+
+    cores = usable_cores()
+    counts = [1, 2] if st.dry else sorted({1, min(4, cores), min(8, cores), cores})
+    rows, first = [], None
+    for threads in counts:
+        os.environ[THREADS_VARIABLE] = str(threads)
+        try:
+            t0 = time.perf_counter()
+            prior = apply_prior(frames, mask.astype(bool))
+            wall = time.perf_counter() - t0
+        finally:
+            del os.environ[THREADS_VARIABLE]
+        same = first is None or bool(np.array_equal(prior.start, first))
+        first = prior.start if first is None else first
+        rows.append({"threads": threads, "frames": int(len(frames)), "wall_s": round(wall, 3),
+                     "s_per_frame": round(wall / len(frames), 4), "same_as_one_thread": same})
+        print(json.dumps(rows[-1]))
+    return rows
 
 
 def step_memory_flat_in_T(st: Step) -> None:

@@ -84,6 +84,8 @@ def test_step_figures(dry_run):
     assert waves["max_abs_diff"] <= 2 and waves["network_evaluations"] > 0
     example = json.loads((out / "run_example.json").read_text())["results"]
     assert len(example) == 2 and all(r["network_evaluations"] > 0 and r["evaluations_per_s"] for r in example)
+    prior = json.loads((out / "run_example.json").read_text())["prior_threads"]
+    assert [r["threads"] for r in prior] == [1, 2] and all(r["same_as_one_thread"] and r["wall_s"] > 0 for r in prior)
     overhead = json.loads((out / "overhead.json").read_text())
     assert overhead["overhead_ratio"] > 0
     train = json.loads((out / "train_bf16.json").read_text())
