@@ -185,6 +185,51 @@ class Inpainter:
             jobs.extend(job(t, self._fill(hole, t), True) for t in level)
         return regions, jobs
 
+    def _track(self, r: int, job: RegionJob, out: np.ndarray, hole: np.ndarray, unknown: np.ndarray,
+               prior: np.ndarray | None, seed: int, saved: np.ndarray | None):
+        """Job ``r``'s problem at the model's resolution as an executor Track -- its buffer
+        is ``saved`` (a resumed run's), else the SDEdit start (the coarse fill for a
+        refinement tile, the prior's guess) or the known pixels -- and what pasting its
+        fill back needs (box, fill, the box at the model's resolution)."""
+        from vidsched.geometry import mask_to_model_resolution, to_model_resolution
+        from vidsched.runtime.executor import Track, initial_buffer, stage_seed
+
+        region, geometry = job.region, job.geometry
+        box = (slice(None), slice(region.y0, region.y1), slice(region.x0, region.x1))
+        # A refinement tile re-samples hole pixels that are filled by now: its fill is the
+        # original hole, everything else (earlier tiles included) conditions it.
+        fill = self._fill(hole if job.refine else unknown, region)
+        small, _ = to_model_resolution(out[box], geometry.model_h, mode="letterbox")
+        small_fill = mask_to_model_resolution(fill, geometry)
+        small_unknown = mask_to_model_resolution(unknown[box], geometry) | small_fill
+        if saved is not None:
+            buffer = saved
+        elif job.refine or prior is not None:  # SDEdit starts from the coarse fill / the prior
+            guess = small if job.refine else to_model_resolution(prior[box], geometry.model_h, mode="letterbox")[0]
+            buffer = guess.astype(np.float16) / np.float16(127.5) - np.float16(1.0)
+        else:
+            buffer = initial_buffer(small, small_unknown)
+        # Every region draws its own noise (the first keeps the run's seed, so a single
+        # whole-frame region samples exactly as the plan alone would).
+        region_seed = seed if r == 0 else stage_seed(seed, REGION_SEED_OFFSET + r)
+        return Track(job.plan, buffer, small_fill, region_seed, small_unknown), (box, fill, small)
+
+    def _paste(self, job: RegionJob, track, box, fill: np.ndarray, small: np.ndarray, out: np.ndarray,
+               unknown: np.ndarray, prior: np.ndarray | None) -> None:
+        """Paste a sampled job's fill into ``out`` (only its fill pixels) and mark them known."""
+        from vidsched.compositing import composite_back
+        from vidsched.runtime.executor import compose_output
+        from vidsched.seams import match_border
+
+        filled = compose_output(small, track.hole, track.buffer)
+        if prior is not None and not job.refine:
+            out[box] = _detail_preserving(out[box], fill, filled, prior[box], job.geometry)
+        else:
+            out[box] = composite_back(out[box], fill, filled, job.geometry)
+        unknown[box] &= ~fill
+        if self.settings.seam == "match":
+            out[box] = match_border(out[box], fill, known=~unknown[box])
+
     @staticmethod
     def _fill(unknown: np.ndarray, region) -> np.ndarray:
         """The pixels this region fills: unknown pixels of its box that it owns (its own
@@ -214,10 +259,7 @@ class Inpainter:
             raise VidschedError("a starting noise level (start_sigma) needs a prior to start from")
         import torch
 
-        from vidsched.compositing import composite_back
-        from vidsched.seams import match_border
-        from vidsched.geometry import mask_to_model_resolution, to_model_resolution
-        from vidsched.runtime.executor import Track, batches_to_run, compose_output, initial_buffer, stage_seed
+        from vidsched.runtime.executor import batches_to_run
 
         regions, jobs = planned if planned is not None else self.plan(hole)
         s = self.settings
@@ -244,32 +286,15 @@ class Inpainter:
         t0 = time.perf_counter()
         for w, wave in enumerate(waves):
             local_start = min(max(start - offsets[w], 0), steps[w])
-            tracks, fills = [], []
+            parts = []
             for k, r in enumerate(wave):
-                job = jobs[r]
-                region, geometry = job.region, job.geometry
-                box = (slice(None), slice(region.y0, region.y1), slice(region.x0, region.x1))
-                # A refinement tile re-samples hole pixels that are filled by now: its fill is
-                # the original hole, everything else (earlier tiles included) conditions it.
-                fill = self._fill(hole if job.refine else unknown, region)
-                small, _ = to_model_resolution(out[box], geometry.model_h, mode="letterbox")
-                small_fill = mask_to_model_resolution(fill, geometry)
-                small_unknown = mask_to_model_resolution(unknown[box], geometry) | small_fill
+                saved = None
                 if local_start == steps[w] and store is not None and steps[w]:
-                    buffer = store.load_array(f"region-{r}")  # finished before the interruption
+                    saved = store.load_array(f"region-{r}")  # finished before the interruption
                 elif local_start > 0 and state_buffers is not None:
-                    buffer = state_buffers[k]
-                elif job.refine or prior is not None:  # SDEdit starts from the coarse fill / the prior
-                    guess = small if job.refine else to_model_resolution(prior[box], geometry.model_h,
-                                                                         mode="letterbox")[0]
-                    buffer = guess.astype(np.float16) / np.float16(127.5) - np.float16(1.0)
-                else:
-                    buffer = initial_buffer(small, small_unknown)
-                # Every region draws its own noise (the first keeps the run's seed, so a
-                # single whole-frame region samples exactly as the plan alone would).
-                region_seed = seed if r == 0 else stage_seed(seed, REGION_SEED_OFFSET + r)
-                tracks.append(Track(job.plan, buffer, small_fill, region_seed, small_unknown))
-                fills.append((box, fill, small))
+                    saved = state_buffers[k]
+                parts.append(self._track(r, jobs[r], out, hole, unknown, prior, seed, saved))
+            tracks = [track for track, _ in parts]
             if local_start < steps[w]:
                 def after_batch(next_batch: int, buffers: list, w=w, wave=wave) -> None:
                     if store is not None:
@@ -283,16 +308,8 @@ class Inpainter:
                     stats = executor.run_tracks(tracks, batch_stages=s.batch_stages, start_batch=local_start,
                                                 progress=_shifted(progress, offsets[w]), after_batch=after_batch)
                 result.network_evaluations += sum(st.network_evaluations for st in stats)
-            for r, track, (box, fill, small) in zip(wave, tracks, fills):
-                job = jobs[r]
-                filled = compose_output(small, track.hole, track.buffer)
-                if prior is not None and not job.refine:
-                    out[box] = _detail_preserving(out[box], fill, filled, prior[box], job.geometry)
-                else:
-                    out[box] = composite_back(out[box], fill, filled, job.geometry)
-                unknown[box] &= ~fill
-                if s.seam == "match":
-                    out[box] = match_border(out[box], fill, known=~unknown[box])
+            for r, (track, where) in zip(wave, parts):  # in job order: a later job's fill last
+                self._paste(jobs[r], track, *where, out, unknown, prior)
         result.seconds = time.perf_counter() - t0
         for job in jobs:
             if job.plan.mask is not None and job.plan.mask.stages_saved:
