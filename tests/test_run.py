@@ -672,3 +672,31 @@ def test_dilate_grows_the_mask_and_keeps_every_pixel_outside_it(capsys, assets, 
     assert (result != assets.frames).any(axis=-1)[ring].mean() > 0.3  # the margin was filled, not kept
     code, _, stderr = cli(capsys, *run_args(assets, tmp_path / "bad.npy", "--dilate", "-1"))
     assert code == 2 and not (tmp_path / "bad.npy").exists()
+
+
+def test_a_video_resampled_in_time_takes_its_mask_along(capsys, assets, tmp_path):
+    """--fps 5 on a 10 fps video file keeps every other frame; a mask video of the source's
+    length is resampled with it (the packed mask's frames picked by index), and a single
+    mask image stands for every kept frame."""
+    from vidsched.masks_io import write_mask
+    from vidsched.videoio import read_video
+
+    video = write_video(tmp_path / "clip.avi", assets.frames, 10)
+    write_mask(tmp_path / "mask.avi", assets.hole)
+    kept = read_video(video, fps=5)
+    assert kept.num_frames < T
+    out = tmp_path / "out.npy"
+    args = ["run", video, "--checkpoint", assets.checkpoint, "--steps", "2", "-o", out, "--fps", "5", "--mask"]
+    code, _, err = cli(capsys, *args, tmp_path / "mask.avi")
+    assert code == 0, err
+    result, hole = np.load(out), assets.hole[kept.source_frames]
+    assert result.shape == kept.frames.shape
+    assert np.array_equal(result[~hole], kept.frames[~hole])
+    assert (result != kept.frames).any(axis=-1)[hole].mean() > 0.5
+    from PIL import Image
+
+    Image.fromarray(assets.hole[3].astype(np.uint8) * 255).save(tmp_path / "still.png")
+    code, _, err = cli(capsys, *args, tmp_path / "still.png")
+    assert code == 0, err
+    still = np.repeat(assets.hole[3][None], len(kept.source_frames), axis=0)
+    assert np.array_equal(np.load(out)[~still], kept.frames[~still])
