@@ -422,7 +422,8 @@ class _ChunkRunner:
             return
         share = self.propagated / max(1, self.filled_hole)
         self.result.prior_summary = (  # a line of the closing summary, not a warning
-            f"propagation: {percent(self.prior_filled / self.prior_hole)} of the hole is visible in other frames"
+            f"propagation ({self.result.prior_seconds:.1f} s): {percent(self.prior_filled / self.prior_hole)} of the "
+            "hole is visible in other frames"
             + (f"; the model starts from it at sigma {req.prior_strength:g}" if req.prior_mode == "init" else
                f"; {percent(share)} taken as known, "
                + (("the model fills the rest" + (f", starting from a guess at sigma {req.prior_strength:g}"
