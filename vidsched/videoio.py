@@ -391,7 +391,7 @@ class StreamedFrames:
         what = f"video {path.name}"
         if data.ndim in (3, 4) and data.shape[0] == 0:
             raise VideoError(f"video {path} contains no frames (shape {tuple(data.shape)})")
-        as_rgb_uint8(data[:1], what=what)  # shape and type, on the first frame
+        as_rgb_uint8(data[:1] if data.ndim in (3, 4) else np.asarray(data), what=what)  # shape and type
         if data.dtype != np.uint8:  # the values of every frame, a block at a time
             for a in range(0, len(data), 16):
                 as_rgb_uint8(np.asarray(data[a:a + 16]), what=what)
