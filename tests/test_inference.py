@@ -371,3 +371,16 @@ def test_a_fill_sampled_from_a_guess_keeps_the_guess_detail():
     moved = _detail_preserving(base, hole, brighter, guess, geometry).astype(int)
     shift = moved[hole] - guess[hole].astype(int)
     assert 17 <= np.median(shift) <= 20 and np.array_equal(moved[~hole], base[~hole])
+
+
+def test_progress_lines_name_the_regions_of_a_lockstep_batch(model, capsys):
+    from vidsched.progress import _LinesProgress
+
+    frames, hole = clip(seed=3), two_holes()
+    inp = inpainter(model, scheme="hierarchy2")
+    inp(frames, hole, progress=_LinesProgress(quiet=False).progress())
+    lines = [line for line in capsys.readouterr().err.splitlines() if line.startswith("batch")]
+    assert lines and lines[0].startswith("batch 0: region 1: stages ") and "; region 2: stages " in lines[0]
+    inp(frames, np.where(np.arange(90) < 45, hole, False), progress=_LinesProgress(quiet=False).progress())
+    single = [line for line in capsys.readouterr().err.splitlines() if line.startswith("batch")]
+    assert single[0].startswith("batch 0: stages ") and "region" not in single[0]  # one region: as before

@@ -46,6 +46,11 @@ def run_with_progress(req, quiet: bool = False):
         what = f"batch {b}: stage{'s' if len(members) > 1 else ''} {', '.join(map(str, members[:6]))}"
         bars.reset(state["steps"], total=state["total_steps"], description=what + (" ..." if len(members) > 6 else ""))
 
+    def on_batch_tracks(b: int, tracks: list) -> None:
+        if len(tracks) > 1:  # regions in lockstep: stage numbers are per region
+            bars.update(state["steps"], description=f"batch {b}: {len(tracks)} regions, "
+                                                     f"{sum(len(members) for _, members in tracks)} stages")
+
     def on_batch_calls(calls: int) -> None:
         bars.update(state["steps"], total=state["total_steps"] * calls)
 
@@ -64,7 +69,7 @@ def run_with_progress(req, quiet: bool = False):
 
     with bars:
         return inpaint(req, progress=Progress(on_batch_start, on_step, on_batch_end, on_start, on_batch_calls,
-                                               on_chunk, on_prior))
+                                               on_chunk, on_prior, on_batch_tracks))
 
 
 class _LinesProgress:
@@ -78,8 +83,12 @@ class _LinesProgress:
         if self.quiet:
             return Progress()
 
-        def start(b: int, members: list[int]) -> None:
-            print(f"batch {b}: stages {', '.join(map(str, members))}", file=sys.stderr, flush=True)
+        def start(b: int, tracks: list[tuple[str, list[int]]]) -> None:
+            if len(tracks) == 1:
+                what = f"stages {', '.join(map(str, tracks[0][1]))}"
+            else:  # regions in lockstep: each has its own stage numbers
+                what = "; ".join(f"{label}: stages {', '.join(map(str, members))}" for label, members in tracks)
+            print(f"batch {b}: {what}", file=sys.stderr, flush=True)
 
         def chunk(index: int, count: int, first: int, stop: int) -> None:
             print(f"chunk {index + 1}/{count}: frames {first}-{stop - 1}", file=sys.stderr, flush=True)
@@ -89,4 +98,4 @@ class _LinesProgress:
                 print(f"propagating pixels from other frames into {total} frame{'s' if total != 1 else ''}",
                       file=sys.stderr, flush=True)
 
-        return Progress(on_batch_start=start, on_chunk=chunk, on_prior=prior)
+        return Progress(on_batch_tracks=start, on_chunk=chunk, on_prior=prior)

@@ -276,6 +276,8 @@ class Progress:
     on_batch_calls: Callable[[int], None] | None = None  # sampler runs this batch takes (windows capped per call)
     on_chunk: Callable[[int, int, int, int], None] | None = None  # (chunk, chunks, first frame, end) of a long video
     on_prior: Callable[[int, int], None] | None = None  # (frames propagated, of how many): the prior's progress
+    # (batch, [(track label, its stage indices)]): a batch of plans run in lockstep, e.g. regions
+    on_batch_tracks: Callable[[int, list[tuple[str, list[int]]]], None] | None = None
 
 
 def batches_to_run(plan: Plan, batch_stages: bool) -> list[list[int]]:
@@ -448,6 +450,8 @@ class Executor:
             members = [i for k in active for i in orders[k][b]]
             if progress.on_batch_start:
                 progress.on_batch_start(b, members)
+            if progress.on_batch_tracks:
+                progress.on_batch_tracks(b, [(tracks[k].label, list(orders[k][b])) for k in active])
             # Gather every window of the batch before writing anything (a joint group: the
             # union of its windows, sampled on its own: one sampler run, one unit).
             gathered = [(k, gather_window(tracks[k].plan.stages[i], tracks[k].buffer, tracks[k].hole,
@@ -496,6 +500,7 @@ class Track:
     hole: np.ndarray
     seed: int = 0
     unknown: np.ndarray | None = None
+    label: str = ""  # what progress calls it (e.g. "region 2")
 
 
 def initial_buffer(frames: np.ndarray, hole: np.ndarray) -> np.ndarray:

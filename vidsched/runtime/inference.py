@@ -212,7 +212,7 @@ class Inpainter:
         # Every region draws its own noise (the first keeps the run's seed, so a single
         # whole-frame region samples exactly as the plan alone would).
         region_seed = seed if r == 0 else stage_seed(seed, REGION_SEED_OFFSET + r)
-        return Track(job.plan, buffer, small_fill, region_seed, small_unknown), (box, fill, small)
+        return Track(job.plan, buffer, small_fill, region_seed, small_unknown, f"region {r + 1}"), (box, fill, small)
 
     def _paste(self, job: RegionJob, track, box, fill: np.ndarray, small: np.ndarray, out: np.ndarray,
                unknown: np.ndarray, prior: np.ndarray | None) -> None:
@@ -402,6 +402,10 @@ def _shifted(progress, offset: int):
     def end(b: int) -> None:
         progress.on_batch_end(offset + b)
 
+    def tracks(b: int, members: list) -> None:
+        progress.on_batch_tracks(offset + b, members)
+
     return replace(progress, on_start=None,
                    on_batch_start=start if progress.on_batch_start else None,
-                   on_batch_end=end if progress.on_batch_end else None)
+                   on_batch_end=end if progress.on_batch_end else None,
+                   on_batch_tracks=tracks if progress.on_batch_tracks else None)
