@@ -325,18 +325,20 @@ class StreamedFrames:
             count = 1
             while cap.grab():
                 count += 1
-        self.source_fps = source_fps
-        self.fps = float(fps or source_fps)
-        self.source_frames = (list(range(count)) if fps is None or abs(fps - source_fps) < 1e-9
-                              else resample_indices(count, source_fps, fps))
-        h, w = first.shape[:2]
-        self.shape = (len(self.source_frames), h, w, 3)
-        self._block = np.zeros((0, h, w, 3), np.uint8)
+        source_frames = (list(range(count)) if fps is None or abs(fps - source_fps) < 1e-9
+                         else resample_indices(count, source_fps, fps))
+        self._setup(source_fps, float(fps or source_fps), source_frames, first.shape[:2], None)
+
+    def _setup(self, source_fps: float, fps: float, source_frames: list[int], size: tuple[int, int],
+               read: Callable[[int], np.ndarray] | None) -> None:
+        self.source_fps, self.fps, self.source_frames = source_fps, fps, source_frames
+        self.shape = (len(source_frames), size[0], size[1], 3)
+        self._block = np.zeros((0, size[0], size[1], 3), np.uint8)
         self._block_lo = 0
         self._cap = self._frames = None  # the capture and its decoded frames, opened on first use
         self._next_source = 0  # the source frame the capture reads next
         self._last = None  # the last source frame decoded (frame rates above the source's repeat it)
-        self._read = None  # for a folder or a .npy: source frame index -> H x W x 3 uint8
+        self._read = read  # for a folder or a .npy: source frame index -> H x W x 3 uint8
 
     @classmethod
     def _of(cls, path: Path, count: int, size: tuple[int, int], read: Callable[[int], np.ndarray],
@@ -344,13 +346,8 @@ class StreamedFrames:
         """Frames read by ``read(i)`` (``count`` of them, ``size`` = (h, w)); a frame rate
         only labels them (nothing is resampled)."""
         frames = cls.__new__(cls)
-        frames.path, frames._read = Path(path), read
-        frames.source_fps = frames.fps = float(fps or DEFAULT_FPS)
-        frames.source_frames = list(range(count))
-        frames.shape = (count, size[0], size[1], 3)
-        frames._block, frames._block_lo = np.zeros((0, size[0], size[1], 3), np.uint8), 0
-        frames._cap = frames._frames = frames._last = None
-        frames._next_source = 0
+        frames.path = Path(path)
+        frames._setup(float(fps or DEFAULT_FPS), float(fps or DEFAULT_FPS), list(range(count)), size, read)
         return frames
 
     @classmethod
@@ -364,16 +361,14 @@ class StreamedFrames:
         first = _decode_image(files[0])
         h0, w0 = first.shape[:2]
         for f in files[1:]:
-            w, h = _image_size(f)
-            if (w, h) != (w0, h0):
-                raise VideoError(
-                    f"frames in {path} have different sizes: {f.name} is {w}x{h} but {files[0].name} is {w0}x{h0}")
+            size = _image_size(f)
+            if size != (w0, h0):
+                raise _sizes_differ(path, f, size, files[0], (w0, h0))
 
         def read(i: int) -> np.ndarray:
             image = first if i == 0 else _decode_image(files[i])
             if image.shape != first.shape:  # a header that lied
-                raise VideoError(f"frames in {path} have different sizes: {files[i].name} is "
-                                 f"{image.shape[1]}x{image.shape[0]} but {files[0].name} is {w0}x{h0}")
+                raise _sizes_differ(path, files[i], (image.shape[1], image.shape[0]), files[0], (w0, h0))
             return image
 
         return cls._of(path, len(files), (h0, w0), read, fps)
@@ -384,13 +379,8 @@ class StreamedFrames:
         pass over the file), then each frame is converted as :func:`as_rgb_uint8` converts
         the whole array."""
         path = Path(path)
-        try:
-            data = np.load(path, allow_pickle=False, mmap_mode="r")
-        except (ValueError, OSError, EOFError) as e:
-            raise VideoError(f"cannot read video {path}: {e}") from None
+        data = _load_npy(path, mmap_mode="r")
         what = f"video {path.name}"
-        if data.ndim in (3, 4) and data.shape[0] == 0:
-            raise VideoError(f"video {path} contains no frames (shape {tuple(data.shape)})")
         as_rgb_uint8(data[:1] if data.ndim in (3, 4) else np.asarray(data), what=what)  # shape and type
         if data.dtype != np.uint8:  # the values of every frame, a block at a time
             for a in range(0, len(data), 16):
@@ -546,25 +536,32 @@ def _read_folder(path: Path, max_frames: int | None) -> tuple[np.ndarray, list[i
     for f in files:
         image = _decode_image(f)
         if frames and image.shape != frames[0].shape:
-            h0, w0 = frames[0].shape[:2]
-            h, w = image.shape[:2]
-            raise VideoError(
-                f"frames in {path} have different sizes: {f.name} is {w}x{h} but {files[0].name} is {w0}x{h0}"
-            )
+            raise _sizes_differ(path, f, (image.shape[1], image.shape[0]), files[0],
+                                (frames[0].shape[1], frames[0].shape[0]))
         frames.append(image)
     return np.stack(frames), list(range(len(frames)))
 
 
-def _read_npy(path: Path) -> np.ndarray:
+def _sizes_differ(folder: Path, file: Path, size: tuple[int, int], first: Path, first_size: tuple[int, int]):
+    return VideoError(f"frames in {folder} have different sizes: {file.name} is {size[0]}x{size[1]} but "
+                      f"{first.name} is {first_size[0]}x{first_size[1]}")
+
+
+def _load_npy(path: Path, mmap_mode: str | None = None) -> np.ndarray:
+    """A ``.npy`` video's array (memory-mapped with ``mmap_mode``), not empty."""
     try:
-        data = np.load(path, allow_pickle=False)
+        data = np.load(path, allow_pickle=False, mmap_mode=mmap_mode)
     except (ValueError, OSError, EOFError) as e:
         raise VideoError(f"cannot read video {path}: {e}") from None
     if not isinstance(data, np.ndarray):  # pragma: no cover - np.load of .npy gives arrays
         raise VideoError(f"cannot read video {path}: not a single array")
     if data.ndim in (3, 4) and data.shape[0] == 0:
         raise VideoError(f"video {path} contains no frames (shape {tuple(data.shape)})")
-    return as_rgb_uint8(data, what=f"video {path.name}")
+    return data
+
+
+def _read_npy(path: Path) -> np.ndarray:
+    return as_rgb_uint8(_load_npy(path), what=f"video {path.name}")
 
 
 # ---- writing -----------------------------------------------------------------------------------

@@ -381,13 +381,13 @@ class _ChunkRunner:
         from vidsched.runtime.resume import ProgressStore, fingerprint
 
         req, result = self.req, self.result
-        settings = InferenceSettings(
-            scheme=req.scheme, scheme_params=tuple(parse_overrides(req.overrides).items()),
-            sampler=SamplerSettings(name=req.sampler, steps=req.steps, s_churn=req.churn, start_sigma=start_sigma),
-            seed=req.seed, batch_stages=req.batch_stages, region=req.region, context=req.context,
-            max_windows_per_call=req.max_windows_per_call, refine=req.refine, refine_strength=req.refine_strength,
-            seam=req.seam)
-        if self.inpainter is None:
+        if self.inpainter is None:  # loaded once; its settings come from the request alone
+            settings = InferenceSettings(
+                scheme=req.scheme, scheme_params=tuple(parse_overrides(req.overrides).items()),
+                sampler=SamplerSettings(name=req.sampler, steps=req.steps, s_churn=req.churn, start_sigma=start_sigma),
+                seed=req.seed, batch_stages=req.batch_stages, region=req.region, context=req.context,
+                max_windows_per_call=req.max_windows_per_call, refine=req.refine, refine_strength=req.refine_strength,
+                seam=req.seam)
             self.inpainter = Inpainter.from_checkpoint(req.checkpoint, settings, pick_device(req.device),
                                                        req.cuda_graphs)
         inpainter = self.inpainter
