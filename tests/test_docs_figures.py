@@ -100,3 +100,46 @@ def test_cup_demo_runs_the_readme_command_on_any_clip(tmp_path):
     clip = read_video(tmp_path / "work" / "cup48.mp4").frames
     assert clip.shape == (10, 96, 128, 3)
     assert np.array_equal(load_mask(tmp_path / "work" / "mask", num_frames=10), demo.demo_mask(10, 96, 128))
+
+
+def test_watermark_demo_geometry():
+    """The watermark is a text in the lower right corner, about 12 % of the width, and the
+    mask covers every pixel the text touches, grown by MASK_GROWTH."""
+    demo = _script("make_watermark_demo")
+    coverage, mask = demo.watermark(720, 1280)
+    ys, xs = np.nonzero(coverage > 0)
+    assert 0.10 * 1280 <= xs.max() - xs.min() + 1 <= 0.14 * 1280
+    assert xs.min() > 640 and ys.min() > 600  # lower right
+    assert mask[coverage > 0].all()
+    assert mask.sum() > (coverage > 0).sum()
+    grown = np.nonzero(mask)
+    assert grown[1].min() == xs.min() - demo.MASK_GROWTH and grown[0].max() == ys.max() + demo.MASK_GROWTH
+    # cropping keeps the aspect ratio: a 4:3 frame loses rows to become 16:9
+    frames = np.zeros((2, 48, 64, 3), np.uint8)
+    frames[:, :6] = 255  # the top rows are cropped away
+    out = demo.to_size(frames, (128, 72))
+    assert out.shape == (2, 72, 128, 3) and out[:, :2].max() < 30
+
+
+@pytest.mark.usefixtures("one_thread")
+def test_watermark_demo_runs_the_readme_command_on_any_clip(tmp_path):
+    """docs/make_watermark_demo.py on a small generated clip (the corpus is not in CI):
+    vidsched run's defaults against Telea and flow propagation, the figures and the picture."""
+    from vidsched.videoio import read_video, write_video
+
+    demo = _script("make_watermark_demo")
+    yy, xx = np.mgrid[0:120, 0:160]
+    frames = np.stack([np.stack([(xx * 2 + 3 * t) % 256, (yy * 2) % 256, (xx + yy) % 256], -1) for t in range(8)])
+    source = write_video(tmp_path / "source.mp4", frames.astype(np.uint8), 15)
+    out = tmp_path / "demo.png"
+    figures = demo.main(["--video", str(source), "--frames", "6", "--size", "320x180",
+                         "--workdir", str(tmp_path / "work"), "--out", str(out)])
+    assert out.is_file() and figures["network_evaluations"] > 0
+    assert figures["size"] == "320x180" and figures["frames"] == 6
+    for key in ("hole_psnr", "mp4_hole_psnr", "telea_hole_psnr", "flow_propagation_hole_psnr"):
+        assert np.isfinite(figures[key]), key
+    clean = read_video(tmp_path / "work" / "clean.mp4").frames
+    result = np.load(tmp_path / "work" / "out.npy")
+    _, mask = demo.watermark(180, 320)
+    assert np.array_equal(result[:, ~mask], read_video(tmp_path / "work" / "watermarked.mp4").frames[:, ~mask])
+    assert clean.shape == result.shape == (6, 180, 320, 3)
