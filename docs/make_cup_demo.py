@@ -61,7 +61,8 @@ def main(argv: list[str] | None = None) -> dict:
     from vidsched.masks_io import write_mask
     from vidsched.metrics.pixel import hole_psnr, sharpness_ratio
     from vidsched.runtime.pipeline import RunRequest, inpaint
-    from vidsched.videoio import read_video, write_video
+    from vidsched.videoio import read_video
+    from vidsched.videowrite import write_video
 
     if not args.video.exists():
         raise SystemExit(f"{args.video} not found: run `python model/train.py fetch-data` first")

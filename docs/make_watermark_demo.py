@@ -136,7 +136,8 @@ def main(argv: list[str] | None = None) -> dict:
     from vidsched.baselines import flow_propagation, telea
     from vidsched.metrics.pixel import hole_psnr, sharpness_ratio
     from vidsched.runtime.pipeline import RunRequest, inpaint
-    from vidsched.videoio import read_video, write_video
+    from vidsched.videoio import read_video
+    from vidsched.videowrite import write_video
 
     size = tuple(int(v) for v in args.size.lower().split("x"))
     if args.video is None:

@@ -23,7 +23,8 @@ from vidsched.model.checkpoint import save_checkpoint
 from vidsched.model.unet import VideoUNet, VideoUNetConfig
 from vidsched.runtime import pipeline, resume
 from vidsched.runtime.chunks import BLEND, CONTEXT, LOOKAHEAD, MIN_CHUNK, auto_chunk_frames, plan_chunks
-from vidsched.videoio import read_video, write_video
+from vidsched.videoio import read_video
+from vidsched.videowrite import write_video
 
 pytestmark = pytest.mark.usefixtures("one_thread")  # tests/conftest.py
 

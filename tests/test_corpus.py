@@ -59,7 +59,7 @@ def test_short_shots_are_dropped():
 
 # ---- fetch ----------------------------------------------------------------------------------
 def _write_video(path: Path, frames: np.ndarray) -> None:
-    from vidsched.videoio import write_video
+    from vidsched.videowrite import write_video
 
     write_video(path, frames, 10.0)
 

@@ -81,7 +81,8 @@ def test_cup_demo_runs_the_readme_command_on_any_clip(tmp_path):
     """docs/make_cup_demo.py on a small generated clip (the corpus is not in CI): the two
     holes scaled to the clip, vidsched run's defaults, the figures and the picture."""
     from vidsched.masks_io import load_mask
-    from vidsched.videoio import read_video, write_video
+    from vidsched.videoio import read_video
+    from vidsched.videowrite import write_video
 
     demo = _script("make_cup_demo")
     hole = demo.demo_mask(48, 480, 640)
@@ -125,7 +126,8 @@ def test_watermark_demo_geometry():
 def test_watermark_demo_runs_the_readme_command_on_any_clip(tmp_path):
     """docs/make_watermark_demo.py on a small generated clip (the corpus is not in CI):
     vidsched run's defaults against Telea and flow propagation, the figures and the picture."""
-    from vidsched.videoio import read_video, write_video
+    from vidsched.videoio import read_video
+    from vidsched.videowrite import write_video
 
     demo = _script("make_watermark_demo")
     yy, xx = np.mgrid[0:120, 0:160]

@@ -21,7 +21,8 @@ from vidsched.errors import MaskError
 from vidsched.masks_io import load_mask
 from vidsched.model.checkpoint import save_checkpoint
 from vidsched.model.unet import VideoUNet, VideoUNetConfig
-from vidsched.videoio import read_video, write_video
+from vidsched.videoio import read_video
+from vidsched.videowrite import write_video
 
 T, H, W = 8, 20, 24
 CONFIG = VideoUNetConfig(image_size=16, max_frames=4, channels=8, channel_mult=(1, 2), attention_resolutions=(8,),

@@ -25,7 +25,8 @@ from vidsched.cli import main
 from vidsched.model.checkpoint import save_checkpoint
 from vidsched.model.unet import VideoUNet, VideoUNetConfig, count_parameters
 from vidsched.runtime import pipeline, resume
-from vidsched.videoio import read_video, write_video
+from vidsched.videoio import read_video
+from vidsched.videowrite import write_video
 
 T, H, W = 8, 20, 24
 CONFIG = VideoUNetConfig(image_size=16, max_frames=4, channels=8, channel_mult=(1, 2), attention_resolutions=(8,),

@@ -20,7 +20,7 @@ from vidsched.training.video_folder import (  # noqa: E402
     load_folder,
     split_clips,
 )
-from vidsched.videoio import write_video  # noqa: E402
+from vidsched.videowrite import write_video  # noqa: E402
 
 H, W = 48, 64
 LEVEL = 10  # frame t is gray level LEVEL * t

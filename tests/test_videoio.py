@@ -14,19 +14,18 @@ import pytest
 
 cv2 = pytest.importorskip("cv2")
 
-from vidsched import videoio  # noqa: E402
+from vidsched import videoio, videowrite  # noqa: E402
 from vidsched.compositing import composite_back, side_by_side  # noqa: E402
 from vidsched.errors import MaskError, VidschedError  # noqa: E402
 from vidsched.geometry import Geometry, check_mask, mask_to_model_resolution, to_model_resolution  # noqa: E402
 from vidsched.masks_io import load_mask  # noqa: E402
+from vidsched.videowrite import video_sink, write_video  # noqa: E402
 from vidsched.videoio import (  # noqa: E402
     Video,
     VideoError,
     read_video,
     resample_indices,
     same_file,
-    video_sink,
-    write_video,
 )
 
 
@@ -75,6 +74,58 @@ def test_video_file_round_trip_is_close(tmp_path, suffix):
     # Colours come back as RGB, not BGR: the red square is red.
     r0, c0 = 0, 0
     assert video.frames[0, r0 + 4, c0 + 4, 0] > 150 and video.frames[0, r0 + 4, c0 + 4, 2] < 100
+
+
+def _textured(T: int, H: int, W: int) -> np.ndarray:
+    """Smooth colour gradients with fine texture that moves: what a camera gives."""
+    rng = np.random.default_rng(3)
+    y, x = np.mgrid[0:H, 0:W].astype(np.float32)
+    grain = cv2.GaussianBlur(rng.normal(0, 18, (H, W + 2 * T)).astype(np.float32), (0, 0), 1.2)
+    frames = []
+    for t in range(T):
+        base = np.stack([60 + 120 * x / W, 40 + 150 * y / H, 90 + 60 * np.sin((x + y + 3 * t) / 9)], -1)
+        frames.append(np.clip(base + grain[:, 2 * t:2 * t + W, None], 0, 255))
+    return np.stack(frames).astype(np.uint8)
+
+
+def _psnr(a: np.ndarray, b: np.ndarray) -> float:
+    return float(10 * np.log10(255.0 ** 2 / np.mean((a.astype(np.float64) - b) ** 2)))
+
+
+@pytest.mark.parametrize("suffix", [".mp4", ".mov"])
+def test_mp4_is_h264_and_closer_than_mpeg4_part2(tmp_path, suffix, monkeypatch):
+    """.mp4/.mov outputs are H.264 (yuv420p; PyAV, a dependency, brings libx264) and come
+    back closer to the frames than OpenCV's MPEG-4 part 2; without PyAV's libx264 they
+    are still written, as mp4v."""
+    import av
+
+    frames = _textured(12, 96, 128)
+    assert videowrite.h264_available()
+    path = write_video(tmp_path / f"h264{suffix}", frames, fps=24)
+    with av.open(str(path)) as container:
+        stream = container.streams.video[0]
+        assert stream.codec_context.name == "h264" and stream.codec_context.pix_fmt == "yuv420p"
+    h264 = read_video(path)
+    assert h264.frames.shape == frames.shape and h264.fps == pytest.approx(24)
+    monkeypatch.setattr(videowrite, "_H264", False)  # as without PyAV's libx264
+    fallback = read_video(write_video(tmp_path / f"mpeg4{suffix}", frames, fps=24))
+    assert fallback.frames.shape == frames.shape
+    with av.open(str(tmp_path / f"mpeg4{suffix}")) as container:
+        assert container.streams.video[0].codec_context.name == "mpeg4"
+    assert _psnr(h264.frames, frames) > _psnr(fallback.frames, frames) + 1.0
+
+
+def test_h264_writer_failure_leaves_nothing(tmp_path, monkeypatch):
+    """A failure inside the H.264 encoder leaves no output and no temporary file."""
+    frames = _textured(6, 32, 48)
+
+    def broken(self, frame):
+        raise _Boom("encoder gone")
+
+    monkeypatch.setattr(videowrite._H264Writer, "write", broken)
+    with pytest.raises(_Boom):
+        write_video(tmp_path / "out.mp4", frames, fps=10)
+    assert _leftovers(tmp_path) == []
 
 
 def test_png_folder_round_trip_is_exact(tmp_path):
@@ -325,7 +376,7 @@ class _Boom(RuntimeError):
 def test_atomic_video_write_leaves_nothing_when_the_writer_fails(tmp_path, monkeypatch):
     frames = moving_squares(T=6, H=16, W=16)
     target = tmp_path / "out.avi"
-    real_open = videoio._open_writer
+    real_open = videowrite._open_writer
 
     class Failing:
         def __init__(self, *args):
@@ -341,7 +392,7 @@ def test_atomic_video_write_leaves_nothing_when_the_writer_fails(tmp_path, monke
         def release(self):
             self.inner.release()
 
-    monkeypatch.setattr(videoio, "_open_writer", lambda *a: Failing(*a))
+    monkeypatch.setattr(videowrite, "_open_writer", lambda *a: Failing(*a))
     with pytest.raises(_Boom):
         write_video(target, frames, fps=10)
     assert not target.exists()
@@ -353,7 +404,7 @@ def test_atomic_write_keeps_the_previous_output(tmp_path, monkeypatch):
     npy = write_video(tmp_path / "out.npy", frames, fps=10)
     folder = write_video(tmp_path / "out", frames, fps=10)
     calls = {"n": 0}
-    real_encode = videoio._encode_png
+    real_encode = videowrite._encode_png
 
     def failing_encode(path, frame):
         calls["n"] += 1
@@ -361,7 +412,7 @@ def test_atomic_write_keeps_the_previous_output(tmp_path, monkeypatch):
             raise _Boom("interrupted")
         real_encode(path, frame)
 
-    monkeypatch.setattr(videoio, "_encode_png", failing_encode)
+    monkeypatch.setattr(videowrite, "_encode_png", failing_encode)
     with pytest.raises(_Boom):
         write_video(folder, frames[::-1], fps=10)
     np.testing.assert_array_equal(read_video(folder).frames, frames)  # the old output, whole
@@ -502,7 +553,7 @@ def test_video_sink_refuses_a_wrong_count_or_size_and_leaves_nothing(tmp_path):
 
 
 def test_atomic_folder_write_leaves_no_partial_folder(tmp_path, monkeypatch):
-    monkeypatch.setattr(videoio, "_encode_png", lambda path, frame: (_ for _ in ()).throw(_Boom("x")))
+    monkeypatch.setattr(videowrite, "_encode_png", lambda path, frame: (_ for _ in ()).throw(_Boom("x")))
     with pytest.raises(_Boom):
         write_video(tmp_path / "new", moving_squares(T=3, H=8, W=8), fps=10)
     assert list(tmp_path.iterdir()) == []
@@ -708,7 +759,7 @@ def test_import_is_light():
 
 
 # ---- module structure --------------------------------------------------------------------------
-IO_MODULES = ("videoio", "masks_io", "geometry", "compositing", "imagefiles", "atomic")
+IO_MODULES = ("videoio", "videowrite", "masks_io", "geometry", "compositing", "imagefiles", "atomic")
 
 
 def _vidsched_import_graph() -> dict[str, set[str]]:
@@ -752,8 +803,10 @@ def test_video_and_mask_modules_import_one_way():
                 seen.add(m)
                 todo.extend(graph.get(m, ()))
         assert module not in seen, f"{module} imports itself through a cycle"
-    # The layers: decoding/encoding knows nothing about masks, geometry or compositing.
-    assert not graph["vidsched.videoio"] & {f"vidsched.{m}" for m in ("masks_io", "geometry", "compositing")}
+    # The layers: decoding knows nothing about encoding, masks, geometry or compositing;
+    # encoding builds on decoding's errors and helpers only.
+    assert not graph["vidsched.videoio"] & {f"vidsched.{m}" for m in ("videowrite", "masks_io", "geometry", "compositing")}
+    assert not graph["vidsched.videowrite"] & {f"vidsched.{m}" for m in ("masks_io", "geometry", "compositing")}
     assert graph["vidsched.imagefiles"] == set() and "vidsched.compositing" not in graph["vidsched.geometry"]
 
 
@@ -761,7 +814,7 @@ def test_io_modules_import_light():
     import subprocess
     import sys
 
-    code = ("import sys, vidsched.masks_io, vidsched.geometry, vidsched.compositing; "
+    code = ("import sys, vidsched.masks_io, vidsched.geometry, vidsched.compositing, vidsched.videowrite; "
             "print(sorted(m for m in ('cv2', 'torch') if m in sys.modules))")
     env = dict(os.environ, PYTHONPATH=str(Path(__file__).resolve().parents[1]))
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=60)

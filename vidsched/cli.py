@@ -365,7 +365,7 @@ def run_cmd(
     churn: Annotated[float, typer.Option("--churn", min=0.0, help="Heun only: EDM's S_churn, fresh noise added in each step (0: the deterministic ODE solver).")] = 0.0,
     seed: Annotated[int, typer.Option("--seed", help="Random seed; each stage gets its own stream from (seed, stage).")] = 0,
     batch_stages: Annotated[bool, typer.Option("--batch-stages/--no-batch-stages", help="Run independent stages as one batched network call.")] = True,
-    output: Annotated[Optional[Path], typer.Option("--output", "-o", help="Output: video file (.mp4/.avi), a folder of PNGs, or .npy.")] = None,
+    output: Annotated[Optional[Path], typer.Option("--output", "-o", help="Output: a video file (.mp4/.mov as H.264, .avi/.mkv as Motion JPEG; lossy), or exact: a folder of PNGs or .npy.")] = None,
     compare: Annotated[Optional[Path], typer.Option("--compare", help="Also write a side-by-side video: input with holes tinted | result.")] = None,
     fps: Annotated[Optional[float], typer.Option("--fps", help="Resample the video to this frame rate first.")] = None,
     resume: Annotated[bool, typer.Option("--resume", help="Continue an interrupted run (same arguments) from its saved progress.")] = False,

@@ -44,7 +44,8 @@ import numpy as np
 from vidsched.atomic import atomic_write
 from vidsched.errors import MaskError
 from vidsched.imagefiles import IMAGE_SUFFIXES, list_images
-from vidsched.videoio import DEFAULT_FPS, VIDEO_SUFFIXES, VideoError, iter_video_frames, write_video
+from vidsched.videoio import DEFAULT_FPS, VIDEO_SUFFIXES, VideoError, iter_video_frames
+from vidsched.videowrite import write_video
 
 
 def _read_image(path: Path) -> np.ndarray:

@@ -1,39 +1,28 @@
-"""Getting videos in and results out: decoding, encoding and resampling in time (plain
-numpy and OpenCV; no torch).
+"""Getting videos in: decoding and resampling in time (plain numpy and OpenCV; no torch).
 
 Reading
     :func:`read_video` takes a video file (``.mp4 .avi .mov .mkv .gif`` and anything else
     OpenCV's FFmpeg backend decodes), a folder of PNG/JPG frames (natural name order, so
     ``2.png`` comes before ``10.png``; see :mod:`vidsched.imagefiles`) or a ``.npy`` array,
     and returns a :class:`Video` whose frames are ``T x H x W x 3`` uint8 RGB.
+    :class:`StreamedFrames` reads the same sources a frame range at a time, for videos
+    too long to hold in memory.
 
 Resampling in time
     ``read_video(..., fps=)`` resamples a video file to another frame rate by
     nearest-frame selection (:func:`resample_indices`); nothing is interpolated.
 
-Writing
-    :func:`write_video` chooses the format by the target's name: ``.mp4``/``.mov``/``.m4v``
-    (MPEG-4 part 2, ``mp4v``), ``.avi``/``.mkv`` (Motion JPEG), ``.gif`` (every frame,
-    identical ones too, each with its own 256-colour palette), ``.npy``, or a
-    folder of ``frame_00000.png`` ... (a name without a suffix, or one ending in ``/``).
-    Video codecs are lossy; PNG folders and ``.npy`` are exact. Every write is atomic
-    (:mod:`vidsched.atomic`): the output is built under a temporary name beside the target
-    (``.NAME.partial-*``) and renamed at the end, so an interrupted or failed write never
-    leaves a half-written file under the final name (and an older output of that name
-    survives a failed write). :func:`video_sink` writes the same outputs piece by piece,
-    for videos too long to hold in memory.
-
-What happens between reading and writing lives elsewhere: mapping frames and masks to
-the model's resolution in :mod:`vidsched.geometry`, putting results back into the frames
-and the comparison video in :mod:`vidsched.compositing`, masks in :mod:`vidsched.masks_io`
-(which builds on this module; this module imports none of them).
+Writing results out is :mod:`vidsched.videowrite`. What happens between reading and
+writing lives elsewhere: mapping frames and masks to the model's resolution in
+:mod:`vidsched.geometry`, putting results back into the frames and the comparison video
+in :mod:`vidsched.compositing`, masks in :mod:`vidsched.masks_io` (which builds on this
+module; this module imports none of them).
 """
 
 from __future__ import annotations
 
 import math
 import os
-import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from contextlib import contextmanager
@@ -41,7 +30,6 @@ from typing import Callable, Iterable, Iterator
 
 import numpy as np
 
-from vidsched.atomic import atomic_dir, atomic_file
 from vidsched.errors import VidschedError
 from vidsched.imagefiles import IMAGE_SUFFIXES, list_images
 
@@ -55,19 +43,14 @@ __all__ = [
     "read_video",
     "resample_indices",
     "same_file",
-    "video_sink",
-    "write_video",
 ]
 
 DEFAULT_FPS = 10.0
-#: The highest frame rate read_video resamples to (and write_video writes): above it a
+#: The highest frame rate read_video resamples to (and videowrite.write_video writes): above it a
 #: resampled clip would be mostly repeated frames (and ``--fps 1e9`` would never end).
 MAX_FPS = 1000.0
 #: Suffixes read through OpenCV's video decoder.
 VIDEO_SUFFIXES = (".mp4", ".avi", ".mov", ".mkv", ".gif", ".webm", ".m4v", ".mpg", ".mpeg", ".wmv", ".flv")
-#: Suffixes :func:`write_video` encodes, and the FourCC used for each.
-WRITE_CODECS = {".mp4": "mp4v", ".m4v": "mp4v", ".mov": "mp4v", ".avi": "MJPG", ".mkv": "MJPG"}
-FRAME_NAME = "frame_{:05d}.png"
 
 
 class VideoError(VidschedError):
@@ -564,7 +547,7 @@ def _read_npy(path: Path) -> np.ndarray:
     return as_rgb_uint8(_load_npy(path), what=f"video {path.name}")
 
 
-# ---- writing -----------------------------------------------------------------------------------
+# ---- paths -------------------------------------------------------------------------------------
 def same_file(a: str | Path, b: str | Path) -> bool:
     """Whether two paths name the same file or folder (links and ``..`` resolved)."""
     a, b = Path(a), Path(b)
@@ -574,260 +557,3 @@ def same_file(a: str | Path, b: str | Path) -> bool:
     except OSError:
         pass
     return os.path.normcase(os.path.realpath(a)) == os.path.normcase(os.path.realpath(b))
-
-
-def output_kind(path: str | Path) -> str:
-    """``"video"``, ``"gif"``, ``"npy"`` or ``"folder"`` for a target path (VideoError if none)."""
-    text = str(path)
-    p = Path(path)
-    if text.endswith(("/", os.sep)) or (p.is_dir()):
-        return "folder"
-    suffix = p.suffix.lower()
-    if suffix in WRITE_CODECS:
-        return "video"
-    if suffix == ".gif":
-        return "gif"
-    if suffix == ".npy":
-        return "npy"
-    if suffix == "":
-        return "folder"
-    raise VideoError(
-        f"cannot write {p.name}: unknown output format {p.suffix!r}; use {', '.join(WRITE_CODECS)}, .gif, .npy, "
-        "or a folder (a name without a suffix, or ending in '/')"
-    )
-
-
-def write_video(path: str | Path, frames: np.ndarray, fps: float, input_path: str | Path | None = None) -> Path:
-    """Write ``T x H x W x 3`` RGB frames (uint8, or float in [0, 1]); returns the path.
-
-    The format follows the name (see the module docstring). Video codecs need even
-    sizes: an odd height or width is padded by repeating the last row or column (a
-    warning says so), never cropped. The write is atomic, and refuses to replace
-    ``input_path`` (the video being inpainted). An existing folder is replaced only if it
-    holds nothing but images (an earlier output), never a folder with other files.
-    :func:`video_sink` is the same write in pieces.
-    """
-    frames = as_rgb_uint8(frames)
-    with video_sink(path, fps, len(frames), input_path=input_path) as write:
-        write(frames)
-    return Path(path)
-
-
-@contextmanager
-def video_sink(path: str | Path, fps: float, num_frames: int,
-               input_path: str | Path | None = None) -> Iterator[Callable[[np.ndarray], None]]:
-    """Write a video of ``num_frames`` frames in pieces: the ``with`` block gets a function
-    that takes the next frames (``N x H x W x 3``, RGB uint8 or float in [0, 1]) and
-    encodes them at once, so a long video never has to be held in memory whole. When the
-    block ends normally the output is moved into place (it must have received exactly
-    ``num_frames`` frames, all of one size); when it raises, nothing is left but what was
-    there before. Formats, padding and refusals are :func:`write_video`'s.
-    """
-    kind = output_kind(path)
-    target = Path(path)
-    if input_path is not None and same_file(target, input_path):
-        raise VideoError(f"refusing to overwrite the input {input_path}: choose another output name")
-    if not (isinstance(fps, (int, float)) and math.isfinite(fps) and fps > 0):
-        raise VideoError(f"the frame rate must be a positive number, got {fps!r}")
-    if kind != "folder" and target.is_dir():
-        raise VideoError(f"cannot write {target}: a folder of that name exists")
-    if kind == "folder" and target.exists() and not target.is_dir():
-        raise VideoError(f"cannot write frames to {target}: a file of that name exists")
-    if kind == "folder":
-        _check_replaceable_folder(target)
-        with atomic_dir(target) as tmp:
-            encoder = _FrameEncoder(kind, tmp, fps, num_frames, target.suffix)
-            yield encoder.write
-            encoder.close()
-        return
-    # The temporary file keeps the suffix: OpenCV picks the container by the name.
-    with atomic_file(target, prefix=f".{target.stem}.partial-", suffix=target.suffix) as tmp:
-        encoder = _FrameEncoder(kind, Path(tmp), fps, num_frames, target.suffix)
-        try:
-            yield encoder.write
-        finally:
-            encoder.release()
-        encoder.close()
-
-
-class _FrameEncoder:
-    """One output being written frame by frame (:func:`video_sink`): ``write`` encodes
-    frames as they come, ``close`` finishes the file and checks the count."""
-
-    def __init__(self, kind: str, path: Path, fps: float, num_frames: int, suffix: str) -> None:
-        self.kind, self.path, self.fps, self.num_frames = kind, path, float(fps), int(num_frames)
-        self.suffix = suffix.lower()
-        self.count = 0
-        self.shape: tuple[int, ...] | None = None
-        self._writer = None  # OpenCV's VideoWriter
-        self._file = None  # the .npy being written
-        self._gif = bytearray()
-
-    def write(self, frames: np.ndarray) -> None:
-        frames = as_rgb_uint8(frames)
-        if self.shape is None:
-            self.shape = frames.shape[1:]
-            self._open()
-        elif frames.shape[1:] != self.shape:
-            raise VideoError(f"cannot write {self.path.name}: frames of {frames.shape[2]}x{frames.shape[1]} after "
-                             f"frames of {self.shape[1]}x{self.shape[0]}")
-        if self.count + len(frames) > self.num_frames:
-            raise VideoError(f"cannot write {self.path.name}: more than the {self.num_frames} frames announced")
-        if self.kind == "folder":
-            for i, frame in enumerate(frames):
-                _encode_png(self.path / FRAME_NAME.format(self.count + i), frame)
-        elif self.kind == "npy":
-            self._file.write(np.ascontiguousarray(frames).tobytes())
-        elif self.kind == "gif":
-            self._gif += _gif_frames(frames, self.fps)
-        else:
-            for frame in _even_size(frames):
-                self._writer.write(np.ascontiguousarray(frame[..., ::-1]))  # RGB -> BGR
-        self.count += len(frames)
-
-    def _open(self) -> None:
-        H, W = self.shape[:2]
-        if self.kind == "npy":
-            self._file = open(self.path, "wb")
-            np.lib.format.write_array_header_1_0(
-                self._file, {"descr": "|u1", "fortran_order": False, "shape": (self.num_frames, H, W, 3)})
-        elif self.kind == "video":
-            _warn_if_odd(H, W)  # once per output
-            self._writer = _open_writer(self.path, WRITE_CODECS[self.suffix], self.fps, W + W % 2, H + H % 2)
-
-    def release(self) -> None:
-        if self._writer is not None:
-            self._writer.release()
-            self._writer = None
-        if self._file is not None:
-            self._file.close()
-            self._file = None
-
-    def close(self) -> None:
-        self.release()
-        if self.count != self.num_frames:
-            raise VideoError(f"cannot write {self.path.name}: {self.count} frames were written, "
-                             f"{self.num_frames} announced")
-        if self.kind == "gif":
-            H, W = self.shape[:2]
-            self.path.write_bytes(_gif_header(W, H) + bytes(self._gif) + b"\x3b")
-        elif self.kind == "video" and (not self.path.exists() or self.path.stat().st_size == 0):
-            raise VideoError(f"OpenCV wrote nothing to {self.path}")
-
-
-def _open_writer(path: Path, fourcc: str, fps: float, width: int, height: int):
-    cv2 = opencv()
-    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*fourcc), float(fps), (width, height))
-    if not writer.isOpened():
-        writer.release()
-        raise VideoError(f"cannot write {path.suffix} video with codec {fourcc!r} (OpenCV has no encoder for it)")
-    return writer
-
-
-def _warn_if_odd(height: int, width: int) -> None:
-    """Video codecs need even sizes: say that the last row and/or column will be repeated."""
-    pad_h, pad_w = height % 2, width % 2
-    if pad_h or pad_w:
-        warnings.warn(
-            f"{width}x{height} is odd: video codecs need even sizes, so the last "
-            f"{'row' if pad_h else ''}{' and ' if pad_h and pad_w else ''}{'column' if pad_w else ''} is repeated "
-            f"({width + pad_w}x{height + pad_h}); write PNG frames or .npy to keep the exact size",
-            stacklevel=5,
-        )
-
-
-def _even_size(frames: np.ndarray) -> np.ndarray:
-    """Frames padded to even sizes by repeating the last row and/or column."""
-    pad_h, pad_w = frames.shape[1] % 2, frames.shape[2] % 2
-    if pad_h or pad_w:
-        frames = np.pad(frames, ((0, 0), (0, pad_h), (0, pad_w), (0, 0)), mode="edge")
-    return frames
-
-
-def _check_replaceable_folder(target: Path) -> None:
-    """An existing output folder is replaced only if it holds nothing but images."""
-    if target.is_dir():
-        others = [p.name for p in target.iterdir() if not (p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)]
-        if others:
-            raise VideoError(
-                f"refusing to replace the folder {target}: it holds more than frames ({', '.join(sorted(others)[:3])}"
-                f"{', ...' if len(others) > 3 else ''}); choose an empty or new folder"
-            )
-
-
-def _gif_frame_parts(image) -> tuple[bytes, bytes, int]:
-    """One image as Pillow encodes it alone: (its colour table, its LZW image data (minimum
-    code size and sub-blocks), the colour-table size field)."""
-    import io
-
-    buf = io.BytesIO()
-    image.save(buf, format="GIF", interlace=False)
-    data = buf.getvalue()
-    packed = data[10]
-    pos = 13
-    table = b""
-    size_field = packed & 0x07
-    if packed & 0x80:  # the global colour table
-        table = data[pos:pos + 3 * (2 << size_field)]
-        pos += len(table)
-    while pos < len(data):
-        block = data[pos]
-        if block == 0x21:  # an extension: label, then sub-blocks
-            pos += 2
-            while data[pos]:
-                pos += data[pos] + 1
-            pos += 1
-        elif block == 0x2C:  # the image: descriptor, optional local table, LZW data
-            desc = data[pos + 9]
-            if desc & 0x40:  # pragma: no cover - asked for without interlacing
-                raise VideoError("cannot encode a GIF frame: Pillow interlaced it")
-            pos += 10
-            if desc & 0x80:
-                size_field = desc & 0x07
-                table = data[pos:pos + 3 * (2 << size_field)]
-                pos += len(table)
-            start = pos
-            pos += 1  # LZW minimum code size
-            while data[pos]:
-                pos += data[pos] + 1
-            return table, data[start:pos + 1], size_field
-        else:
-            break
-    raise VideoError("cannot encode a GIF frame")  # pragma: no cover - Pillow always writes one image
-
-
-def _gif_header(width: int, height: int) -> bytes:
-    """An animated GIF's start (GIF89a, no global colour table, looping forever).
-
-    Not Pillow's ``save_all``: it merges identical consecutive frames into one (adding up
-    their durations), so a still stretch of the video would come back shorter. Each frame
-    is encoded alone by Pillow (:func:`_gif_frames`) and the pieces are put together here.
-    """
-    import struct
-
-    out = b"GIF89a" + struct.pack("<HHBBB", width, height, 0x70, 0, 0)  # no global colour table
-    return out + b"\x21\xff\x0bNETSCAPE2.0\x03\x01\x00\x00\x00"  # loop forever
-
-
-def _gif_frames(frames: np.ndarray, fps: float) -> bytes:
-    """GIF blocks of every frame, each with its own 256-colour table."""
-    import struct
-
-    from PIL import Image
-
-    H, W = frames.shape[1:3]
-    delay = max(1, round(100.0 / fps))  # hundredths of a second
-    out = bytearray()
-    for frame in frames:
-        table, lzw, size_field = _gif_frame_parts(Image.fromarray(frame))
-        out += b"\x21\xf9\x04" + struct.pack("<BHBB", 0x04, delay, 0, 0)  # disposal 1: keep, no transparency
-        out += b"\x2c" + struct.pack("<HHHHB", 0, 0, W, H, 0x80 | size_field) + table + lzw
-    return bytes(out)
-
-
-def _encode_png(path: Path, frame: np.ndarray) -> None:
-    cv2 = opencv()
-    ok, data = cv2.imencode(".png", np.ascontiguousarray(frame[..., ::-1]))
-    if not ok:  # pragma: no cover
-        raise VideoError(f"cannot encode {path.name} as PNG")
-    data.tofile(str(path))

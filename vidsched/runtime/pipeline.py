@@ -7,7 +7,7 @@
        -> the one inference path (runtime.inference.Inpainter): regions around the holes,
           a plan per region, the executor, hole pixels pasted back at the input's
           resolution, progress saved after every batch (and every finished chunk)
-       -> its frames written at once (videoio.video_sink; the side-by-side comparison and
+       -> its frames written at once (videowrite.video_sink; the side-by-side comparison and
           the sources map too, if asked); each output appears, whole, at the end
 
 Every known pixel of the input is returned unchanged: only hole pixels are written.
@@ -118,7 +118,7 @@ def check_outputs(req: RunRequest) -> None:
     sampling (VidschedError naming the path)."""
     from vidsched.atomic import check_writable
     from vidsched.runtime.resume import partial_dir
-    from vidsched.videoio import output_kind
+    from vidsched.videowrite import output_kind
 
     check_writable(req.output, folder=output_kind(req.output) == "folder")
     progress = partial_dir(req.output)
@@ -135,7 +135,8 @@ def load_inputs(req: RunRequest, notes: list[str] | None = None):
     mask was read (if worth a word) is appended to ``notes``."""
     from vidsched.masks_io import load_mask
     from vidsched.geometry import check_mask
-    from vidsched.videoio import output_kind, read_video, same_file
+    from vidsched.videoio import read_video, same_file
+    from vidsched.videowrite import output_kind
 
     if same_file(req.video, req.output):
         raise VidschedError(f"the output {req.output} is the input video; choose another -o")
@@ -232,12 +233,12 @@ def inpaint(req: RunRequest, progress=None) -> RunResult:
 def _outputs(req: RunRequest, fps: float, num_frames: int):
     """The run's outputs (the result; --compare, --save-sources if asked), written piece by
     piece: ``write(input frames, hole, result frames, propagated)`` takes the next frames;
-    each output appears, whole, when the block ends (videoio.video_sink)."""
+    each output appears, whole, when the block ends (videowrite.video_sink)."""
     from contextlib import ExitStack
 
     from vidsched.compositing import side_by_side
     from vidsched.runtime.prior import sources_map, sources_video
-    from vidsched.videoio import video_sink
+    from vidsched.videowrite import video_sink
 
     with ExitStack() as stack:
         out = stack.enter_context(video_sink(req.output, fps, num_frames, input_path=req.video))

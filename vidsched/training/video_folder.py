@@ -50,7 +50,7 @@ def _supported_text() -> str:
 
 def _visible(name: str) -> bool:
     """Hidden names are skipped: ``.DS_Store`` and the like, and the ``.name.partial-*``
-    files that an interrupted :func:`~vidsched.videoio.write_video` leaves behind."""
+    files that an interrupted :func:`~vidsched.videowrite.write_video` leaves behind."""
     return not name.startswith(".")
 
 
