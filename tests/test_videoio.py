@@ -819,3 +819,24 @@ def test_io_modules_import_light():
     env = dict(os.environ, PYTHONPATH=str(Path(__file__).resolve().parents[1]))
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=60)
     assert out.stdout.strip() == "[]", out.stderr
+
+
+def test_encode_speed_benchmark_reports_both_encoders(capsys):
+    """benchmarks/encode_speed.py: both encoders, each size, and a JSON last line."""
+    import json
+
+    from script_loader import load_script
+
+    sys_path = list(__import__("sys").path)
+    bench = load_script("benchmarks/encode_speed.py", "bench_encode_speed")
+    try:
+        report = bench.main(["--frames", "4", "--sizes", "96x64"])
+    finally:
+        __import__("sys").path[:] = sys_path
+    last = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert last == report
+    row = report["sizes"]["96x64"]
+    assert row["h264"]["available"] and row["mp4v"]["available"]
+    for encoder in ("h264", "mp4v"):
+        assert row[encoder]["ms_per_frame"] > 0 and row[encoder]["megabytes"] > 0 and row[encoder]["psnr_db"] > 20
+    assert videowrite._H264 is None or videowrite._H264 is True  # the benchmark put the setting back
