@@ -125,3 +125,41 @@ def test_a_frame_count_hint_is_only_a_hint():
     for count in (None, 1, 6, 9):
         packed = PackedMask.from_frames(iter(mask), count=count)
         assert np.array_equal(np.asarray(packed), mask) and packed.rows.shape[0] == 6
+
+
+def test_map_frames_may_change_the_size_of_every_frame():
+    frames = [np.zeros((4, 6), bool), np.ones((4, 6), bool)]
+    packed = PackedMask.from_frames([frames[0], frames[1], frames[0]])
+    doubled = packed.map_frames(lambda f: np.repeat(np.repeat(f, 2, 0), 2, 1))
+    assert doubled.shape == (3, 8, 12)
+    assert np.array_equal(np.asarray(doubled), np.repeat(np.repeat(np.asarray(packed), 2, 1), 2, 2))
+    with pytest.raises(ValueError, match="different sizes"):
+        packed.map_frames(lambda f: f[: 1 + int(f.any())])
+
+
+@pytest.mark.parametrize("packed", [False, True])
+def test_fit_mask_size_scales_a_mask_of_the_same_shape_and_never_loses_hole(packed):
+    """A mask at another size but the video's shape is scaled, covering every pixel its
+    hole covers (growing and shrinking); one of the video's size comes back as it is;
+    another shape is a MaskError naming both sizes."""
+    from vidsched.masks_io import fit_mask_size
+
+    rng = np.random.default_rng(0)
+    small = rng.random((3, 30, 40)) > 0.97  # specks: the hardest case for resampling
+    hole = PackedMask.from_array(small) if packed else small
+    notes: list[str] = []
+    assert fit_mask_size(hole, 30, 40, notes) is hole and notes == []
+    big = fit_mask_size(hole, 90, 120, notes)  # 3x: every source pixel is a 3 x 3 block
+    assert big.shape == (3, 90, 120) and isinstance(big, PackedMask) == packed
+    assert "the mask was scaled" in notes[0]
+    blocks = np.repeat(np.repeat(small, 3, 1), 3, 2)
+    big = np.asarray(big)
+    assert big[blocks].all()  # no hole pixel lost
+    import cv2
+
+    within = np.stack([cv2.dilate(b.astype(np.uint8), np.ones((7, 7), np.uint8)) > 0 for b in blocks])
+    assert not big[~within].any()  # at most one mask pixel (3 video pixels) wider, not a blur
+    tiny = np.asarray(fit_mask_size(hole, 15, 20))  # half: a pixel with any hole under it is hole
+    assert np.array_equal(tiny, small.reshape(3, 15, 2, 20, 2).any(axis=(2, 4)))
+    with pytest.raises(MaskError, match="the mask is 40x30 but the video is 40x40, another shape"):
+        fit_mask_size(hole, 40, 40)

@@ -331,9 +331,10 @@ def _empty_video(a, d):
     return {"video": d / "empty.npy"}, "contains no frames"
 
 
-def _mask_of_another_size(a, d):
-    np.save(d / "m.npy", np.full((T, H // 2, W // 2), 255, np.uint8))
-    return {"mask": d / "m.npy"}, f"the mask is {W // 2}x{H // 2} ({T} frames) but the video is {W}x{H}"
+def _mask_of_another_shape(a, d):
+    """A mask of the video's shape at another size is scaled (below); another shape is an error."""
+    np.save(d / "m.npy", np.full((T, H // 2, W), 255, np.uint8))
+    return {"mask": d / "m.npy"}, f"the mask is {W}x{H // 2} but the video is {W}x{H}, another shape"
 
 
 def _mask_of_another_length(a, d):
@@ -393,7 +394,7 @@ def _unknown_output_format(a, d):
     return {"output": d / "out.txt"}, "unknown output format"
 
 
-BAD_INPUTS = [_bad_video, _missing_video, _empty_video, _mask_of_another_size, _mask_of_another_length, _no_mask,
+BAD_INPUTS = [_bad_video, _missing_video, _empty_video, _mask_of_another_shape, _mask_of_another_length, _no_mask,
               _missing_checkpoint, _truncated_checkpoint, _truncated_checkpoint_size_unrecorded,
               _checkpoint_of_another_architecture, _K_larger_than_the_model, _unknown_scheme, _output_is_the_input,
               _unknown_output_format]
@@ -437,6 +438,27 @@ def test_mask_without_a_hole_copies_the_video_through(capsys, assets, tmp_path):
     assert np.array_equal(np.load(out), assets.frames)
     assert len(np.load(compare)) == T
     assert (np.load(sources) == 0).all()  # every pixel is the input's
+
+
+def test_a_mask_at_half_the_size_is_scaled_to_the_video(capsys, assets, tmp_path):
+    """A mask of the video's shape at half its size (drawn on a preview) is scaled up, with
+    a note: the scaled hole covers every pixel the mask's hole covers, and every pixel
+    outside it stays exact."""
+    import cv2
+
+    small = np.zeros((T, H // 2, W // 2), np.uint8)
+    small[:, 3:6, 4:8] = 255
+    np.save(tmp_path / "half.npy", small)
+    out = tmp_path / "out.npy"
+    code, stdout, stderr = cli(capsys, "run", assets.video, "--mask", tmp_path / "half.npy", "--checkpoint",
+                               assets.checkpoint, "--steps", "2", "-q", "-o", out, "--prior", "none")
+    assert code == 0, stderr
+    assert f"the mask is {W // 2}x{H // 2} and the video {W}x{H}: the mask was scaled" in stderr, stderr
+    covered = cv2.resize(small[0], (W, H), interpolation=cv2.INTER_NEAREST) > 0  # what the small mask covers
+    changed = (np.load(out) != assets.frames).any(axis=-1)
+    assert changed[:, covered].mean() > 0.5  # filled
+    grown = cv2.dilate(covered.astype(np.uint8), np.ones((5, 5), np.uint8)) > 0
+    assert not changed[:, ~grown].any()  # nothing beyond the scaled hole (a pixel or two wider at most)
 
 
 def test_holes_in_a_few_frames_leave_the_other_frames_untouched(capsys, assets, tmp_path):

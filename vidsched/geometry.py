@@ -168,7 +168,7 @@ def as_hole(hole: np.ndarray, geometry: Geometry, num_frames: int | None = None)
 
 def _shape_text(shape: tuple[int, ...]) -> str:
     if len(shape) == 3:
-        return f"{shape[2]}x{shape[1]} ({shape[0]} frames)"
+        return f"{shape[2]}x{shape[1]} ({shape[0]} frame{'' if shape[0] == 1 else 's'})"
     return "shaped " + " x ".join(map(str, shape))
 
 

@@ -316,6 +316,49 @@ def write_mask(path: str | Path, mask: np.ndarray, fps: float | None = None) -> 
         raise MaskError(str(e)) from None
 
 
+#: How far a mask's aspect ratio may be from the video's for fit_mask_size to scale it
+#: (relative): a pixel of rounding either way at small sizes, not another shape.
+ASPECT_TOLERANCE = 0.02
+
+
+def fit_mask_size(hole, height: int, width: int, notes: list[str] | None = None):
+    """``hole`` (``T x h x w`` bool, or a :class:`~vidsched.packedmask.PackedMask`) at the
+    video's ``height x width``: returned as it is when it already has that size; scaled
+    when it has the video's shape at another size (aspect ratios within
+    ``ASPECT_TOLERANCE``: a mask drawn on a preview, or exported by a segmentation tool at
+    its own resolution), a note saying so appended to ``notes``; otherwise a MaskError
+    saying what differs. Scaling never loses hole: a video pixel is a hole where any part
+    of the mask's hole covers it (area resampling when shrinking, bilinear when growing,
+    then anything above zero), so the scaled hole covers the object, at most about one
+    of the mask's pixels wider; ``--dilate`` grows it further."""
+    import cv2
+
+    from vidsched.packedmask import PackedMask
+
+    _, h, w = hole.shape
+    if (h, w) == (height, width):
+        return hole
+    video_aspect, mask_aspect = width / height, w / h
+    if abs(mask_aspect / video_aspect - 1) > ASPECT_TOLERANCE:
+        raise MaskError(f"the mask is {w}x{h} but the video is {width}x{height}, another shape "
+                        f"(aspect ratio {mask_aspect:.3f} against {video_aspect:.3f}): make the mask "
+                        "at the video's size (a mask of the video's shape at another size is scaled)")
+    shrink = width * height < w * h
+    interpolation = cv2.INTER_AREA if shrink else cv2.INTER_LINEAR
+
+    def scale(frame: np.ndarray) -> np.ndarray:
+        return cv2.resize(frame.astype(np.uint8) * 255, (width, height), interpolation=interpolation) > 0
+
+    if isinstance(hole, PackedMask):
+        scaled = hole.map_frames(scale)
+    else:
+        scaled = np.stack([scale(frame) for frame in np.asarray(hole, bool)])
+    if notes is not None:
+        notes.append(f"the mask is {w}x{h} and the video {width}x{height}: the mask was scaled to the video's "
+                     "size (a pixel is a hole where the mask's hole covers any of it)")
+    return scaled
+
+
 MAX_DILATION = 256  # pixels: more is a typo, not a margin
 
 

@@ -145,7 +145,10 @@ class PackedMask:
         return PackedMask(rows, self.index, self.width)
 
     def map_frames(self, fn: Callable[[np.ndarray], np.ndarray]) -> "PackedMask":
-        """``fn`` (an ``H x W`` bool frame to another of the same size) applied once to each
-        distinct frame: a repeated frame is processed once."""
-        rows = np.stack([np.packbits(np.asarray(fn(self._unpack(row)), bool), axis=-1) for row in self.rows])
-        return PackedMask(rows, self.index, self.width)
+        """``fn`` (an ``H x W`` bool frame to another; every output of one size) applied
+        once to each distinct frame: a repeated frame is processed once."""
+        frames = [np.asarray(fn(self._unpack(row)), bool) for row in self.rows]
+        if len({f.shape for f in frames}) != 1:
+            raise ValueError("map_frames: the frames came out in different sizes")
+        rows = np.stack([np.packbits(f, axis=-1) for f in frames])
+        return PackedMask(rows, self.index, frames[0].shape[1])

@@ -133,8 +133,8 @@ def load_inputs(req: RunRequest, notes: list[str] | None = None):
     """The video (decoded chunk by chunk) and its hole mask (T, H, W; a
     :class:`~vidsched.packedmask.PackedMask`: ``hole[a:b]`` gives bool frames); how the
     mask was read (if worth a word) is appended to ``notes``."""
-    from vidsched.masks_io import load_mask
     from vidsched.geometry import check_mask
+    from vidsched.masks_io import fit_mask_size, load_mask
     from vidsched.videoio import read_video, same_file
     from vidsched.videowrite import output_kind
 
@@ -158,6 +158,7 @@ def load_inputs(req: RunRequest, notes: list[str] | None = None):
         # The video was resampled in time: keep the mask in step with it.
         if hole.shape[0] > max(video.source_frames):
             hole = hole.frames(np.asarray(video.source_frames))
+    hole = fit_mask_size(hole, *video.size, notes)
     hole = check_mask(hole, video)
     if req.dilate:
         from vidsched.masks_io import grow_mask
