@@ -1,7 +1,7 @@
 """Compile time and memory grow about linearly with T (docs/language.md, sections 9 and 24).
 
 Non-timing checks: the peak memory (tracemalloc) of evaluating and validating a scheme,
-and the bitmask work its frame sets do (FrameSet.work), at T = 200,000 against
+and the bitmask work its frame sets do (vidsched.frames.work_done), at T = 200,000 against
 T = 20,000. Stored as bitmasks over the whole video, every stage's sets took O(T) memory
 and every operation O(T) work: a scheme of T / step stages cost O(T^2) (about 100x for
 10x the frames). Also: fuel that grows with T, and a T past the limit refused at once.
@@ -16,7 +16,7 @@ import pytest
 
 from vidsched.compiler import compile_scheme, stage_list_for
 from vidsched.errors import SchemeErrors
-from vidsched.frames import FrameSet
+from vidsched.frames import FrameSet, work_done
 from vidsched.lang.limits import Limits
 from vidsched.lang.validate import validate
 
@@ -26,14 +26,14 @@ FACTOR = 15  # 10x the frames: at most 15x the memory and the work (linear: abou
 
 def _peak_and_work(name: str, T: int) -> tuple[int, int]:
     gc.collect()
-    work = FrameSet.work
+    work = work_done()
     tracemalloc.start()
     try:
         validate(stage_list_for(name, {"T": T, "K": 16}))
         peak = tracemalloc.get_traced_memory()[1]
     finally:
         tracemalloc.stop()
-    return peak, FrameSet.work - work
+    return peak, work_done() - work
 
 
 @pytest.mark.parametrize("name", ["ar", "hierarchy2"])

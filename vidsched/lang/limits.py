@@ -52,7 +52,7 @@ class Limits:
 
 
 # How many frames of a fragmented frame set's bitmask make one evaluation step of work
-# (vidsched.frames.FrameSet.work counts in these units).
+# (vidsched.frames.work_done counts in these units).
 FRAMES_PER_STEP = 4096
 # Evaluation steps of one operation on frame sets, besides its bitmask work.
 SET_OP_STEPS = 2

@@ -20,7 +20,7 @@ from vidsched.errors import (
     SourceFile,
     Span,
 )
-from vidsched.frames import FrameSet
+from vidsched.frames import FrameSet, work_done
 from vidsched.lang.builtins import BOOL, INT, LIST, NUM, SET, sliding_count
 from vidsched.lang.holes import HoleMap
 from vidsched.lang.limits import SET_OP_STEPS, Limits
@@ -79,13 +79,13 @@ class Runtime:
     in_params: bool = True
     fuel: int = 0  # evaluation steps used so far (Limits.max_fuel)
     frame_cost: int = SET_OP_STEPS  # steps per operation on a frame set, besides its bitmask work
-    _work_seen: int = 0  # FrameSet.work already charged
+    _work_seen: int = 0  # frame-set work (work_done) already charged
     holes: HoleMap | None = None  # the mask, for the built-ins that read it (None: no mask)
     joint: JointBuilder | None = None  # the joint block being run (its statements fill it)
 
     def __post_init__(self) -> None:
         self.max_bits = self.limits.max_int_bits
-        self._work_seen = FrameSet.work
+        self._work_seen = work_done()
         self.set_frames(self.T)
 
     def set_frames(self, T: int) -> None:
@@ -130,8 +130,8 @@ class Runtime:
 
     def burn(self, units: int, span: Span) -> None:
         """Use `units` evaluation steps, plus the bitmask work frame sets did since the last
-        call (FrameSet.work); passing the fuel budget is an error at `span`."""
-        work = FrameSet.work
+        call (vidsched.frames.work_done); passing the fuel budget is an error at `span`."""
+        work = work_done()
         self.fuel += units + (work - self._work_seen)
         self._work_seen = work
         if self.fuel > self.max_fuel:
