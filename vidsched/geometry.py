@@ -160,10 +160,15 @@ def as_hole(hole: np.ndarray, geometry: Geometry, num_frames: int | None = None)
             f"the mask is {_shape_text(hole.shape)} but the video is {geometry.src_w}x{geometry.src_h}"
         )
     if num_frames is not None and hole.shape[0] not in (1, num_frames):
-        raise MaskError(f"the mask has {hole.shape[0]} frames but the video has {num_frames}")
+        raise MaskError(_length_mismatch(hole.shape[0], num_frames))
     if num_frames is not None and hole.shape[0] == 1 and num_frames > 1:
         hole = np.broadcast_to(hole, (num_frames,) + hole.shape[1:])
     return hole.astype(bool, copy=False)
+
+
+def _length_mismatch(mask_frames: int, video_frames: int) -> str:
+    return (f"the mask has {mask_frames} frames but the video has {video_frames}: give one mask frame per "
+            "video frame, or one image for every frame")
 
 
 def _shape_text(shape: tuple[int, ...]) -> str:
@@ -185,7 +190,7 @@ def check_mask(hole: np.ndarray, video: Video | np.ndarray) -> np.ndarray:
         if (H, W) != (geometry.src_h, geometry.src_w):
             raise MaskError(f"the mask is {_shape_text(hole.shape)} but the video is {geometry.src_w}x{geometry.src_h}")
         if T not in (1, frames.shape[0]):
-            raise MaskError(f"the mask has {T} frames but the video has {frames.shape[0]}")
+            raise MaskError(_length_mismatch(T, frames.shape[0]))
         return hole.frames(np.zeros(frames.shape[0], np.int64)) if T == 1 else hole
     return np.ascontiguousarray(as_hole(hole, geometry, num_frames=frames.shape[0]))
 
