@@ -1,12 +1,12 @@
 """Getting results out: encoding videos, GIFs, ``.npy`` arrays and PNG folders, atomically
-(plain numpy, OpenCV and Pillow; no torch).
+(numpy, PyAV, OpenCV and Pillow; no torch).
 
 :func:`write_video` chooses the format by the target's name: ``.mp4``/``.mov``/``.m4v``
 (H.264 through PyAV's libx264 at CRF 17, 4:2:0, the format every player reads; OpenCV's
-MPEG-4 part 2, ``mp4v``, where PyAV or its libx264 is missing), ``.avi``/``.mkv`` (Motion JPEG), ``.gif`` (every frame,
-identical ones too, each with its own 256-colour palette), ``.npy``, or a folder of
-``frame_00000.png`` ... (a name without a suffix, or one ending in ``/``). Video codecs
-are lossy; PNG folders and ``.npy`` are exact. Every write is atomic
+MPEG-4 part 2, ``mp4v``, where PyAV or its libx264 is missing), ``.avi``/``.mkv``
+(Motion JPEG), ``.gif`` (every frame, identical ones too, each with its own 256-colour
+palette), ``.npy``, or a folder of ``frame_00000.png`` ... (a name without a suffix, or
+one ending in ``/``). Video codecs are lossy; PNG folders and ``.npy`` are exact. Every write is atomic
 (:mod:`vidsched.atomic`): the output is built under a temporary name beside the target
 (``.NAME.partial-*``) and renamed at the end, so an interrupted or failed write never
 leaves a half-written file under the final name (and an older output of that name
