@@ -155,20 +155,20 @@ def as_hole(hole: np.ndarray, geometry: Geometry, num_frames: int | None = None)
     hole = np.asarray(hole)
     if hole.ndim == 2:
         hole = hole[None]
-    if hole.ndim != 3 or hole.shape[1:] != (geometry.src_h, geometry.src_w):
-        raise MaskError(
-            f"the mask is {_shape_text(hole.shape)} but the video is {geometry.src_w}x{geometry.src_h}"
-        )
-    if num_frames is not None and hole.shape[0] not in (1, num_frames):
-        raise MaskError(_length_mismatch(hole.shape[0], num_frames))
+    _check_fits(hole.shape, geometry, num_frames)
     if num_frames is not None and hole.shape[0] == 1 and num_frames > 1:
         hole = np.broadcast_to(hole, (num_frames,) + hole.shape[1:])
     return hole.astype(bool, copy=False)
 
 
-def _length_mismatch(mask_frames: int, video_frames: int) -> str:
-    return (f"the mask has {mask_frames} frames but the video has {video_frames}: give one mask frame per "
-            "video frame, or one image for every frame")
+def _check_fits(shape: tuple[int, ...], geometry: Geometry, num_frames: int | None) -> None:
+    """A MaskError unless a mask of ``shape`` (T x H x W) has the video's size and, with
+    ``num_frames``, one frame or that many."""
+    if len(shape) != 3 or shape[1:] != (geometry.src_h, geometry.src_w):
+        raise MaskError(f"the mask is {_shape_text(shape)} but the video is {geometry.src_w}x{geometry.src_h}")
+    if num_frames is not None and shape[0] not in (1, num_frames):
+        raise MaskError(f"the mask has {shape[0]} frames but the video has {num_frames}: give one mask frame per "
+                        "video frame, or one image for every frame")
 
 
 def _shape_text(shape: tuple[int, ...]) -> str:
@@ -186,12 +186,8 @@ def check_mask(hole: np.ndarray, video: Video | np.ndarray) -> np.ndarray:
     geometry = Geometry(frames.shape[1], frames.shape[2], frames.shape[1], frames.shape[2],
                         (0, 0, frames.shape[1], frames.shape[2]))
     if isinstance(hole, PackedMask):  # a long video's mask, one bit a pixel: checked, kept packed
-        T, H, W = hole.shape
-        if (H, W) != (geometry.src_h, geometry.src_w):
-            raise MaskError(f"the mask is {_shape_text(hole.shape)} but the video is {geometry.src_w}x{geometry.src_h}")
-        if T not in (1, frames.shape[0]):
-            raise MaskError(_length_mismatch(T, frames.shape[0]))
-        return hole.frames(np.zeros(frames.shape[0], np.int64)) if T == 1 else hole
+        _check_fits(hole.shape, geometry, frames.shape[0])
+        return hole.frames(np.zeros(frames.shape[0], np.int64)) if len(hole) == 1 else hole
     return np.ascontiguousarray(as_hole(hole, geometry, num_frames=frames.shape[0]))
 
 
