@@ -16,11 +16,13 @@ encoder's ringing around the letters is part of the watermark, as with a real on
 and flow propagation (:mod:`vidsched.baselines`) fill the same frames for comparison.
 Hole PSNR and the sharpness ratio (:mod:`vidsched.metrics.pixel`) are against the clean
 clip, on the exact outputs (``.npy``); ``mp4_hole_psnr`` is vidsched's result written as
-``out.mp4`` (what ``-o out.mp4`` gives: OpenCV's MPEG-4 encoder) and read back.
+``out.mp4`` (what ``-o out.mp4`` gives: H.264, :mod:`vidsched.videowrite`) and read back.
 The picture: frame 30 at half size, watermarked | vidsched; below, the watermark's corner
-at 2x, brightened 3x for display: input | vidsched, Telea | truth.
-``--video`` takes any other clip and ``--size`` any other frame size (the tests use a
-small generated clip).
+at 2x, its contrast stretched for display (the truth's 1st-99th percentile to
+0-255): input | vidsched, Telea | truth.
+``--clip`` takes another corpus clip's held-out end (box, cup, tree, vtest: docs/results.md
+section 9 has all five), ``--video`` any other clip and ``--size`` any other frame size
+(the tests use a small generated clip).
 """
 
 from __future__ import annotations
@@ -43,19 +45,21 @@ SHOWN = 30
 TEXT = "vidsched"
 OPACITY = 0.85
 MASK_GROWTH = 3
-ZOOM, BRIGHTEN = 2, 3
+ZOOM = 2
+MIN_LEVELS = 64.0  # the corner view's contrast stretch is at most 255 / 64 = 4x
 
 
-def held_out_stretch(root: Path, frames: int) -> np.ndarray:
-    """``frames`` frames of megamind's held-out end without a scene cut (as real_clips picks them)."""
+def held_out_stretch(root: Path, frames: int, name: str = MEGAMIND) -> np.ndarray:
+    """``frames`` frames without a scene cut (as real_clips picks them) of the corpus clip
+    ``name``'s held-out end, or of the whole clip if it never trains (cup)."""
     import real_clips as rc
 
     from vidsched.training.corpus import CLIPS, load_corpus
 
-    clip = [c for c in CLIPS if c.name == MEGAMIND]
+    clip = [c for c in CLIPS if c.name == name]
     corpus = load_corpus(root, clips=tuple(clip), with_stills=False)
-    (_, heldout), = corpus.heldout
-    return rc.pick_stretch(heldout, frames)[1]
+    (_, never_trained), = corpus.heldout or corpus.unseen  # a clip's held-out end, or a clip never trained on
+    return rc.pick_stretch(never_trained, frames)[1]
 
 
 def to_size(frames: np.ndarray, size: tuple[int, int]) -> np.ndarray:
@@ -92,11 +96,23 @@ def watermark(height: int, width: int) -> tuple[np.ndarray, np.ndarray]:
     return coverage, mask
 
 
-def corner(frame: np.ndarray, box: tuple[int, int, int, int]) -> np.ndarray:
-    """The box ``(x0, y0, x1, y1)`` of ``frame`` at ZOOM x (nearest), brightened BRIGHTEN x."""
+def display_levels(crop: np.ndarray) -> tuple[float, float]:
+    """The grey levels ``(lo, hi)`` that the corner view stretches to black and white: the
+    truth's 1st and 99th percentiles there, at least ``MIN_LEVELS`` apart (at most
+    255 / MIN_LEVELS x contrast, so that a flat wall's codec noise is not blown up)."""
+    lo, hi = (float(v) for v in np.percentile(crop, [1, 99]))
+    if hi - lo < MIN_LEVELS:
+        mid = min(max((lo + hi) / 2, MIN_LEVELS / 2), 255 - MIN_LEVELS / 2)
+        lo, hi = mid - MIN_LEVELS / 2, mid + MIN_LEVELS / 2
+    return lo, hi
+
+
+def corner(frame: np.ndarray, box: tuple[int, int, int, int], levels: tuple[float, float]) -> np.ndarray:
+    """The box ``(x0, y0, x1, y1)`` of ``frame`` at ZOOM x (nearest), ``levels`` stretched to 0-255."""
     x0, y0, x1, y1 = box
-    crop = frame[y0:y1, x0:x1].astype(np.float32) * BRIGHTEN
-    crop = np.clip(crop, 0, 255).astype(np.uint8)
+    lo, hi = levels
+    crop = (frame[y0:y1, x0:x1].astype(np.float32) - lo) * (255.0 / (hi - lo))
+    crop = np.clip(np.rint(crop), 0, 255).astype(np.uint8)
     return np.repeat(np.repeat(crop, ZOOM, 0), ZOOM, 1)
 
 
@@ -113,10 +129,11 @@ def picture(watermarked: np.ndarray, result: np.ndarray, telea: np.ndarray, trut
     pad_x, pad_y = (xs.max() - xs.min()) // 4 + 8, (ys.max() - ys.min()) + 8
     box = (max(0, xs.min() - pad_x), max(0, ys.min() - pad_y), min(W, xs.max() + pad_x + 1), min(H, ys.max() + pad_y + 1))
     rc.PANEL_HEIGHT = (box[3] - box[1]) * ZOOM
-    panels = [rc._panel(corner(frame[t], box), label) for frame, label in
+    levels = display_levels(truth[t, box[1]:box[3], box[0]:box[2]])
+    panels = [rc._panel(corner(frame[t], box, levels), label) for frame, label in
               ((watermarked, "input"), (result, "vidsched run"), (telea, "Telea"), (truth, "truth"))]
     grid = rc.stack_rows([np.concatenate(panels[:2], 1), np.concatenate(panels[2:], 1)])
-    title = rc._label(grid.shape[1], f"the watermark's corner at {ZOOM}x, brightened {BRIGHTEN}x for display")
+    title = rc._label(grid.shape[1], f"the watermark's corner at {ZOOM}x, grey levels {levels[0]:.0f}-{levels[1]:.0f} stretched to 0-255 for display")
     return rc.stack_rows([top, np.concatenate([title, grid], 0)])
 
 
@@ -125,6 +142,8 @@ def main(argv: list[str] | None = None) -> dict:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--video", type=Path, default=None,
                     help="the source clip (default: megamind's held-out end, from the corpus)")
+    ap.add_argument("--clip", default=MEGAMIND,
+                    help="which corpus clip's held-out end to use when --video is not given (default megamind)")
     ap.add_argument("--frames", type=int, default=FRAMES)
     ap.add_argument("--size", default=f"{SIZE[0]}x{SIZE[1]}", help="the clip's frame size, WxH (default 1280x720)")
     ap.add_argument("--workdir", type=Path, default=None,
@@ -141,9 +160,14 @@ def main(argv: list[str] | None = None) -> dict:
 
     size = tuple(int(v) for v in args.size.lower().split("x"))
     if args.video is None:
-        if not (ROOT / "data" / "corpus" / "videos" / "megamind.avi").exists():
-            raise SystemExit("data/corpus/videos/megamind.avi not found: run `python model/train.py fetch-data` first")
-        source = held_out_stretch(ROOT / "data" / "corpus", args.frames)
+        from vidsched.training.corpus import CLIPS
+
+        names = [c.name for c in CLIPS]
+        if args.clip not in names:
+            raise SystemExit(f"--clip {args.clip!r}: not a corpus clip (one of {', '.join(names)})")
+        if not any((ROOT / "data" / "corpus" / "videos").glob(f"{args.clip}.*")):
+            raise SystemExit(f"data/corpus/videos/{args.clip}.* not found: run `python model/train.py fetch-data` first")
+        source = held_out_stretch(ROOT / "data" / "corpus", args.frames, args.clip)
     else:
         source = read_video(args.video, max_frames=args.frames).frames
     if args.workdir is None:

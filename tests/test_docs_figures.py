@@ -145,3 +145,29 @@ def test_watermark_demo_runs_the_readme_command_on_any_clip(tmp_path):
     _, mask = demo.watermark(180, 320)
     assert np.array_equal(result[:, ~mask], read_video(tmp_path / "work" / "watermarked.mp4").frames[:, ~mask])
     assert clean.shape == result.shape == (6, 180, 320, 3)
+
+
+def test_watermark_demo_display_levels_stretch_at_most_4x():
+    """The corner view maps the truth's 1st-99th percentile to black-white, but never by more
+    than 255 / MIN_LEVELS: a flat bright wall is not blown up into codec noise, and a dark
+    corner is brightened."""
+    demo = _script("make_watermark_demo")
+    rng = np.random.default_rng(0)
+    dark = rng.integers(5, 70, (40, 60, 3)).astype(np.uint8)
+    lo, hi = demo.display_levels(dark)
+    assert 5 <= lo < 10 and 65 < hi <= 70
+    shown = demo.corner(dark, (0, 0, 60, 40), (lo, hi))
+    assert shown.shape == (40 * demo.ZOOM, 60 * demo.ZOOM, 3) and shown.max() == 255 and shown.min() == 0
+    flat = np.full((40, 60, 3), 240, np.uint8)
+    flat[::7] = 244
+    lo, hi = demo.display_levels(flat)
+    assert hi - lo == demo.MIN_LEVELS and hi <= 255  # clamped into the grey range
+    shown = demo.corner(flat, (0, 0, 60, 40), (lo, hi))
+    assert int(shown.max()) - int(shown.min()) <= 4 * 255 / demo.MIN_LEVELS + 1
+
+
+def test_watermark_demo_rejects_an_unknown_clip(tmp_path):
+    demo = _script("make_watermark_demo")
+    with pytest.raises(SystemExit, match="not a corpus clip"):
+        demo.main(["--clip", "nosuchclip", "--workdir", str(tmp_path)])
+    assert not any(tmp_path.iterdir())  # nothing written
