@@ -12,14 +12,15 @@ text, about 150 x 30 px, is burnt into its lower right corner at 85 % opacity
 encoder's ringing around the letters is part of the watermark, as with a real one).
 
 ``vidsched run watermarked.mp4 --mask mask.png -o out.npy`` fills it with every default
-(:func:`vidsched.runtime.pipeline.inpaint`, the same call as the CLI), and OpenCV's Telea
+(:func:`vidsched.runtime.pipeline.inpaint`, the same call as the CLI), ``--detail clone``
+(``out_detail.npy``) once more with the surroundings' detail, and OpenCV's Telea
 and flow propagation (:mod:`vidsched.baselines`) fill the same frames for comparison.
 Hole PSNR and the sharpness ratio (:mod:`vidsched.metrics.pixel`) are against the clean
 clip, on the exact outputs (``.npy``); ``mp4_hole_psnr`` is vidsched's result written as
 ``out.mp4`` (what ``-o out.mp4`` gives: H.264, :mod:`vidsched.videowrite`) and read back.
 The picture: frame 30 at half size, watermarked | vidsched; below, the watermark's corner
 at 2x, its contrast stretched for display (the truth's 1st-99th percentile to
-0-255): input | vidsched, Telea | truth.
+0-255): input | vidsched | vidsched --detail clone, Telea | flow propagation | truth.
 ``--clip`` takes another corpus clip's held-out end (box, cup, tree, vtest: docs/results.md
 section 9 has all five), ``--video`` any other clip and ``--size`` any other frame size
 (the tests use a small generated clip).
@@ -116,24 +117,26 @@ def corner(frame: np.ndarray, box: tuple[int, int, int, int], levels: tuple[floa
     return np.repeat(np.repeat(crop, ZOOM, 0), ZOOM, 1)
 
 
-def picture(watermarked: np.ndarray, result: np.ndarray, telea: np.ndarray, truth: np.ndarray,
-            mask: np.ndarray, t: int) -> np.ndarray:
-    """Frame ``t`` at half size (watermarked | vidsched) over the watermark's corner at 2x."""
+def picture(watermarked: np.ndarray, result: np.ndarray, detailed: np.ndarray, telea: np.ndarray,
+            flow: np.ndarray, truth: np.ndarray, mask: np.ndarray, t: int) -> np.ndarray:
+    """Frame ``t`` at half size (watermarked | vidsched) over the watermark's corner at 2x:
+    input | vidsched run | vidsched run --detail clone, then Telea | flow propagation | truth."""
     import real_clips as rc
 
     H, W = truth.shape[1:3]
-    rc.PANEL_HEIGHT = max(1, H // 2)
-    top = np.concatenate([rc._panel(watermarked[t], f"{W}x{H} frame {t}: watermarked input"),
-                          rc._panel(result[t], "vidsched run (defaults)")], 1)
     ys, xs = np.nonzero(mask)
     pad_x, pad_y = (xs.max() - xs.min()) // 4 + 8, (ys.max() - ys.min()) + 8
     box = (max(0, xs.min() - pad_x), max(0, ys.min() - pad_y), min(W, xs.max() + pad_x + 1), min(H, ys.max() + pad_y + 1))
     rc.PANEL_HEIGHT = (box[3] - box[1]) * ZOOM
     levels = display_levels(truth[t, box[1]:box[3], box[0]:box[2]])
     panels = [rc._panel(corner(frame[t], box, levels), label) for frame, label in
-              ((watermarked, "input"), (result, "vidsched run"), (telea, "Telea"), (truth, "truth"))]
-    grid = rc.stack_rows([np.concatenate(panels[:2], 1), np.concatenate(panels[2:], 1)])
+              ((watermarked, "input"), (result, "vidsched run"), (detailed, "vidsched run --detail clone"),
+               (telea, "Telea"), (flow, "flow propagation"), (truth, "truth"))]
+    grid = rc.stack_rows([np.concatenate(panels[:3], 1), np.concatenate(panels[3:], 1)])
     title = rc._label(grid.shape[1], f"the watermark's corner at {ZOOM}x, grey levels {levels[0]:.0f}-{levels[1]:.0f} stretched to 0-255 for display")
+    rc.PANEL_HEIGHT = max(1, round(grid.shape[1] / 2 * H / W))  # the two whole frames as wide as the grid
+    top = np.concatenate([rc._panel(watermarked[t], f"{W}x{H} frame {t}: watermarked input"),
+                          rc._panel(result[t], "vidsched run (defaults)")], 1)
     return rc.stack_rows([top, np.concatenate([title, grid], 0)])
 
 
@@ -191,6 +194,10 @@ def main(argv: list[str] | None = None) -> dict:
     run = inpaint(request)
     seconds = time.perf_counter() - start
     result = read_video(request.output).frames
+    detail_request = RunRequest(video=request.video, mask=request.mask, output=args.workdir / "out_detail.npy",
+                                detail="clone")
+    inpaint(detail_request)
+    detailed = read_video(detail_request.output).frames
     write_video(args.workdir / "out.mp4", result, FPS)
     as_mp4 = read_video(args.workdir / "out.mp4").frames
     start = time.perf_counter()
@@ -204,6 +211,8 @@ def main(argv: list[str] | None = None) -> dict:
                "hole_psnr": round(hole_psnr(result, truth, hole), 2),
                "sharpness": round(sharpness_ratio(result, truth, hole), 3),
                "mp4_hole_psnr": round(hole_psnr(as_mp4, truth, hole), 2),
+               "detail_hole_psnr": round(hole_psnr(detailed, truth, hole), 2),
+               "detail_sharpness": round(sharpness_ratio(detailed, truth, hole), 3),
                "telea_hole_psnr": round(hole_psnr(telea_fill, truth, hole), 2),
                "telea_sharpness": round(sharpness_ratio(telea_fill, truth, hole), 3),
                "flow_propagation_hole_psnr": round(hole_psnr(flow_fill, truth, hole), 2),
@@ -213,7 +222,7 @@ def main(argv: list[str] | None = None) -> dict:
                "propagation": run.prior_summary,
                "seconds": round(seconds, 1), "telea_seconds": round(telea_seconds, 1)}
     shown = min(SHOWN, len(truth) - 1)
-    image = picture(watermarked, result, telea_fill, truth, mask, shown)
+    image = picture(watermarked, result, detailed, telea_fill, flow_fill, truth, mask, shown)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     cv2.imwrite(str(args.out), image[..., ::-1], [cv2.IMWRITE_PNG_COMPRESSION, 9])
     print(f"wrote {args.out} (clip, mask and result in {args.workdir}): {figures}")

@@ -216,6 +216,7 @@ def build_methods(args) -> dict:
             for (sampler, steps, churn), strength in itertools.product(settings, args.prior_strength or [None]):
                 extra = "".join([f"+refine{args.refine}" if args.refine else "",
                                  "+seam" if args.seam != "none" else "",
+                                 "+detail" if args.detail != "none" else "",
                                  f"+prior-{args.prior}" if args.prior != "none" else "",
                                  f"@{args.prior_threshold:g}" if args.prior_threshold is not None else "",
                                  f"~{strength:g}" if strength is not None else "",
@@ -224,7 +225,7 @@ def build_methods(args) -> dict:
                 methods[f"{label}/{region}{extra}"] = ModelMethod(
                     path, scheme=args.scheme, sampler=sampler, steps=steps, churn=churn, seed=args.seed, region=region,
                     refine=args.refine, seam=args.seam, prior=args.prior, prior_threshold=args.prior_threshold,
-                    prior_strength=strength)
+                    prior_strength=strength, detail=args.detail)
     return methods
 
 
@@ -454,6 +455,8 @@ def parse_args(argv=None) -> argparse.Namespace:
     ap.add_argument("--sampler", default="dpmpp_2m", choices=list(SAMPLERS))
     ap.add_argument("--refine", type=int, default=0, help="coarse-to-fine levels for the model (vidsched run --refine)")
     ap.add_argument("--seam", default="none", choices=["none", "match"], help="seam matching (vidsched run --seam)")
+    ap.add_argument("--detail", default="none", choices=["none", "clone"],
+                    help="still holes get their surroundings' detail (vidsched run --detail)")
     ap.add_argument("--prior", default="none", choices=["none", "known", "init", "hybrid"],
                     help="the propagation prior's mode (vidsched run --prior propagate --prior-mode ...)")
     ap.add_argument("--samplers", type=lambda t: [sampler_setting(x) for x in t.split(",") if x], default=None,

@@ -138,12 +138,14 @@ def test_watermark_demo_runs_the_readme_command_on_any_clip(tmp_path):
                          "--workdir", str(tmp_path / "work"), "--out", str(out)])
     assert out.is_file() and figures["network_evaluations"] > 0
     assert figures["size"] == "320x180" and figures["frames"] == 6
-    for key in ("hole_psnr", "mp4_hole_psnr", "telea_hole_psnr", "flow_propagation_hole_psnr"):
+    for key in ("hole_psnr", "detail_hole_psnr", "mp4_hole_psnr", "telea_hole_psnr", "flow_propagation_hole_psnr"):
         assert np.isfinite(figures[key]), key
     clean = read_video(tmp_path / "work" / "clean.mp4").frames
     result = np.load(tmp_path / "work" / "out.npy")
     _, mask = demo.watermark(180, 320)
     assert np.array_equal(result[:, ~mask], read_video(tmp_path / "work" / "watermarked.mp4").frames[:, ~mask])
+    detailed = np.load(tmp_path / "work" / "out_detail.npy")  # --detail clone: only the hole differs
+    assert np.array_equal(detailed[:, ~mask], result[:, ~mask]) and not np.array_equal(detailed, result)
     assert clean.shape == result.shape == (6, 180, 320, 3)
 
 

@@ -101,6 +101,7 @@ class ModelMethod:
     prior: str = "none"  # "known" / "init" / "hybrid": the propagation prior's mode (runtime.prior)
     prior_threshold: float | None = None  # known mode: confidence from which a pixel is known (None: the default)
     prior_strength: float | None = None  # init / hybrid: SDEdit's starting sigma (None: the default)
+    detail: str = "none"  # "clone": still holes get their surroundings' detail (vidsched.detail)
 
     def __post_init__(self) -> None:
         from vidsched.runtime.executor import SamplerSettings
@@ -128,9 +129,15 @@ class ModelMethod:
             p = apply_prior(gt, hole, self.prior, **options)
             frames, todo, prior = p.frames, p.hole, p.start
         if not todo.any():
-            return Prediction(frames, time.perf_counter() - start, 0)
-        done = self.inpainter(frames, todo, seed=seed, prior=prior)
-        return Prediction(done.frames, time.perf_counter() - start, done.network_evaluations)
+            filled, evaluations = frames, 0
+        else:
+            done = self.inpainter(frames, todo, seed=seed, prior=prior)
+            filled, evaluations = done.frames, done.network_evaluations
+        if self.detail == "clone":  # as `vidsched run --detail clone`
+            from vidsched.detail import apply_detail, plan_detail
+
+            filled = apply_detail(filled, hole, plan_detail(filled, hole.all(axis=0), hole.any(axis=0)))
+        return Prediction(filled, time.perf_counter() - start, evaluations)
 
 
 def baseline_method(name: str) -> Callable[[np.ndarray, np.ndarray], Prediction]:

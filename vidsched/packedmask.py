@@ -137,6 +137,16 @@ class PackedMask:
     def all(self) -> bool:
         return self.sum() == self.size
 
+    def always(self) -> np.ndarray:
+        """(H, W) bool: pixels that are hole in every frame (a still watermark or caption)."""
+        used = self.rows[np.unique(self.index)]
+        return self._unpack(np.bitwise_and.reduce(used, axis=0)) if len(used) else np.zeros(self.shape[1:], bool)
+
+    def ever(self) -> np.ndarray:
+        """(H, W) bool: pixels that are hole in at least one frame."""
+        used = self.rows[np.unique(self.index)]
+        return self._unpack(np.bitwise_or.reduce(used, axis=0)) if len(used) else np.zeros(self.shape[1:], bool)
+
     def __invert__(self) -> "PackedMask":
         rows = ~self.rows
         spare = 8 * rows.shape[2] - self.width

@@ -73,6 +73,7 @@ class RunRequest:
     refine: int = 0  # coarse-to-fine levels (runtime.inference.InferenceSettings.refine)
     refine_strength: float = 0.5
     seam: str = "match"  # match the fill's border colours to the known pixels (vidsched.seams; results section 10)
+    detail: str = "none"  # clone: still holes get their surroundings' detail (vidsched.detail; results section 9)
     prior: str = DEFAULT_PRIOR  # propagate: bring in pixels other frames show (runtime/prior.py), or none
     prior_mode: str = DEFAULT_MODE  # known: trusted propagated pixels become known; init: SDEdit start
     prior_threshold: float = DEFAULT_THRESHOLD  # confidence from which a propagated pixel is known (known mode)
@@ -303,6 +304,7 @@ class _ChunkRunner:
         self._checkpoint_sha = None
         self.prior_hole = self.prior_filled = 0.0  # for the summary: hole pixels, and those propagation filled
         self.propagated = self.filled_hole = 0
+        self.detail_sources = None  # --detail clone: planned on the first chunk, used by every chunk
 
     def fill(self, video_frames: np.ndarray, chunk, num_chunks: int) -> tuple[np.ndarray, np.ndarray]:
         """Frames ``[chunk.start, chunk.stop)`` filled, and which of their hole pixels
@@ -345,11 +347,27 @@ class _ChunkRunner:
             done = model_frames[keep].copy()
         else:
             done = self._model(model_frames, todo, start, start_sigma, chunk)[keep]
+        if req.detail == "clone":
+            done = self._detail(done, hole[keep])
         if num_chunks > 1:  # finished: keep its hole pixels for --resume
             store.save_array(name, done[hole[keep]])
             store.save_array(name + "-propagated", propagated[keep])
             store.clear_batches()
         return done, propagated[keep]
+
+    def _detail(self, done: np.ndarray, hole: np.ndarray) -> np.ndarray:
+        """``done`` with its still holes given their surroundings' detail (vidsched.detail).
+        The sources are found once, on the first chunk, so that every chunk copies from the
+        same place and the texture does not jump at a chunk's first frame."""
+        from vidsched.detail import apply_detail, describe_sources, plan_detail
+
+        if self.detail_sources is None:
+            run_hole = self.hole
+            always = run_hole.always() if hasattr(run_hole, "always") else np.asarray(run_hole).all(axis=0)
+            ever = run_hole.ever() if hasattr(run_hole, "ever") else np.asarray(run_hole).any(axis=0)
+            self.detail_sources = plan_detail(done, always, ever)
+            self.result.notes.append(describe_sources(self.detail_sources, bool(always.any())))
+        return apply_detail(done, hole, self.detail_sources)
 
     def _count(self, hole: np.ndarray, propagated: np.ndarray, blend: int) -> None:
         """For the summary: a chunk's hole pixels and those propagation filled, less the

@@ -1,0 +1,177 @@
+"""Detail for still holes: give a watermark's fill the fine texture of its surroundings.
+
+The fill of a hole that no frame shows is smooth: OpenCV Telea's guess, and a model that
+works at 64 x 64 and is best used to change that guess only a little (docs/results.md
+sections 8-10). On flat walls that is invisible; in grass, foliage or film grain it reads
+as a smooth patch. Photo editors answer with the clone stamp. This module does it on the
+detail layer only, for the holes that stay in one place for the whole video (a watermark,
+a caption, a channel logo), where one source serves every frame and so stays steady:
+
+- the frames are split into a *base* (Gaussian blur, ``sigma`` px) and their *detail* (the
+  rest); the fill's base is kept, so its colours and shapes do not change;
+- for each still piece of the hole (letters closer than ``GROUP_PX`` make one piece), one
+  offset is searched: the place, clear of every hole pixel of the video, whose base around
+  the piece looks most like the piece's own base (mean squared difference over a few
+  frames, over the piece grown by a few pixels, so the fill's colours and the known
+  border both count);
+- inside the piece, in every frame, the base stays and the detail is that frame's detail
+  at the offset: the texture moves and flickers exactly as the source's does; it is
+  scaled down where the source is busier than the known ring right around the piece.
+
+Known pixels never change. Pieces larger than ``MAX_PIECE_FRACTION`` of the frame are left
+alone (copying a large area would repeat recognisable content), as are moving holes (an
+offset per frame would flicker). Measured: docs/results.md section 9.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+DETAIL_MODES = ("none", "clone")
+DETAIL_SIGMA = 1.5  # base blur, px (results section 9: 1.5 and 3 measured)
+GROUP_PX = 8  # hole pixels this close belong to one piece (the letters of a word)
+GROW_PX = 4  # the piece grown by this much is what the search compares (the border counts)
+MAX_PIECE_FRACTION = 0.1  # larger still pieces are left alone
+SEARCH_FRAMES = 8  # frames compared in the search
+SEARCH_PIXELS = 4000  # pixels of the grown piece compared (a regular subsample beyond)
+
+
+@dataclass(frozen=True)
+class DetailSource:
+    """A still piece of the hole and where its detail comes from: ``piece`` (H, W) bool,
+    the detail at ``(y + dy, x + dx)`` fills ``(y, x)``."""
+
+    piece: np.ndarray
+    dy: int
+    dx: int
+    gain: float = 1.0  # the copied detail's scale: never stronger than the detail right around the piece
+
+    def describe(self) -> str:
+        ys, xs = np.nonzero(self.piece)
+        return (f"{xs.max() - xs.min() + 1}x{ys.max() - ys.min() + 1} at ({xs.min()}, {ys.min()}) "
+                f"from {abs(self.dy)} px {'up' if self.dy < 0 else 'down'}, {abs(self.dx)} px "
+                f"{'left' if self.dx < 0 else 'right'}" + (f", at {self.gain:.2f}x" if self.gain < 1 else ""))
+
+
+def still_pieces(always: np.ndarray) -> list[np.ndarray]:
+    """The pieces of ``always`` (H, W): pixels that are hole in every frame, grouped (pixels
+    within ``GROUP_PX``), each as an (H, W) bool mask; pieces over ``MAX_PIECE_FRACTION``
+    of the frame are dropped."""
+    import cv2
+
+    if not always.any():
+        return []
+    kernel = np.ones((2 * GROUP_PX + 1,) * 2, np.uint8)
+    grouped = cv2.dilate(always.astype(np.uint8), kernel)
+    count, labels = cv2.connectedComponents(grouped, connectivity=8)
+    pieces = []
+    for label in range(1, count):
+        piece = always & (labels == label)
+        if 0 < piece.sum() <= MAX_PIECE_FRACTION * always.size:
+            pieces.append(piece)
+    return pieces
+
+
+def split(frames: np.ndarray, sigma: float) -> tuple[np.ndarray, np.ndarray]:
+    """``frames`` (T, h, w, 3) as float32 base (Gaussian, ``sigma``) and detail (the rest)."""
+    import cv2
+
+    v = frames.astype(np.float32)
+    base = np.stack([cv2.GaussianBlur(f, (0, 0), sigma, borderType=cv2.BORDER_REFLECT) for f in v])
+    return base, v - base
+
+
+def find_source(frames: np.ndarray, piece: np.ndarray, blocked: np.ndarray,
+                sigma: float = DETAIL_SIGMA) -> DetailSource | None:
+    """The offset for ``piece`` (see the module docstring), searched on ``frames``
+    (T, H, W, 3) uint8, the fill in; a source may touch no ``blocked`` pixel (every hole
+    pixel of the video). Offsets up to three piece heights up or down and one piece width
+    left or right, on a grid of about 48 x 32; None if none is clear."""
+    import cv2
+
+    H, W = piece.shape
+    ys, xs = np.nonzero(piece)
+    h, w = ys.max() - ys.min() + 1, xs.max() - xs.min() + 1
+    kernel = np.ones((2 * GROW_PX + 1,) * 2, np.uint8)
+    grown = cv2.dilate(piece.astype(np.uint8), kernel) > 0
+    gy, gx = np.nonzero(grown)
+    if len(gy) > SEARCH_PIXELS:  # a regular subsample keeps the search's cost bounded
+        keep = np.linspace(0, len(gy) - 1, SEARCH_PIXELS).astype(np.int64)
+        gy, gx = gy[keep], gx[keep]
+    picks = np.unique(np.linspace(0, len(frames) - 1, min(SEARCH_FRAMES, len(frames))).astype(np.int64))
+    base, _ = split(frames[picks], sigma)
+    here = base[:, gy, gx]
+    far_y, far_x = h + 2 * GROW_PX, w + 2 * GROW_PX  # closer than this overlaps the piece
+    best = None
+    for dy in range(-3 * h, 3 * h + 1, max(2, h // 8)):
+        for dx in range(-w, w + 1, max(4, w // 16)):
+            if abs(dy) < far_y and abs(dx) < far_x:
+                continue
+            yy, xx = gy + dy, gx + dx
+            if yy.min() < 0 or yy.max() >= H or xx.min() < 0 or xx.max() >= W or blocked[yy, xx].any():
+                continue
+            cost = float(np.mean(np.square(here - base[:, yy, xx])))
+            if best is None or cost < best[0]:
+                best = (cost, dy, dx)
+    if best is None:
+        return None
+    _, dy, dx = best
+    # The source may be busier than the piece's own surroundings (a textured place whose
+    # base happens to match): scale its detail down to the detail of the known ring
+    # around the piece, so that the fill is never sharper than what borders it.
+    _, detail = split(frames[picks], sigma)
+    ring = grown & ~piece & ~blocked
+    ys, xs = np.nonzero(piece)
+    around = float(np.mean(np.square(detail[:, ring]))) if ring.any() else 0.0
+    copied = float(np.mean(np.square(detail[:, ys + dy, xs + dx])))
+    gain = 1.0 if copied <= around else float(np.sqrt(around / copied))
+    return DetailSource(piece, int(dy), int(dx), gain)
+
+
+def plan_detail(frames: np.ndarray, always: np.ndarray, ever: np.ndarray,
+                sigma: float = DETAIL_SIGMA) -> list[DetailSource]:
+    """A source for every still piece of the hole that has one: ``always`` (H, W), the
+    pixels that are hole in every frame of the video; ``ever``, those hole in any frame;
+    ``frames`` some of its frames, filled."""
+    sources = (find_source(frames, piece, ever, sigma) for piece in still_pieces(always))
+    return [s for s in sources if s is not None]
+
+
+def describe_sources(sources: list[DetailSource], still: bool) -> str:
+    """One line for the run's summary: what ``--detail clone`` did (``still``: whether the
+    hole has pixels that are hole in every frame)."""
+    if not still:
+        return "--detail clone: no part of the hole stays in place for the whole video, so nothing was changed"
+    if not sources:
+        return ("--detail clone: the still parts of the hole are too large, or have no place clear of the hole "
+                "to take detail from; nothing was changed")
+    many = len(sources) > 1
+    return (f"--detail clone: {len(sources)} still piece{'s' if many else ''} of the hole given the fine detail "
+            f"of {'their' if many else 'its'} surroundings: " + "; ".join(s.describe() for s in sources))
+
+
+def apply_detail(frames: np.ndarray, hole: np.ndarray, sources: list[DetailSource],
+                 sigma: float = DETAIL_SIGMA) -> np.ndarray:
+    """``frames`` (T, H, W, 3) uint8, filled, with each source's piece given the detail at
+    its offset, where ``hole`` (T, H, W) bool is hole; a new array, known pixels exact.
+    Only the boxes around each piece and its source are blurred (a large frame costs no
+    more than a small one)."""
+    out = frames.copy()
+    H, W = frames.shape[1:3]
+    pad = int(np.ceil(4 * sigma)) + 1
+    for source in sources:
+        ys, xs = np.nonzero(source.piece)
+        y0, y1 = min(ys.min(), ys.min() + source.dy), max(ys.max(), ys.max() + source.dy) + 1
+        x0, x1 = min(xs.min(), xs.min() + source.dx), max(xs.max(), xs.max() + source.dx) + 1
+        y0, x0, y1, x1 = max(0, y0 - pad), max(0, x0 - pad), min(H, y1 + pad), min(W, x1 + pad)
+        base, detail = split(frames[:, y0:y1, x0:x1], sigma)
+        py, px = ys - y0, xs - x0
+        copied = detail[:, py + source.dy, px + source.dx] * np.float32(source.gain)
+        value = np.clip(np.rint(base[:, py, px] + copied), 0, 255).astype(np.uint8)
+        inside = hole[:, ys, xs]  # (T, n): where the piece is hole in each frame
+        region = out[:, ys, xs]
+        region[inside] = value[inside]
+        out[:, ys, xs] = region
+    return out
