@@ -119,3 +119,20 @@ def test_vidsched_run_detail_clone_on_a_watermark(capsys, tmp_path, chunk):
     assert "1 still piece" in said
     assert np.array_equal(outs["clone"][:, ~mask], frames[:, ~mask])
     assert (outs["clone"][:, mask] != outs["none"][:, mask]).any(axis=-1).mean() > 0.5
+
+
+def test_many_still_pieces_are_bounded_and_summarised(monkeypatch):
+    """Dust on the lens: hundreds of still specks. Only the MAX_PIECES largest pieces are
+    searched, and the summary counts the rest instead of listing them."""
+    monkeypatch.setattr(detail, "MAX_PIECES", 5)
+    rng = np.random.default_rng(2)
+    frames = rng.integers(0, 255, (3, 240, 320, 3), dtype=np.uint8)
+    specks = np.zeros((240, 320), bool)
+    for i, (y, x) in enumerate([(y, x) for y in range(30, 220, 40) for x in range(30, 300, 40)]):
+        specks[y:y + 2 + i % 4, x:x + 3 + i % 5] = True
+    assert len(detail.still_pieces(specks)) > 20
+    sources = detail.plan_detail(frames, specks, specks)
+    assert 0 < len(sources) <= 5
+    assert min(s.piece.sum() for s in sources) >= sorted(p.sum() for p in detail.still_pieces(specks))[-5]
+    line = detail.describe_sources(sources, still=True)
+    assert line.count(" from ") == min(4, len(sources)) and (len(sources) <= 4 or "more" in line)

@@ -36,6 +36,7 @@ GROW_PX = 4  # the piece grown by this much is what the search compares (the bor
 MAX_PIECE_FRACTION = 0.1  # larger still pieces are left alone
 SEARCH_FRAMES = 8  # frames compared in the search
 SEARCH_PIXELS = 4000  # pixels of the grown piece compared (a regular subsample beyond)
+MAX_PIECES = 64  # the largest still pieces get a source; the rest (dust, salt) stay as filled
 
 
 @dataclass(frozen=True)
@@ -52,7 +53,7 @@ class DetailSource:
         ys, xs = np.nonzero(self.piece)
         return (f"{xs.max() - xs.min() + 1}x{ys.max() - ys.min() + 1} at ({xs.min()}, {ys.min()}) "
                 f"from {abs(self.dy)} px {'up' if self.dy < 0 else 'down'}, {abs(self.dx)} px "
-                f"{'left' if self.dx < 0 else 'right'}" + (f", at {self.gain:.2f}x" if self.gain < 1 else ""))
+                f"{'left' if self.dx < 0 else 'right'}" + (f", at {self.gain:.2f}x" if self.gain < 0.995 else ""))
 
 
 def still_pieces(always: np.ndarray) -> list[np.ndarray]:
@@ -84,11 +85,12 @@ def split(frames: np.ndarray, sigma: float) -> tuple[np.ndarray, np.ndarray]:
 
 
 def find_source(frames: np.ndarray, piece: np.ndarray, blocked: np.ndarray,
-                sigma: float = DETAIL_SIGMA) -> DetailSource | None:
+                sigma: float = DETAIL_SIGMA, layers: tuple[np.ndarray, np.ndarray] | None = None) -> DetailSource | None:
     """The offset for ``piece`` (see the module docstring), searched on ``frames``
     (T, H, W, 3) uint8, the fill in; a source may touch no ``blocked`` pixel (every hole
     pixel of the video). Offsets up to three piece heights up or down and one piece width
-    left or right, on a grid of about 48 x 32; None if none is clear."""
+    left or right, on a grid of about 48 x 32; None if none is clear. ``layers``: the
+    :func:`split` of :func:`search_frames` of ``frames``, if made already."""
     import cv2
 
     H, W = piece.shape
@@ -100,8 +102,7 @@ def find_source(frames: np.ndarray, piece: np.ndarray, blocked: np.ndarray,
     if len(gy) > SEARCH_PIXELS:  # a regular subsample keeps the search's cost bounded
         keep = np.linspace(0, len(gy) - 1, SEARCH_PIXELS).astype(np.int64)
         gy, gx = gy[keep], gx[keep]
-    picks = np.unique(np.linspace(0, len(frames) - 1, min(SEARCH_FRAMES, len(frames))).astype(np.int64))
-    base, _ = split(frames[picks], sigma)
+    base, detail = layers if layers is not None else split(search_frames(frames), sigma)
     here = base[:, gy, gx]
     far_y, far_x = h + 2 * GROW_PX, w + 2 * GROW_PX  # closer than this overlaps the piece
     best = None
@@ -121,7 +122,6 @@ def find_source(frames: np.ndarray, piece: np.ndarray, blocked: np.ndarray,
     # The source may be busier than the piece's own surroundings (a textured place whose
     # base happens to match): scale its detail down to the detail of the known ring
     # around the piece, so that the fill is never sharper than what borders it.
-    _, detail = split(frames[picks], sigma)
     ring = grown & ~piece & ~blocked
     ys, xs = np.nonzero(piece)
     around = float(np.mean(np.square(detail[:, ring]))) if ring.any() else 0.0
@@ -130,18 +130,28 @@ def find_source(frames: np.ndarray, piece: np.ndarray, blocked: np.ndarray,
     return DetailSource(piece, int(dy), int(dx), gain)
 
 
+def search_frames(frames: np.ndarray) -> np.ndarray:
+    """At most ``SEARCH_FRAMES`` of ``frames``, evenly spread: what the search compares."""
+    picks = np.unique(np.linspace(0, len(frames) - 1, min(SEARCH_FRAMES, len(frames))).astype(np.int64))
+    return frames[picks]
+
+
 def plan_detail(frames: np.ndarray, always: np.ndarray, ever: np.ndarray,
                 sigma: float = DETAIL_SIGMA) -> list[DetailSource]:
-    """A source for every still piece of the hole that has one: ``always`` (H, W), the
-    pixels that are hole in every frame of the video; ``ever``, those hole in any frame;
-    ``frames`` some of its frames, filled."""
-    sources = (find_source(frames, piece, ever, sigma) for piece in still_pieces(always))
+    """A source for every still piece of the hole that has one (the ``MAX_PIECES``
+    largest): ``always`` (H, W), the pixels that are hole in every frame of the video;
+    ``ever``, those hole in any frame; ``frames`` some of its frames, filled."""
+    pieces = sorted(still_pieces(always), key=lambda p: -int(p.sum()))[:MAX_PIECES]
+    if not pieces:
+        return []
+    layers = split(search_frames(frames), sigma)  # once for every piece
+    sources = (find_source(frames, piece, ever, sigma, layers) for piece in pieces)
     return [s for s in sources if s is not None]
 
 
 def describe_sources(sources: list[DetailSource], still: bool) -> str:
     """One line for the run's summary: what ``--detail clone`` did (``still``: whether the
-    hole has pixels that are hole in every frame)."""
+    hole has pixels that are hole in every frame); many sources are counted, not listed."""
     if not still:
         return "--detail clone: no part of the hole stays in place for the whole video, so nothing was changed"
     if not sources:
@@ -149,7 +159,8 @@ def describe_sources(sources: list[DetailSource], still: bool) -> str:
                 "to take detail from; nothing was changed")
     many = len(sources) > 1
     return (f"--detail clone: {len(sources)} still piece{'s' if many else ''} of the hole given the fine detail "
-            f"of {'their' if many else 'its'} surroundings: " + "; ".join(s.describe() for s in sources))
+            f"of {'their' if many else 'its'} surroundings: " + "; ".join(s.describe() for s in sources[:4])
+            + (f"; and {len(sources) - 4} more" if len(sources) > 4 else ""))
 
 
 def apply_detail(frames: np.ndarray, hole: np.ndarray, sources: list[DetailSource],
