@@ -56,14 +56,17 @@ DEFAULT_MODE = "hybrid"
 DEFAULT_THRESHOLD = 0.0  # confidence from which a propagated pixel is trusted as known
 DEFAULT_STRENGTH = 0.25  # SDEdit's starting sigma for --prior-mode init / hybrid (data range [-1, 1])
 # The guess's hole pixels are steadied over time (steady()): frames up to STEADY_RADIUS
-# away, weights exp(-(d / STEADY_TAU)^2) of the local grey difference d (grey levels,
-# over STEADY_BOX pixels around, measured on frames downscaled to a long side of
+# away, aligned by optical flow over the hole's box and STEADY_MARGIN pixels around it,
+# weights exp(-(d / STEADY_TAU)^2) of the local grey difference d after alignment (grey
+# levels, over STEADY_BOX pixels around, measured at a long side of at most
 # STEADY_FLOW_SIZE). Chosen by measurement (docs/results.md section 14: which pixels, which
-# frames' pixels, tau 4, 8 and 16, over five clips, three kinds of hole, three placements).
+# frames' pixels, tau 4, 8 and 16, in place and along the motion, over five clips, three
+# kinds of hole, three placements).
 STEADY_RADIUS = 2
-STEADY_TAU = 4.0
+STEADY_TAU = 8.0
 STEADY_BOX = 8
-STEADY_FLOW_SIZE = 320
+STEADY_MARGIN = 24
+STEADY_FLOW_SIZE = 256
 
 
 @dataclass(frozen=True)
@@ -136,81 +139,122 @@ def _guess(propagated: np.ndarray, unseen: np.ndarray, hole: np.ndarray) -> np.n
 
 def steady(guess: np.ndarray, hole: np.ndarray, *, radius: int = STEADY_RADIUS,
            tau: float = STEADY_TAU) -> np.ndarray:
-    """``guess``'s ``hole`` pixels averaged with the same pixel in the frames up to
-    ``radius`` away (whatever that frame holds there: its known pixel, a propagated copy,
-    a guess), each weighted by how still the scene is there between the two frames:
+    """``guess``'s ``hole`` pixels averaged with the same point of the scene in the frames
+    up to ``radius`` away (whatever that frame holds there: its known pixel, a propagated
+    copy, a guess), each weighted by how well the two frames agree around it:
     ``exp(-(d / tau)^2)``, ``d`` the mean absolute grey difference of the pixels known in
-    both frames (outside ``hole``) within ``STEADY_BOX`` pixels, completed inside the
-    holes from around them by pull-push. Changes ``guess`` in place and returns it; its
-    pixels outside ``hole`` are not changed.
+    both frames within ``STEADY_BOX`` pixels, completed inside the holes from around them
+    by pull-push. Changes ``guess`` in place and returns it; its pixels outside ``hole``
+    are not changed.
+
+    The same point: each neighbour is aligned to the frame by DIS optical flow over the
+    hole's box and ``STEADY_MARGIN`` pixels around it (at a long side of at most
+    ``STEADY_FLOW_SIZE``); inside the hole the flow is the known pixels' flow, completed
+    from around the hole by pull-push (the guesses there are what is being corrected, and
+    matching them made the handheld cup clip flicker); wherever the unaligned pixel agrees
+    better with the frame around it (a flow gone wrong), that pixel is used instead, with
+    its own ``d``.
 
     Why: each frame's hole is filled on its own -- Telea from a hole border that moves,
     propagation from other source frames with other alignment errors -- so a hole pixel's
     value changes from frame to frame, and the model, starting from it at a low noise
     level (or keeping it, for trusted propagated pixels), keeps that flicker (E_warp of
     the object holes on the handheld cup clip was 2.3x nearest-frame copying's:
-    docs/results.md section 14). Where the scene is still, the average is steadier and,
+    docs/results.md section 14). Where the neighbours agree, the average is steadier and,
     as a mean of several observations or guesses of the same point, closer to the truth;
-    where it changes (a moving camera, a waving tree) the weights vanish and each frame
-    keeps its own value."""
+    where they do not (a waving tree, a flow that fails) the weights vanish and each frame
+    keeps its own value. Averaging along the motion rather than at the same place keeps a
+    moving edge where it is, which is what lets ``tau`` be 8 (section 14)."""
     import cv2
     import numpy as np
-
-    from vidsched.propagation import pull_push
 
     T, H, W = hole.shape
     if T < 2:
         return guess
-    scale = min(1.0, STEADY_FLOW_SIZE / max(H, W))
-    size = (max(1, round(W * scale)), max(1, round(H * scale)))
-    box = 2 * max(1, round(STEADY_BOX * scale)) + 1
-    low, apart = {}, {}
-
-    def small(t: int):  # grey and known mask of frame t at the low resolution, once each
-        if t not in low:
-            grey = cv2.cvtColor(guess[t], cv2.COLOR_RGB2GRAY).astype(np.float32)
-            known = (~hole[t]).astype(np.float32)
-            low[t] = (cv2.resize(grey, size, interpolation=cv2.INTER_AREA),
-                      cv2.resize(known, size, interpolation=cv2.INTER_AREA) > 0.999)
-        return low[t]
-
-    def difference(t: int, s: int):  # d between frames t and s at the low resolution (symmetric), or None
-        key = (min(t, s), max(t, s))
-        if key not in apart:
-            (gt, kt), (gs, ks) = small(t), small(s)
-            both = (kt & ks).astype(np.float32)
-            num = cv2.boxFilter(np.abs(gt - gs) * both, -1, (box, box), normalize=False)
-            den = cv2.boxFilter(both, -1, (box, box), normalize=False)
-            enough = den > 0.3 * box * box
-            apart[key] = (pull_push(np.where(enough, num / np.maximum(den, 1e-6), 0).astype(np.float32), enough)
-                          if enough.any() else None)
-        return apart[key]
-
+    dis = cv2.DISOpticalFlow_create(cv2.DISOPTICAL_FLOW_PRESET_FAST)
     pending = {}  # steadied values not yet written: later frames still read the guesses
     for t in range(T + radius):
         if t < T and hole[t].any():
             ys, xs = np.nonzero(hole[t])
-            y0, y1, x0, x1 = ys.min(), ys.max() + 1, xs.min(), xs.max() + 1
-            total = guess[t, y0:y1, x0:x1].astype(np.float32)
-            weight = np.ones((y1 - y0, x1 - x0), np.float32)
-            for s in range(max(0, t - radius), min(T, t + radius + 1)):
-                if s == t or (d := difference(t, s)) is None:
-                    continue
-                d = cv2.resize(d, (W, H), interpolation=cv2.INTER_LINEAR)[y0:y1, x0:x1]
-                w = np.exp(-np.square(d / np.float32(tau)))
-                total += w[..., None] * guess[s, y0:y1, x0:x1]
-                weight += w
-            pending[t] = (y0, x0, np.clip(np.rint(total / weight[..., None]), 0, 255).astype(guess.dtype))
-        # Frame t - radius is read by no frame after t: write it, and forget what only it needed.
+            y0, y1 = max(0, ys.min() - STEADY_MARGIN), min(H, ys.max() + 1 + STEADY_MARGIN)
+            x0, x1 = max(0, xs.min() - STEADY_MARGIN), min(W, xs.max() + 1 + STEADY_MARGIN)
+            neighbours = [s for s in range(max(0, t - radius), min(T, t + radius + 1)) if s != t]
+            pending[t] = (y0, x0, _steadied(guess, hole, t, neighbours, (y0, y1, x0, x1), tau, dis))
+        # Frame t - radius is read by no frame after t: write it.
         done = t - radius
         if done in pending:
             y0, x0, value = pending.pop(done)
             inside = hole[done, y0:y0 + value.shape[0], x0:x0 + value.shape[1]]
             guess[done, y0:y0 + value.shape[0], x0:x0 + value.shape[1]][inside] = value[inside]
-        low.pop(done - radius, None)
-        for key in [key for key in apart if key[0] <= done - radius]:
-            del apart[key]
     return guess
+
+
+def _steadied(guess: np.ndarray, hole: np.ndarray, t: int, neighbours: list[int], box: tuple[int, int, int, int],
+              tau: float, dis) -> np.ndarray:
+    """Frame ``t``'s ``box`` (y0, y1, x0, x1) of ``guess`` averaged with its aligned
+    ``neighbours`` (:func:`steady`); uint8."""
+    import cv2
+    import numpy as np
+
+    from vidsched.propagation import pull_push
+
+    y0, y1, x0, x1 = box
+    ch, cw = y1 - y0, x1 - x0
+    scale = min(1.0, STEADY_FLOW_SIZE / max(ch, cw))
+    size = (max(8, round(cw * scale)), max(8, round(ch * scale)))
+    sx, sy = np.float32(size[0] / cw), np.float32(size[1] / ch)  # low-resolution pixels per full one
+    side = 2 * max(1, round(STEADY_BOX * scale)) + 1
+
+    def small(s: int):  # grey and known mask of frame s's box at the low resolution
+        grey = cv2.cvtColor(guess[s, y0:y1, x0:x1], cv2.COLOR_RGB2GRAY).astype(np.float32)
+        known = (~hole[s, y0:y1, x0:x1]).astype(np.float32)
+        return (cv2.resize(grey, size, interpolation=cv2.INTER_AREA),
+                cv2.resize(known, size, interpolation=cv2.INTER_AREA))
+
+    def apart(a: np.ndarray, b: np.ndarray, both: np.ndarray):  # d (low resolution), or None
+        num = cv2.boxFilter(np.abs(a - b) * both, -1, (side, side), normalize=False)
+        den = cv2.boxFilter(both, -1, (side, side), normalize=False)
+        enough = den > 0.3 * side * side
+        if not enough.any():
+            return None
+        return pull_push(np.where(enough, num / np.maximum(den, 1e-6), 0).astype(np.float32), enough)
+
+    grey_t, known_t = small(t)
+    known_t = known_t > 0.999
+    total = guess[t, y0:y1, x0:x1].astype(np.float32)
+    weight = np.ones((ch, cw), np.float32)
+    gx, gy = np.meshgrid(np.arange(size[0], dtype=np.float32), np.arange(size[1], dtype=np.float32))
+    fx, fy = np.meshgrid(np.arange(cw, dtype=np.float32), np.arange(ch, dtype=np.float32))
+    for s in neighbours:
+        grey_s, known_s = small(s)
+        flow = dis.calc(grey_t.astype(np.uint8), grey_s.astype(np.uint8), None)
+        if known_t.any():  # inside the hole, the motion of the known pixels around it (not of the guesses)
+            flow = np.stack([pull_push(np.ascontiguousarray(flow[..., c]), known_t) for c in range(2)], -1)
+        mx, my = gx + flow[..., 0], gy + flow[..., 1]
+        aligned = cv2.remap(grey_s, mx, my, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+        aligned_known = cv2.remap(known_s, mx, my, cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT, borderValue=0)
+        d_still = apart(grey_t, grey_s, (known_t & (known_s > 0.999)).astype(np.float32))
+        d_moved = apart(grey_t, aligned, (known_t & (aligned_known > 0.999)).astype(np.float32))
+        if d_still is None and d_moved is None:
+            continue
+        if d_moved is None:
+            d, moved = d_still, np.zeros_like(d_still, bool)
+        elif d_still is None:
+            d, moved = d_moved, np.ones_like(d_moved, bool)
+        else:
+            moved = d_moved < d_still
+            d = np.where(moved, d_moved, d_still)
+        full = (cw, ch)
+        d = cv2.resize(d, full, interpolation=cv2.INTER_LINEAR)
+        moved = cv2.resize(moved.astype(np.uint8), full, interpolation=cv2.INTER_NEAREST).astype(bool)
+        up = cv2.resize(flow, full, interpolation=cv2.INTER_LINEAR)
+        value = cv2.remap(guess[s, y0:y1, x0:x1], fx + up[..., 0] / sx, fy + up[..., 1] / sy, cv2.INTER_LINEAR,
+                          borderMode=cv2.BORDER_REPLICATE)
+        value = np.where(moved[..., None], value, guess[s, y0:y1, x0:x1])
+        w = np.exp(-np.square(d / np.float32(tau)))
+        total += w[..., None] * value
+        weight += w
+    return np.clip(np.rint(total / weight[..., None]), 0, 255).astype(guess.dtype)
 
 
 def _without_blind_frames(guess: np.ndarray, unseen: np.ndarray) -> np.ndarray:
