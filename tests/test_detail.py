@@ -86,13 +86,11 @@ def test_packed_mask_always_and_ever():
     assert np.array_equal(packed.frames(slice(1, 3)).always(), m[1:3].all(axis=0))
 
 
-@pytest.mark.parametrize("chunk", [None, "8"])
-def test_vidsched_run_detail_clone_on_a_watermark(capsys, tmp_path, chunk):
-    """`vidsched run --detail clone`: the still hole's pixels change and no known pixel
-    does; the sources are planned once, however many chunks."""
+def watermarked_run_assets(tmp_path):
+    """A tiny random-weight checkpoint and a 24-frame clip (48 x 64) with a still watermark
+    over the textured half: (checkpoint, frames, mask)."""
     import torch
 
-    from vidsched.cli import main
     from vidsched.model.checkpoint import save_checkpoint
     from vidsched.model.unet import VideoUNet, VideoUNetConfig
 
@@ -100,13 +98,23 @@ def test_vidsched_run_detail_clone_on_a_watermark(capsys, tmp_path, chunk):
                              num_heads=2, rel_pos_channels=8)
     torch.manual_seed(0)
     checkpoint = save_checkpoint(tmp_path / "ckpt" / "tiny", VideoUNet(config).state_dict(), config)
-    truth, _, mask = textured_clip(T=24, H=48, W=64)
+    truth, _, _ = textured_clip(T=24, H=48, W=64)
     mask = np.zeros((48, 64), bool)
     mask[36:40, 20:44] = True
     frames = truth.copy()
     frames[:, mask] = 255  # the watermark
     np.save(tmp_path / "clip.npy", frames)
     np.save(tmp_path / "mask.npy", np.broadcast_to(mask, frames.shape[:3]).astype(np.uint8) * 255)
+    return checkpoint, frames, mask
+
+
+@pytest.mark.parametrize("chunk", [None, "8"])
+def test_vidsched_run_detail_clone_on_a_watermark(capsys, tmp_path, chunk):
+    """`vidsched run --detail clone`: the still hole's pixels change and no known pixel
+    does; the sources are planned once, however many chunks."""
+    from vidsched.cli import main
+
+    checkpoint, frames, mask = watermarked_run_assets(tmp_path)
     outs = {}
     for mode in ("none", "clone"):
         args = ["run", tmp_path / "clip.npy", "--mask", tmp_path / "mask.npy", "--checkpoint", checkpoint,
@@ -136,3 +144,42 @@ def test_many_still_pieces_are_bounded_and_summarised(monkeypatch):
     assert min(s.piece.sum() for s in sources) >= sorted(p.sum() for p in detail.still_pieces(specks))[-5]
     line = detail.describe_sources(sources, still=True)
     assert line.count(" from ") == min(4, len(sources)) and (len(sources) <= 4 or "more" in line)
+
+
+def test_an_interrupted_chunked_run_with_detail_resumes_to_the_same_output(capsys, monkeypatch, tmp_path):
+    """The sources are saved with the progress: a run stopped after its first chunk and
+    resumed copies the detail from the same place as an uninterrupted one."""
+    from vidsched.cli import main
+    from vidsched.runtime import resume
+
+    checkpoint, _, _ = watermarked_run_assets(tmp_path)
+
+    def run(output, *extra):
+        code = main([str(a) for a in ["run", tmp_path / "clip.npy", "--mask", tmp_path / "mask.npy", "--checkpoint",
+                                      checkpoint, "--steps", "1", "--detail", "clone", "--chunk-frames", "8", "-q",
+                                      "-o", output, *extra]])
+        return code, capsys.readouterr()
+
+    assert run(tmp_path / "ref.npy")[0] == 0
+    save = resume.ProgressStore.save
+
+    def save_then_interrupt(self, next_batch, buffer):  # stop during the second chunk
+        save(self, next_batch, buffer)
+        if list(self.dir.glob("chunk-0-*.npy")):
+            raise KeyboardInterrupt
+
+    out = tmp_path / "out.npy"
+    with monkeypatch.context() as m:
+        m.setattr(resume.ProgressStore, "save", save_then_interrupt)
+        code, _ = run(out)
+    partial = out.with_name(out.name + ".vidsched-partial")
+    assert code == 130 and list(partial.glob("detail-sources-*.npy"))
+    def no_new_plan(*args, **kwargs):
+        raise AssertionError("the resumed run planned its sources again instead of reading the saved ones")
+
+    with monkeypatch.context() as m:  # a plan made on another chunk's frames could pick another place
+        m.setattr(detail, "plan_detail", no_new_plan)
+        code, (stdout, stderr) = run(out, "--resume")
+    assert code == 0, stderr
+    np.testing.assert_array_equal(np.load(out), np.load(tmp_path / "ref.npy"))
+    assert "--detail clone: 1 still piece" in stdout + stderr

@@ -136,12 +136,33 @@ def search_frames(frames: np.ndarray) -> np.ndarray:
     return frames[picks]
 
 
+def ranked_pieces(always: np.ndarray) -> list[np.ndarray]:
+    """The ``MAX_PIECES`` largest :func:`still_pieces`, largest first (a stable order: a
+    saved plan names its pieces by their place in it)."""
+    pieces = still_pieces(always)
+    order = sorted(range(len(pieces)), key=lambda i: -int(pieces[i].sum()))  # stable for equal sizes
+    return [pieces[i] for i in order[:MAX_PIECES]]
+
+
+def sources_to_array(sources: list[DetailSource], always: np.ndarray) -> np.ndarray:
+    """A plan as rows (piece rank, dy, dx, gain), for a saved run's progress."""
+    ranked = ranked_pieces(always)
+    rank = [next(i for i, p in enumerate(ranked) if np.array_equal(p, s.piece)) for s in sources]
+    return np.array([(r, s.dy, s.dx, s.gain) for r, s in zip(rank, sources)], np.float64).reshape(-1, 4)
+
+
+def sources_from_array(rows: np.ndarray, always: np.ndarray) -> list[DetailSource]:
+    """The inverse of :func:`sources_to_array` for the same ``always``."""
+    ranked = ranked_pieces(always)
+    return [DetailSource(ranked[int(r)], int(dy), int(dx), float(g)) for r, dy, dx, g in rows]
+
+
 def plan_detail(frames: np.ndarray, always: np.ndarray, ever: np.ndarray,
                 sigma: float = DETAIL_SIGMA) -> list[DetailSource]:
     """A source for every still piece of the hole that has one (the ``MAX_PIECES``
     largest): ``always`` (H, W), the pixels that are hole in every frame of the video;
     ``ever``, those hole in any frame; ``frames`` some of its frames, filled."""
-    pieces = sorted(still_pieces(always), key=lambda p: -int(p.sum()))[:MAX_PIECES]
+    pieces = ranked_pieces(always)
     if not pieces:
         return []
     layers = split(search_frames(frames), sigma)  # once for every piece

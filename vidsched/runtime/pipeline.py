@@ -348,24 +348,33 @@ class _ChunkRunner:
         else:
             done = self._model(model_frames, todo, start, start_sigma, chunk)[keep]
         if req.detail == "clone":
-            done = self._detail(done, hole[keep])
+            done = self._detail(done, hole[keep], store if num_chunks > 1 else None)
         if num_chunks > 1:  # finished: keep its hole pixels for --resume
             store.save_array(name, done[hole[keep]])
             store.save_array(name + "-propagated", propagated[keep])
             store.clear_batches()
         return done, propagated[keep]
 
-    def _detail(self, done: np.ndarray, hole: np.ndarray) -> np.ndarray:
+    def _detail(self, done: np.ndarray, hole: np.ndarray, store=None) -> np.ndarray:
         """``done`` with its still holes given their surroundings' detail (vidsched.detail).
         The sources are found once, on the first chunk, so that every chunk copies from the
-        same place and the texture does not jump at a chunk's first frame."""
-        from vidsched.detail import apply_detail, describe_sources, plan_detail
+        same place and the texture does not jump at a chunk's first frame; in chunks they
+        are saved with the progress (``store``), so that a resumed run whose first chunk
+        was finished copies from the same place too."""
+        from vidsched.detail import apply_detail, describe_sources, plan_detail, sources_from_array, sources_to_array
+        from vidsched.runtime.resume import fingerprint
 
         if self.detail_sources is None:
             run_hole = self.hole
             always = run_hole.always() if hasattr(run_hole, "always") else np.asarray(run_hole).all(axis=0)
             ever = run_hole.ever() if hasattr(run_hole, "ever") else np.asarray(run_hole).any(axis=0)
-            self.detail_sources = plan_detail(done, always, ever)
+            name = f"detail-sources-{fingerprint(self._settings_parts(), always, ever)[:16]}"
+            if store is not None and self.req.resume and store.has_array(name):
+                self.detail_sources = sources_from_array(store.load_array(name), always)
+            else:
+                self.detail_sources = plan_detail(done, always, ever)
+                if store is not None:
+                    store.save_array(name, sources_to_array(self.detail_sources, always))
             self.result.notes.append(describe_sources(self.detail_sources, bool(always.any())))
         return apply_detail(done, hole, self.detail_sources)
 
