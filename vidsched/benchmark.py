@@ -134,9 +134,9 @@ class ModelMethod:
             done = self.inpainter(frames, todo, seed=seed, prior=prior)
             filled, evaluations = done.frames, done.network_evaluations
         if self.detail == "clone":  # as `vidsched run --detail clone`
-            from vidsched.detail import apply_detail, plan_detail
+            from vidsched.detail import apply_detail, plan_detail, still_and_ever
 
-            filled = apply_detail(filled, hole, plan_detail(filled, hole.all(axis=0), hole.any(axis=0)))
+            filled = apply_detail(filled, hole, plan_detail(filled, *still_and_ever(hole)))
         return Prediction(filled, time.perf_counter() - start, evaluations)
 
 

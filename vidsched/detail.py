@@ -75,6 +75,16 @@ def still_pieces(always: np.ndarray) -> list[np.ndarray]:
     return pieces
 
 
+def still_and_ever(hole) -> tuple[np.ndarray, np.ndarray]:
+    """(H, W): the pixels that are hole in every frame of ``hole``, and those hole in any
+    frame; ``hole`` a (T, H, W) bool array or a :class:`~vidsched.packedmask.PackedMask`
+    (which answers from its distinct frames, without unpacking the video)."""
+    if hasattr(hole, "always"):
+        return hole.always(), hole.ever()
+    hole = np.asarray(hole)
+    return hole.all(axis=0), hole.any(axis=0)
+
+
 def split(frames: np.ndarray, sigma: float) -> tuple[np.ndarray, np.ndarray]:
     """``frames`` (T, h, w, 3) as float32 base (Gaussian, ``sigma``) and detail (the rest)."""
     import cv2
@@ -123,7 +133,6 @@ def find_source(frames: np.ndarray, piece: np.ndarray, blocked: np.ndarray,
     # base happens to match): scale its detail down to the detail of the known ring
     # around the piece, so that the fill is never sharper than what borders it.
     ring = grown & ~piece & ~blocked
-    ys, xs = np.nonzero(piece)
     around = float(np.mean(np.square(detail[:, ring]))) if ring.any() else 0.0
     copied = float(np.mean(np.square(detail[:, ys + dy, xs + dx])))
     gain = 1.0 if copied <= around else float(np.sqrt(around / copied))
@@ -145,10 +154,11 @@ def ranked_pieces(always: np.ndarray) -> list[np.ndarray]:
 
 
 def sources_to_array(sources: list[DetailSource], always: np.ndarray) -> np.ndarray:
-    """A plan as rows (piece rank, dy, dx, gain), for a saved run's progress."""
-    ranked = ranked_pieces(always)
-    rank = [next(i for i, p in enumerate(ranked) if np.array_equal(p, s.piece)) for s in sources]
-    return np.array([(r, s.dy, s.dx, s.gain) for r, s in zip(rank, sources)], np.float64).reshape(-1, 4)
+    """A plan as rows (piece rank, dy, dx, gain), for a saved run's progress. Pieces are
+    disjoint, so each is named by its first pixel."""
+    rank = {int(np.argmax(p)): i for i, p in enumerate(ranked_pieces(always))}
+    return np.array([(rank[int(np.argmax(s.piece))], s.dy, s.dx, s.gain) for s in sources],
+                    np.float64).reshape(-1, 4)
 
 
 def sources_from_array(rows: np.ndarray, always: np.ndarray) -> list[DetailSource]:

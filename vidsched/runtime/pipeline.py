@@ -361,13 +361,12 @@ class _ChunkRunner:
         same place and the texture does not jump at a chunk's first frame; in chunks they
         are saved with the progress (``store``), so that a resumed run whose first chunk
         was finished copies from the same place too."""
-        from vidsched.detail import apply_detail, describe_sources, plan_detail, sources_from_array, sources_to_array
+        from vidsched.detail import (apply_detail, describe_sources, plan_detail, sources_from_array, sources_to_array,
+                                     still_and_ever)
         from vidsched.runtime.resume import fingerprint
 
         if self.detail_sources is None:
-            run_hole = self.hole
-            always = run_hole.always() if hasattr(run_hole, "always") else np.asarray(run_hole).all(axis=0)
-            ever = run_hole.ever() if hasattr(run_hole, "ever") else np.asarray(run_hole).any(axis=0)
+            always, ever = still_and_ever(self.hole)
             name = f"detail-sources-{fingerprint(self._settings_parts(), always, ever)[:16]}"
             if store is not None and self.req.resume and store.has_array(name):
                 self.detail_sources = sources_from_array(store.load_array(name), always)
