@@ -216,7 +216,7 @@ def build_methods(args) -> dict:
             for (sampler, steps, churn), strength in itertools.product(settings, args.prior_strength or [None]):
                 extra = "".join([f"+refine{args.refine}" if args.refine else "",
                                  "+seam" if args.seam != "none" else "",
-                                 "+detail" if args.detail != "none" else "",
+                                 {"none": "", "restore": "+restore", "clone": "+detail"}[args.detail],
                                  f"+prior-{args.prior}" if args.prior != "none" else "",
                                  f"@{args.prior_threshold:g}" if args.prior_threshold is not None else "",
                                  f"~{strength:g}" if strength is not None else "",
@@ -455,7 +455,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     ap.add_argument("--sampler", default="dpmpp_2m", choices=list(SAMPLERS))
     ap.add_argument("--refine", type=int, default=0, help="coarse-to-fine levels for the model (vidsched run --refine)")
     ap.add_argument("--seam", default="none", choices=["none", "match"], help="seam matching (vidsched run --seam)")
-    ap.add_argument("--detail", default="none", choices=["none", "clone"],
+    ap.add_argument("--detail", default="none", choices=["none", "restore", "clone"],
                     help="still holes get their surroundings' detail (vidsched run --detail)")
     ap.add_argument("--prior", default="none", choices=["none", "known", "init", "hybrid"],
                     help="the propagation prior's mode (vidsched run --prior propagate --prior-mode ...)")

@@ -183,3 +183,128 @@ def test_an_interrupted_chunked_run_with_detail_resumes_to_the_same_output(capsy
     assert code == 0, stderr
     np.testing.assert_array_equal(np.load(out), np.load(tmp_path / "ref.npy"))
     assert "--detail clone: 1 still piece" in stdout + stderr
+
+
+# ---- --detail restore: the detail the prior's average over frames took, given back ----------
+
+def test_restore_gains_stay_within_one_and_the_cap_and_are_smoothed_over_frames():
+    now = np.array([1.0, 1.0, 1.0, np.nan, 4.0, 1.0])
+    target = np.array([4.0, 0.25, 100.0, 1.0, 4.0, 1.0])
+    raw = detail.restore_gains(now, target, cap=2.0, smooth=0)
+    np.testing.assert_allclose(raw, [2.0, 1.0, 2.0, 1.0, 1.0, 1.0])  # never below 1 (detail is not taken away)
+    smoothed = detail.restore_gains(now, target, cap=2.0, smooth=1)
+    assert smoothed[3] == 1.0  # no hole there: no gain
+    np.testing.assert_allclose(smoothed[:3], [1.5, 5 / 3, 1.5])  # averaged with the neighbours that have a hole
+    np.testing.assert_allclose(detail.restore_gains(now[:1], target[:1], cap=2.0, smooth=2), [2.0])  # one frame
+
+
+def test_restore_detail_gives_an_averaged_fill_its_detail_back_in_hole_pixels_only():
+    """A fill whose detail was halved (what an average over frames does to detail the
+    frames agree on) is raised back to the detail it had: close to the truth again."""
+    truth, _, mask = textured_clip()
+    truth[:, :48] = np.random.default_rng(0).integers(60, 140, (48, 128, 3))  # texture up there too
+    hole = np.zeros(truth.shape[:3], bool)
+    hole[1:5] = mask  # frames 0 and 5 have no hole
+    base, fine = detail.split(truth, detail.DETAIL_SIGMA)
+    averaged = np.where(hole[..., None], np.clip(np.rint(base + 0.5 * fine), 0, 255), truth).astype(np.uint8)
+    target = detail.hole_detail_energy(truth, hole)
+    assert np.isnan(target[0]) and np.isnan(target[5]) and np.isfinite(target[1:5]).all()
+    out = averaged.copy()
+    gains = detail.restore_detail(out, hole, target)
+    assert np.array_equal(out[~hole], truth[~hole])  # known pixels (and frames without a hole) untouched
+    assert gains[0] == gains[5] == 1.0 and (gains[1:5] > 1.5).all()
+    err = lambda v: np.abs(v[hole].astype(float) - truth[hole]).mean()  # noqa: E731
+    assert err(out) < 0.5 * err(averaged), (err(out), err(averaged))
+    already = truth.copy()  # a fill that kept its detail is left as it is
+    assert (detail.restore_detail(already, hole, target) <= 1.0 + 1e-6).all()
+    assert np.array_equal(already, truth)
+
+
+def grainy_pan(T=12, H=48, W=64, speed=1.3, grain=10.0):
+    """A fine texture panning ``speed`` px a frame (sub-pixel: every copy is resampled)
+    with grain of its own in each frame, and a still hole the pan uncovers: (frames, hole)."""
+    import cv2
+
+    rng = np.random.default_rng(1)
+    big = cv2.GaussianBlur(rng.integers(0, 256, (H, W + 40, 3)).astype(np.float32), (0, 0), 1.0)
+    frames = []
+    for t in range(T):
+        shifted = cv2.warpAffine(big, np.float32([[1, 0, -speed * t], [0, 1, 0]]), (W + 40, H), flags=cv2.INTER_CUBIC)
+        frames.append(np.clip(shifted[:, :W] + rng.normal(0, grain, (H, W, 3)), 0, 255))
+    hole = np.zeros((T, H, W), bool)
+    hole[:, 16:32, 24:40] = True
+    return np.stack(frames).astype(np.uint8), hole
+
+
+def test_the_prior_with_restore_keeps_more_of_the_copied_detail_on_a_pan():
+    """apply_prior(restore=True): the steadied guess of a panning, grainy clip has more
+    detail in the hole than without (closer to what the truth has), its known pixels are
+    the input's, and it says by how much each frame's detail was raised."""
+    from vidsched.runtime.prior import apply_prior
+
+    frames, hole = grainy_pan()
+    plain = apply_prior(frames, hole, "hybrid")
+    kept = apply_prior(frames, hole, "hybrid", restore=True)
+    assert plain.detail_gains is None and kept.detail_gains is not None
+    assert np.array_equal(kept.start[~hole], frames[~hole]) and np.array_equal(kept.frames[~hole], frames[~hole])
+    energy = lambda v: np.nanmean(detail.hole_detail_energy(v, hole))  # noqa: E731
+    assert energy(plain.start) < 0.8 * energy(frames)  # the average took detail away ...
+    assert energy(kept.start) > 1.15 * energy(plain.start)  # ... and restore gave it back
+    assert energy(kept.start) < 1.2 * energy(frames)  # ... no more than the truth has
+    assert (kept.detail_gains >= 1).all() and (kept.detail_gains > 1.1).any()
+
+
+def test_vidsched_run_detail_restore_says_what_it_gave_back(capsys, tmp_path):
+    from vidsched.cli import main
+
+    checkpoint, _, _ = watermarked_run_assets(tmp_path)
+    frames, hole = grainy_pan(H=96, W=96)  # room below the hole for a clone source
+    np.save(tmp_path / "pan.npy", frames)
+    np.save(tmp_path / "pan_mask.npy", hole.astype(np.uint8) * 255)
+    args = ["run", tmp_path / "pan.npy", "--mask", tmp_path / "pan_mask.npy", "--checkpoint", checkpoint,
+            "--steps", "1", "--detail", "restore", "-o", tmp_path / "out.npy"]
+    assert main([str(a) for a in args]) == 0
+    out, err = capsys.readouterr()
+    assert "--detail: the fine detail the average over frames took was given back" in out + err, out + err
+    assert "--detail clone" not in out + err  # restore alone plans no clone sources
+    restored = np.load(tmp_path / "out.npy")
+    assert np.array_equal(restored[~hole], frames[~hole])
+    # clone = restore + the surroundings' detail for what no frame shows: the pixels the
+    # pan uncovers keep their own (restored) detail, the model's get the clone's.
+    assert main([str(a) for a in args[:-4] + ["--detail", "clone", "-o", tmp_path / "clone.npy",
+                                              "--save-sources", tmp_path / "sources.npy"]]) == 0
+    said = "".join(capsys.readouterr())
+    assert "--detail: the fine detail" in said and "--detail clone: 1 still piece" in said
+    cloned, sources = np.load(tmp_path / "clone.npy"), np.load(tmp_path / "sources.npy")[..., 0]
+    propagated, generated = sources == 128, sources == 255  # the sources video: grey / white
+    assert propagated.any() and generated.any()
+    assert np.array_equal(cloned[propagated], restored[propagated])
+    assert (cloned[generated] != restored[generated]).any(axis=-1).mean() > 0.5
+
+
+def test_a_run_request_with_an_unknown_choice_fails_before_writing_anything(tmp_path):
+    """The CLI's enums check --detail, --seam, ...; a RunRequest built in code is checked too."""
+    from vidsched.errors import VidschedError
+    from vidsched.runtime.pipeline import RunRequest, inpaint
+
+    _, frames, mask = textured_clip()
+    np.save(tmp_path / "clip.npy", frames)
+    np.save(tmp_path / "mask.npy", np.broadcast_to(mask, frames.shape[:3]).astype(np.uint8) * 255)
+    for option, value in (("detail", "sharp"), ("seam", "feather"), ("region", "tiles"), ("prior", "flow"),
+                          ("prior_mode", "known!")):
+        request = RunRequest(video=tmp_path / "clip.npy", mask=tmp_path / "mask.npy", output=tmp_path / "out.npy",
+                             **{option: value})
+        with pytest.raises(VidschedError, match=f"--{option.replace('_', '-')} {value!r} is not one of"):
+            inpaint(request)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["clip.npy", "mask.npy"]
+
+
+def test_the_cli_offers_exactly_the_choices_the_run_accepts():
+    from vidsched import cli
+    from vidsched.regions import REGION_MODES
+    from vidsched.runtime.prior import PRIOR_KINDS, PRIOR_MODES
+    from vidsched.seams import SEAM_MODES
+
+    for enum, allowed in ((cli.DetailMode, detail.DETAIL_MODES), (cli.SeamMode, SEAM_MODES),
+                          (cli.RegionMode, REGION_MODES), (cli.PriorKind, PRIOR_KINDS), (cli.PriorMode, PRIOR_MODES)):
+        assert sorted(m.value for m in enum) == sorted(allowed), enum

@@ -79,7 +79,7 @@ def test_dilate_figure_changes_only_the_grown_hole(tmp_path):
 @pytest.mark.usefixtures("one_thread")
 def test_cup_demo_runs_the_readme_command_on_any_clip(tmp_path):
     """docs/make_cup_demo.py on a small generated clip (the corpus is not in CI): the two
-    holes scaled to the clip, vidsched run's defaults, the figures and the picture."""
+    holes scaled to the clip, vidsched run's defaults and --detail clone, the figures and the picture."""
     from vidsched.masks_io import load_mask
     from vidsched.videoio import read_video
     from vidsched.videowrite import write_video
@@ -96,8 +96,10 @@ def test_cup_demo_runs_the_readme_command_on_any_clip(tmp_path):
     out = tmp_path / "demo.png"
     figures = demo.main(["--video", str(source), "--frames", "10", "--workdir", str(tmp_path / "work"),
                          "--out", str(out)])
-    assert out.is_file() and figures["network_evaluations"] > 0
-    assert np.isfinite(figures["hole_psnr"]) and figures["sharpness"] > 0
+    assert out.is_file() and set(figures) == {"defaults", "--detail clone"}
+    for run in figures.values():
+        assert run["network_evaluations"] > 0 and np.isfinite(run["hole_psnr"]) and run["sharpness"] > 0
+    assert (tmp_path / "work" / "cup_out_detail.mp4").is_file()
     clip = read_video(tmp_path / "work" / "cup48.mp4").frames
     assert clip.shape == (10, 96, 128, 3)
     assert np.array_equal(load_mask(tmp_path / "work" / "mask", num_frames=10), demo.demo_mask(10, 96, 128))

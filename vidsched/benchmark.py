@@ -101,7 +101,7 @@ class ModelMethod:
     prior: str = "none"  # "known" / "init" / "hybrid": the propagation prior's mode (runtime.prior)
     prior_threshold: float | None = None  # known mode: confidence from which a pixel is known (None: the default)
     prior_strength: float | None = None  # init / hybrid: SDEdit's starting sigma (None: the default)
-    detail: str = "none"  # "clone": still holes get their surroundings' detail (vidsched.detail)
+    detail: str = "none"  # as `vidsched run --detail`: "restore" or "clone" (vidsched.detail)
 
     def __post_init__(self) -> None:
         from vidsched.runtime.executor import SamplerSettings
@@ -126,6 +126,7 @@ class ModelMethod:
             from vidsched.runtime.prior import apply_prior
 
             options = {} if self.prior_threshold is None else {"threshold": self.prior_threshold}
+            options["restore"] = self.detail in ("restore", "clone")
             p = apply_prior(gt, hole, self.prior, **options)
             frames, todo, prior = p.frames, p.hole, p.start
         if not todo.any():
@@ -136,7 +137,8 @@ class ModelMethod:
         if self.detail == "clone":  # as `vidsched run --detail clone`
             from vidsched.detail import apply_detail, plan_detail, still_and_ever
 
-            filled = apply_detail(filled, hole, plan_detail(filled, *still_and_ever(hole)))
+            # todo: what the model filled (propagated pixels keep their own detail)
+            filled = apply_detail(filled, todo, plan_detail(filled, *still_and_ever(hole)))
         return Prediction(filled, time.perf_counter() - start, evaluations)
 
 

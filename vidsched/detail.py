@@ -17,10 +17,23 @@ a caption, a channel logo), where one source serves every frame and so stays ste
 - inside the piece, in every frame, the base stays and the detail is that frame's detail
   at the offset: the texture moves and flickers exactly as the source's does; it is
   scaled down where the source is busier than the known ring right around the piece.
+  Only the pixels the model filled get it (no frame showed them): pixels propagated from
+  other frames keep their own, real detail.
 
 Known pixels never change. Pieces larger than ``MAX_PIECE_FRACTION`` of the frame are left
 alone (copying a large area would repeat recognisable content), as are moving holes (an
 offset per frame would flicker). Measured: docs/results.md section 9.
+
+It also keeps the detail that steadying takes away (``--detail restore``, and ``clone``
+does it too): the propagation prior averages each hole pixel with the same point in
+nearby frames (:func:`vidsched.runtime.prior.steady`), which removes flicker and error but
+also the fine detail the copied pixels had (bilinear resampling, codec grain, edges a
+little out of register). :func:`hole_detail_energy` measures each frame's detail in the
+hole before the average and :func:`restore_detail` raises the average's detail back to it,
+one gain per frame (at most ``RESTORE_CAP``, averaged over ``RESTORE_SMOOTH`` frames each
+side so that it does not pump): the detail that remains after averaging is what the
+frames agree on, so raising it sharpens the scene's own texture and edges, not the noise
+that was averaged away. Measured: docs/results.md section 14.
 """
 
 from __future__ import annotations
@@ -29,7 +42,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-DETAIL_MODES = ("none", "clone")
+DETAIL_MODES = ("none", "restore", "clone")  # each does what the one before does, and more
 DETAIL_SIGMA = 1.5  # base blur, px (results section 9: 1.5 and 3 measured)
 GROUP_PX = 8  # hole pixels this close belong to one piece (the letters of a word)
 GROW_PX = 4  # the piece grown by this much is what the search compares (the border counts)
@@ -37,6 +50,8 @@ MAX_PIECE_FRACTION = 0.1  # larger still pieces are left alone
 SEARCH_FRAMES = 8  # frames compared in the search
 SEARCH_PIXELS = 4000  # pixels of the grown piece compared (a regular subsample beyond)
 MAX_PIECES = 64  # the largest still pieces get a source; the rest (dust, salt) stay as filled
+RESTORE_CAP = 2.0  # restore_detail raises the averaged detail's amplitude at most this much
+RESTORE_SMOOTH = 2  # ... with its gain averaged over the frames this far on each side
 
 
 @dataclass(frozen=True)
@@ -197,7 +212,9 @@ def describe_sources(sources: list[DetailSource], still: bool) -> str:
 def apply_detail(frames: np.ndarray, hole: np.ndarray, sources: list[DetailSource],
                  sigma: float = DETAIL_SIGMA) -> np.ndarray:
     """``frames`` (T, H, W, 3) uint8, filled, with each source's piece given the detail at
-    its offset, where ``hole`` (T, H, W) bool is hole; a new array, known pixels exact.
+    its offset, where ``hole`` (T, H, W) bool is hole (the run passes the pixels no frame
+    showed: propagated ones have real detail of their own); a new array, known pixels
+    exact.
     Only the boxes around each piece and its source are blurred (a large frame costs no
     more than a small one)."""
     out = frames.copy()
@@ -211,9 +228,67 @@ def apply_detail(frames: np.ndarray, hole: np.ndarray, sources: list[DetailSourc
         base, detail = split(frames[:, y0:y1, x0:x1], sigma)
         py, px = ys - y0, xs - x0
         copied = detail[:, py + source.dy, px + source.dx] * np.float32(source.gain)
-        value = np.clip(np.rint(base[:, py, px] + copied), 0, 255).astype(np.uint8)
         inside = hole[:, ys, xs]  # (T, n): where the piece is hole in each frame
+        if not inside.any():
+            continue
+        value = np.clip(np.rint(base[:, py, px] + copied), 0, 255).astype(np.uint8)
         region = out[:, ys, xs]
         region[inside] = value[inside]
         out[:, ys, xs] = region
     return out
+
+
+def _hole_layers(frames: np.ndarray, hole: np.ndarray, t: int, sigma: float):
+    """Frame ``t``'s box around its hole (with room for the blur): (box, base, detail,
+    hole inside the box), or None where the frame has no hole."""
+    if not hole[t].any():
+        return None
+    H, W = hole.shape[1:]
+    pad = int(np.ceil(4 * sigma)) + 1
+    ys, xs = np.nonzero(hole[t])
+    y0, y1 = max(0, ys.min() - pad), min(H, ys.max() + 1 + pad)
+    x0, x1 = max(0, xs.min() - pad), min(W, xs.max() + 1 + pad)
+    base, detail = split(frames[t:t + 1, y0:y1, x0:x1], sigma)
+    return (y0, y1, x0, x1), base[0], detail[0], hole[t, y0:y1, x0:x1]
+
+
+def hole_detail_energy(frames: np.ndarray, hole: np.ndarray, sigma: float = DETAIL_SIGMA) -> np.ndarray:
+    """(T,) float64: the mean squared detail (:func:`split`, ``sigma``) over each frame's
+    ``hole`` pixels of ``frames`` (T, H, W, 3); NaN for a frame without a hole."""
+    energy = np.full(len(hole), np.nan)
+    for t in range(len(hole)):
+        layers = _hole_layers(frames, hole, t, sigma)
+        if layers is not None:
+            _, _, detail, inside = layers
+            energy[t] = float(np.mean(np.square(detail[inside])))
+    return energy
+
+
+def restore_detail(frames: np.ndarray, hole: np.ndarray, target: np.ndarray, sigma: float = DETAIL_SIGMA,
+                   cap: float = RESTORE_CAP, smooth: int = RESTORE_SMOOTH) -> np.ndarray:
+    """Raise the detail of ``frames``' ``hole`` pixels to ``target`` (:func:`hole_detail_energy`
+    of the same frames before they were averaged), by the gains of :func:`restore_gains`.
+    Changes ``frames`` in place (hole pixels only); returns the gains (T,)."""
+    gains = restore_gains(hole_detail_energy(frames, hole, sigma), target, cap, smooth)
+    for t in np.flatnonzero(gains > 1.0):
+        (y0, y1, x0, x1), base, detail, inside = _hole_layers(frames, hole, t, sigma)  # one box at a time
+        value = np.clip(np.rint(base + np.float32(gains[t]) * detail), 0, 255).astype(frames.dtype)
+        frames[t, y0:y1, x0:x1][inside] = value[inside]
+    return gains
+
+
+def restore_gains(now: np.ndarray, target: np.ndarray, cap: float = RESTORE_CAP,
+                  smooth: int = RESTORE_SMOOTH) -> np.ndarray:
+    """(T,): per frame, ``sqrt(target / now)`` of two :func:`hole_detail_energy` results,
+    kept within [1, ``cap``] (detail is only ever given back, never taken away), then
+    averaged with the gains of the frames up to ``smooth`` away that have one; 1 where a
+    frame has no hole (NaN in either)."""
+    have = np.isfinite(now) & np.isfinite(target)
+    raw = np.ones(len(now))
+    ok = have & (now > 0)
+    raw[ok] = np.clip(np.sqrt(target[ok] / now[ok]), 1.0, cap)
+    gains = np.ones(len(now))
+    for t in np.flatnonzero(have):
+        near = slice(max(0, t - smooth), t + smooth + 1)
+        gains[t] = raw[near][have[near]].mean()
+    return gains

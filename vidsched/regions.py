@@ -63,6 +63,7 @@ from scipy import ndimage
 from vidsched.errors import MaskError
 from vidsched.frames_text import compact_ranges
 
+REGION_MODES = ("auto", "crop", "full")  # vidsched run --region
 GROW = 1.5  # a region's side may reach GROW x the side one of its frames needs
 GROW_SHORT = 2.0  # ... and GROW_SHORT x while it has fewer than `window` frames
 AUTO_FULL_ZOOM = 1.25  # auto: a frame that fits the model at this zoom is used whole
@@ -439,7 +440,7 @@ def plan_regions(hole, model_size: int = 64, *, mode: str = "auto", context: int
     if hole.ndim != 3 or 0 in hole.shape:
         raise MaskError(f"hole must be a non-empty T x H x W array, got shape {hole.shape}")
     hole = hole.astype(bool, copy=False)
-    if mode not in ("auto", "full", "crop"):
+    if mode not in REGION_MODES:
         raise ValueError(f"mode must be 'auto', 'full' or 'crop', not {mode!r}")
     if model_size < 1 or dilation < 0 or max_regions < 1 or window < 1 or (context is not None and context < 0):
         raise ValueError("need model_size >= 1, dilation >= 0, max_regions >= 1, window >= 1, context >= 0")

@@ -68,12 +68,13 @@ class RunRequest:
     device: str = "auto"
     cuda_graphs: bool = True
     max_windows_per_call: int | None = None  # None: 1 on CPU, the whole batch on a GPU
-    region: str = "auto"  # auto, crop (regions around the holes) or full (the whole frame, letterboxed)
+    region: str = "auto"  # one of REGION_MODES: auto, crop (regions around the holes) or full (the whole frame, letterboxed)
     context: int | None = None  # pixels of surroundings kept around each hole (None: the default)
     refine: int = 0  # coarse-to-fine levels (runtime.inference.InferenceSettings.refine)
     refine_strength: float = 0.5
     seam: str = "match"  # match the fill's border colours to the known pixels (vidsched.seams; results section 10)
-    detail: str = "none"  # clone: still holes get their surroundings' detail (vidsched.detail; results section 9)
+    detail: str = "none"  # restore: the prior keeps the detail its average takes; clone: that, and still holes get
+    # their surroundings' detail (vidsched.detail; results sections 9 and 14)
     prior: str = DEFAULT_PRIOR  # propagate: bring in pixels other frames show (runtime/prior.py), or none
     prior_mode: str = DEFAULT_MODE  # known: trusted propagated pixels become known; init: SDEdit start
     prior_threshold: float = DEFAULT_THRESHOLD  # confidence from which a propagated pixel is known (known mode)
@@ -173,8 +174,24 @@ def load_inputs(req: RunRequest, notes: list[str] | None = None):
     return video, hole
 
 
+def check_choices(req: RunRequest) -> None:
+    """Each option with a fixed set of values has one of them (VidschedError otherwise): the
+    CLI's enums check the same sets, but a RunRequest built in code meets no CLI."""
+    from vidsched.detail import DETAIL_MODES
+    from vidsched.regions import REGION_MODES
+    from vidsched.runtime.prior import PRIOR_KINDS, PRIOR_MODES
+    from vidsched.seams import SEAM_MODES
+
+    for option, value, allowed in (("--region", req.region, REGION_MODES), ("--seam", req.seam, SEAM_MODES),
+                                   ("--detail", req.detail, DETAIL_MODES), ("--prior", req.prior, PRIOR_KINDS),
+                                   ("--prior-mode", req.prior_mode, PRIOR_MODES)):
+        if value not in allowed:
+            raise VidschedError(f"{option} {value!r} is not one of {', '.join(allowed)}")
+
+
 def inpaint(req: RunRequest, progress=None) -> RunResult:
     """Run the whole job; `progress` is an executor.Progress (optional)."""
+    check_choices(req)
     notes: list[str] = []
     video, hole = load_inputs(req, notes)
     result = RunResult(output=req.output, frames=video.num_frames, notes=notes)
@@ -291,7 +308,7 @@ def chunk_prior(req: RunRequest, frames: np.ndarray, hole: np.ndarray, context: 
 
     return apply_prior(frames, hole, req.prior_mode, threshold=req.prior_threshold,
                        fill=(context, cut) if context or cut < len(frames) else None,
-                       progress=getattr(progress, "on_prior", None))
+                       progress=getattr(progress, "on_prior", None), restore=req.detail in ("restore", "clone"))
 
 
 class _ChunkRunner:
@@ -303,6 +320,7 @@ class _ChunkRunner:
         self.inpainter = None
         self._checkpoint_sha = None
         self.prior_hole = self.prior_filled = 0.0  # for the summary: hole pixels, and those propagation filled
+        self.detail_gains: list[float] = []  # for the summary: --detail restore's gain of each frame with a hole
         self.propagated = self.filled_hole = 0
         self.detail_sources = None  # --detail clone: planned on the first chunk, used by every chunk
 
@@ -342,13 +360,17 @@ class _ChunkRunner:
             chunk_hole = float(known_hole[:cut].sum())
             self.prior_hole += chunk_hole
             self.prior_filled += prior.filled_fraction * chunk_hole
+            if prior.detail_gains is not None:  # --detail restore / clone: for the summary
+                own = known_hole[:cut].reshape(cut, -1).any(axis=1)  # not the frames an earlier chunk finished
+                self.detail_gains.extend(prior.detail_gains[:cut][own].tolist())
         self._count(hole[keep], propagated[keep], chunk.blend)
         if not todo.any():  # propagation filled every hole pixel with confidence
             done = model_frames[keep].copy()
         else:
             done = self._model(model_frames, todo, start, start_sigma, chunk)[keep]
         if req.detail == "clone":
-            done = self._detail(done, hole[keep], store if num_chunks > 1 else None)
+            # Only what no frame showed: propagated pixels keep their own (real) detail.
+            done = self._detail(done, hole[keep] & ~propagated[keep], store if num_chunks > 1 else None)
         if num_chunks > 1:  # finished: keep its hole pixels for --resume
             store.save_array(name, done[hole[keep]])
             store.save_array(name + "-propagated", propagated[keep])
@@ -456,7 +478,18 @@ class _ChunkRunner:
                f"; {percent(share)} taken as known, "
                + (("the model fills the rest" + (f", starting from a guess at sigma {req.prior_strength:g}"
                                                  if req.prior_mode == "hybrid" else ""))
-                  if share < 1 else "nothing left for the model")))
+                  if share < 1 else "nothing left for the model"))
+            + (f"; {describe_gains(self.detail_gains)}" if self.detail_gains else ""))
+
+
+def describe_gains(gains: list[float]) -> str:
+    """What --detail restore (and clone) did to the prior's guess, for the summary (gains of
+    vidsched.detail.restore_detail)."""
+    raised = [g for g in gains if g > 1.005]
+    if not raised:
+        return "--detail: the average over frames took no fine detail away, nothing was raised"
+    return (f"--detail: the fine detail the average over frames took was given back, x{np.mean(raised):.2f} "
+            f"on average in {len(raised)} of {len(gains)} frames (at most x{max(raised):.2f})")
 
 
 def percent(share: float) -> str:

@@ -80,11 +80,12 @@ class PriorResult:
     propagated: np.ndarray  # (T, H, W) bool: hole pixels taken from other frames (known mode)
     filled_fraction: float  # share of the hole that propagation could fill at all
     seconds: float
+    detail_gains: np.ndarray | None = None  # restore: per frame, how much the steadied detail was raised (1: not)
 
 
 def apply_prior(frames: np.ndarray, hole: np.ndarray, mode: str = DEFAULT_MODE, *,
                 threshold: float = DEFAULT_THRESHOLD, fill: tuple[int, int] | None = None,
-                progress=None) -> PriorResult:
+                progress=None, restore: bool = False) -> PriorResult:
     """Propagate, then prepare the model's problem for ``mode`` ("known", "init" or "hybrid").
 
     ``fill=(first, stop)`` (a chunk of a long video, ``vidsched.runtime.chunks``): frames
@@ -92,7 +93,9 @@ def apply_prior(frames: np.ndarray, hole: np.ndarray, mode: str = DEFAULT_MODE, 
     ``first`` are finished (their holes hold an earlier fill): propagation copies only
     what the input shows, so their holes stay hidden from it, but to the rest they are
     complete frames (the guess is steadied with their fill, and the model gets no hole
-    there). ``progress(done, total)``: propagation's progress over the frames it fills."""
+    there). ``progress(done, total)``: propagation's progress over the frames it fills.
+    ``restore`` (``vidsched run --detail restore``): the steadied guess gets back the fine
+    detail the average took from it (:func:`vidsched.detail.restore_detail`)."""
     import time
 
     import numpy as np
@@ -118,23 +121,30 @@ def apply_prior(frames: np.ndarray, hole: np.ndarray, mode: str = DEFAULT_MODE, 
         return PriorResult(out, hole & ~trusted, None, trusted, filled_fraction, time.perf_counter() - t0)
     # The guess (init and hybrid): propagation's pixels, Telea where no frame shows the
     # pixel, the whole hole steadied over time (steady()).
-    guess = _guess(prop.frames, hole & ~prop.filled, hole)
+    guess, gains = _guess(prop.frames, hole & ~prop.filled, hole, restore)
     if mode == "init":
-        return PriorResult(frames, hole, guess, np.zeros_like(hole), filled_fraction, time.perf_counter() - t0)
+        return PriorResult(frames, hole, guess, np.zeros_like(hole), filled_fraction, time.perf_counter() - t0, gains)
     # hybrid: the trusted pixels are known to the model as they are in the guess.
     out = frames.copy()
     out[trusted] = guess[trusted]
-    return PriorResult(out, hole & ~trusted, guess, trusted, filled_fraction, time.perf_counter() - t0)
+    return PriorResult(out, hole & ~trusted, guess, trusted, filled_fraction, time.perf_counter() - t0, gains)
 
 
-def _guess(propagated: np.ndarray, unseen: np.ndarray, hole: np.ndarray) -> np.ndarray:
+def _guess(propagated: np.ndarray, unseen: np.ndarray, hole: np.ndarray,
+           restore: bool = False) -> tuple[np.ndarray, np.ndarray | None]:
     """A new array: the propagated frames with Telea's fill where no frame shows a pixel
-    (``unseen``), the input's ``hole`` steadied over time (:func:`steady`), and frames
-    that are all unseen started from the video's mean colour."""
+    (``unseen``), the input's ``hole`` steadied over time (:func:`steady`; with
+    ``restore``, its detail then raised back to what it was before), and frames that are
+    all unseen started from the video's mean colour; and with ``restore`` the gains per
+    frame (else None)."""
     from vidsched.baselines import telea
+    from vidsched.detail import hole_detail_energy, restore_detail
 
     guess = telea(propagated, unseen) if unseen.any() else propagated.copy()
-    return _without_blind_frames(steady(guess, hole), unseen)
+    before = hole_detail_energy(guess, hole) if restore else None
+    steady(guess, hole)
+    gains = restore_detail(guess, hole, before) if restore else None
+    return _without_blind_frames(guess, unseen), gains
 
 
 def steady(guess: np.ndarray, hole: np.ndarray, *, radius: int = STEADY_RADIUS,
