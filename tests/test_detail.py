@@ -29,11 +29,25 @@ def test_still_pieces_group_nearby_letters_and_drop_large_ones():
     always[60:70, 150:160] = True  # far away: another piece
     pieces = detail.still_pieces(always)
     assert len(pieces) == 2
-    assert sorted(int(p.sum()) for p in pieces) == [80, 100]
-    assert np.array_equal(np.logical_or.reduce(pieces), always)  # exactly the still pixels, grouping added none
+    assert sorted(p.size for p in pieces) == [80, 100]
+    assert np.array_equal(np.logical_or.reduce([p.mask() for p in pieces]), always)  # exactly the still pixels
     big = np.zeros((100, 200), bool)
     big[:60, :100] = True  # 30 % of the frame
     assert detail.still_pieces(big) == [] and detail.still_pieces(np.zeros((9, 9), bool)) == []
+
+
+def test_a_piece_is_its_pixels_and_grows_like_a_dilated_mask():
+    import cv2
+
+    mask = np.zeros((30, 40), bool)
+    mask[0:3, 35:40] = mask[10, 10] = True  # touches the top and right borders; a speck
+    piece = detail.Piece.of(mask)
+    assert piece.size == 16 and np.array_equal(piece.mask(), mask) and piece.first == 35
+    for pixels in (1, 4):
+        grown = np.zeros_like(mask)
+        grown[piece.grown(pixels)] = True
+        expected = cv2.dilate(mask.astype(np.uint8), np.ones((2 * pixels + 1,) * 2, np.uint8)) > 0
+        assert np.array_equal(grown, expected)
 
 
 def test_the_source_is_where_the_base_matches_and_clear_of_every_hole():
@@ -141,7 +155,7 @@ def test_many_still_pieces_are_bounded_and_summarised(monkeypatch):
     assert len(detail.still_pieces(specks)) > 20
     sources = detail.plan_detail(frames, specks, specks)
     assert 0 < len(sources) <= 5
-    assert min(s.piece.sum() for s in sources) >= sorted(p.sum() for p in detail.still_pieces(specks))[-5]
+    assert min(s.piece.size for s in sources) >= sorted(p.size for p in detail.still_pieces(specks))[-5]
     line = detail.describe_sources(sources, still=True)
     assert line.count(" from ") == min(4, len(sources)) and (len(sources) <= 4 or "more" in line)
 

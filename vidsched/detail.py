@@ -54,40 +54,85 @@ RESTORE_CAP = 2.0  # restore_detail raises the averaged detail's amplitude at mo
 RESTORE_SMOOTH = 2  # ... with its gain averaged over the frames this far on each side
 
 
+@dataclass(frozen=True, eq=False)
+class Piece:
+    """A still piece of the hole as its pixels ``(ys, xs)`` (int arrays, raster order) in a
+    frame of ``shape`` (H, W): a piece of a 1080p frame costs its own pixels, not a
+    whole-frame mask (dust on the lens makes thousands)."""
+
+    ys: np.ndarray
+    xs: np.ndarray
+    shape: tuple[int, int]
+
+    @classmethod
+    def of(cls, mask: np.ndarray) -> "Piece":
+        ys, xs = np.nonzero(mask)
+        return cls(ys, xs, tuple(mask.shape))
+
+    @property
+    def size(self) -> int:
+        return len(self.ys)
+
+    @property
+    def first(self) -> int:
+        """Its first pixel in raster order (``y * W + x``): pieces are disjoint, so this names it."""
+        return int(self.ys[0]) * self.shape[1] + int(self.xs[0])
+
+    def mask(self) -> np.ndarray:
+        """(H, W) bool."""
+        out = np.zeros(self.shape, bool)
+        out[self.ys, self.xs] = True
+        return out
+
+    def grown(self, pixels: int) -> tuple[np.ndarray, np.ndarray]:
+        """The pixels within ``pixels`` (a square) of the piece, clipped to the frame, as
+        ``(ys, xs)``; dilated in the piece's box only."""
+        import cv2
+
+        H, W = self.shape
+        y0, x0 = max(0, int(self.ys.min()) - pixels), max(0, int(self.xs.min()) - pixels)
+        y1, x1 = min(H, int(self.ys.max()) + 1 + pixels), min(W, int(self.xs.max()) + 1 + pixels)
+        crop = np.zeros((y1 - y0, x1 - x0), np.uint8)
+        crop[self.ys - y0, self.xs - x0] = 1
+        gy, gx = np.nonzero(cv2.dilate(crop, np.ones((2 * pixels + 1,) * 2, np.uint8)))
+        return gy + y0, gx + x0
+
+
 @dataclass(frozen=True)
 class DetailSource:
-    """A still piece of the hole and where its detail comes from: ``piece`` (H, W) bool,
-    the detail at ``(y + dy, x + dx)`` fills ``(y, x)``."""
+    """A still piece of the hole and where its detail comes from: the detail at
+    ``(y + dy, x + dx)`` fills each pixel ``(y, x)`` of ``piece``."""
 
-    piece: np.ndarray
+    piece: Piece
     dy: int
     dx: int
     gain: float = 1.0  # the copied detail's scale: never stronger than the detail right around the piece
 
     def describe(self) -> str:
-        ys, xs = np.nonzero(self.piece)
+        ys, xs = self.piece.ys, self.piece.xs
         return (f"{xs.max() - xs.min() + 1}x{ys.max() - ys.min() + 1} at ({xs.min()}, {ys.min()}) "
                 f"from {abs(self.dy)} px {'up' if self.dy < 0 else 'down'}, {abs(self.dx)} px "
                 f"{'left' if self.dx < 0 else 'right'}" + (f", at {self.gain:.2f}x" if self.gain < 0.995 else ""))
 
 
-def still_pieces(always: np.ndarray) -> list[np.ndarray]:
+def still_pieces(always: np.ndarray) -> list[Piece]:
     """The pieces of ``always`` (H, W): pixels that are hole in every frame, grouped (pixels
-    within ``GROUP_PX``), each as an (H, W) bool mask; pieces over ``MAX_PIECE_FRACTION``
-    of the frame are dropped."""
+    within ``GROUP_PX``), in the order of their first pixel; pieces over
+    ``MAX_PIECE_FRACTION`` of the frame are dropped."""
     import cv2
 
     if not always.any():
         return []
     kernel = np.ones((2 * GROUP_PX + 1,) * 2, np.uint8)
     grouped = cv2.dilate(always.astype(np.uint8), kernel)
-    count, labels = cv2.connectedComponents(grouped, connectivity=8)
-    pieces = []
-    for label in range(1, count):
-        piece = always & (labels == label)
-        if 0 < piece.sum() <= MAX_PIECE_FRACTION * always.size:
-            pieces.append(piece)
-    return pieces
+    _, labels = cv2.connectedComponents(grouped, connectivity=8)
+    ys, xs = np.nonzero(always)  # raster order
+    label = labels[ys, xs]
+    order = np.argsort(label, kind="stable")  # each piece's pixels together, still in raster order
+    starts = np.flatnonzero(np.diff(label[order], prepend=-1))
+    pieces = [Piece(ys[idx], xs[idx], tuple(always.shape)) for idx in np.split(order, starts[1:])]
+    pieces = [p for p in pieces if p.size <= MAX_PIECE_FRACTION * always.size]
+    return sorted(pieces, key=lambda p: p.first)
 
 
 def still_and_ever(hole) -> tuple[np.ndarray, np.ndarray]:
@@ -109,21 +154,20 @@ def split(frames: np.ndarray, sigma: float) -> tuple[np.ndarray, np.ndarray]:
     return base, v - base
 
 
-def find_source(frames: np.ndarray, piece: np.ndarray, blocked: np.ndarray,
+def find_source(frames: np.ndarray, piece: Piece | np.ndarray, blocked: np.ndarray,
                 sigma: float = DETAIL_SIGMA, layers: tuple[np.ndarray, np.ndarray] | None = None) -> DetailSource | None:
-    """The offset for ``piece`` (see the module docstring), searched on ``frames``
-    (T, H, W, 3) uint8, the fill in; a source may touch no ``blocked`` pixel (every hole
-    pixel of the video). Offsets up to three piece heights up or down and one piece width
-    left or right, on a grid of about 48 x 32; None if none is clear. ``layers``: the
-    :func:`split` of :func:`search_frames` of ``frames``, if made already."""
-    import cv2
-
+    """The offset for ``piece`` (a :class:`Piece` or an (H, W) mask; see the module
+    docstring), searched on ``frames`` (T, H, W, 3) uint8, the fill in; a source may touch
+    no ``blocked`` pixel (every hole pixel of the video). Offsets up to three piece heights
+    up or down and one piece width left or right, on a grid of about 48 x 32; None if none
+    is clear. ``layers``: the :func:`split` of :func:`search_frames` of ``frames``, if made
+    already."""
+    if not isinstance(piece, Piece):
+        piece = Piece.of(piece)
     H, W = piece.shape
-    ys, xs = np.nonzero(piece)
+    ys, xs = piece.ys, piece.xs
     h, w = ys.max() - ys.min() + 1, xs.max() - xs.min() + 1
-    kernel = np.ones((2 * GROW_PX + 1,) * 2, np.uint8)
-    grown = cv2.dilate(piece.astype(np.uint8), kernel) > 0
-    gy, gx = np.nonzero(grown)
+    gy, gx = all_gy, all_gx = piece.grown(GROW_PX)
     if len(gy) > SEARCH_PIXELS:  # a regular subsample keeps the search's cost bounded
         keep = np.linspace(0, len(gy) - 1, SEARCH_PIXELS).astype(np.int64)
         gy, gx = gy[keep], gx[keep]
@@ -147,8 +191,8 @@ def find_source(frames: np.ndarray, piece: np.ndarray, blocked: np.ndarray,
     # The source may be busier than the piece's own surroundings (a textured place whose
     # base happens to match): scale its detail down to the detail of the known ring
     # around the piece, so that the fill is never sharper than what borders it.
-    ring = grown & ~piece & ~blocked
-    around = float(np.mean(np.square(detail[:, ring]))) if ring.any() else 0.0
+    ring = ~blocked[all_gy, all_gx] & ~np.isin(all_gy * W + all_gx, ys * W + xs)
+    around = float(np.mean(np.square(detail[:, all_gy[ring], all_gx[ring]]))) if ring.any() else 0.0
     copied = float(np.mean(np.square(detail[:, ys + dy, xs + dx])))
     gain = 1.0 if copied <= around else float(np.sqrt(around / copied))
     return DetailSource(piece, int(dy), int(dx), gain)
@@ -160,19 +204,18 @@ def search_frames(frames: np.ndarray) -> np.ndarray:
     return frames[picks]
 
 
-def ranked_pieces(always: np.ndarray) -> list[np.ndarray]:
+def ranked_pieces(always: np.ndarray) -> list[Piece]:
     """The ``MAX_PIECES`` largest :func:`still_pieces`, largest first (a stable order: a
     saved plan names its pieces by their place in it)."""
     pieces = still_pieces(always)
-    order = sorted(range(len(pieces)), key=lambda i: -int(pieces[i].sum()))  # stable for equal sizes
-    return [pieces[i] for i in order[:MAX_PIECES]]
+    return sorted(pieces, key=lambda p: -p.size)[:MAX_PIECES]  # stable: equal sizes keep their order
 
 
 def sources_to_array(sources: list[DetailSource], always: np.ndarray) -> np.ndarray:
     """A plan as rows (piece rank, dy, dx, gain), for a saved run's progress. Pieces are
     disjoint, so each is named by its first pixel."""
-    rank = {int(np.argmax(p)): i for i, p in enumerate(ranked_pieces(always))}
-    return np.array([(rank[int(np.argmax(s.piece))], s.dy, s.dx, s.gain) for s in sources],
+    rank = {p.first: i for i, p in enumerate(ranked_pieces(always))}
+    return np.array([(rank[s.piece.first], s.dy, s.dx, s.gain) for s in sources],
                     np.float64).reshape(-1, 4)
 
 
@@ -221,7 +264,7 @@ def apply_detail(frames: np.ndarray, hole: np.ndarray, sources: list[DetailSourc
     H, W = frames.shape[1:3]
     pad = int(np.ceil(4 * sigma)) + 1
     for source in sources:
-        ys, xs = np.nonzero(source.piece)
+        ys, xs = source.piece.ys, source.piece.xs
         y0, y1 = min(ys.min(), ys.min() + source.dy), max(ys.max(), ys.max() + source.dy) + 1
         x0, x1 = min(xs.min(), xs.min() + source.dx), max(xs.max(), xs.max() + source.dx) + 1
         y0, x0, y1, x1 = max(0, y0 - pad), max(0, x0 - pad), min(H, y1 + pad), min(W, x1 + pad)
