@@ -155,13 +155,14 @@ def split(frames: np.ndarray, sigma: float) -> tuple[np.ndarray, np.ndarray]:
 
 
 def find_source(frames: np.ndarray, piece: Piece | np.ndarray, blocked: np.ndarray,
-                sigma: float = DETAIL_SIGMA, layers: tuple[np.ndarray, np.ndarray] | None = None) -> DetailSource | None:
+                sigma: float = DETAIL_SIGMA, layers: tuple[np.ndarray, np.ndarray] | None = None,
+                origin: tuple[int, int] = (0, 0)) -> DetailSource | None:
     """The offset for ``piece`` (a :class:`Piece` or an (H, W) mask; see the module
     docstring), searched on ``frames`` (T, H, W, 3) uint8, the fill in; a source may touch
     no ``blocked`` pixel (every hole pixel of the video). Offsets up to three piece heights
     up or down and one piece width left or right, on a grid of about 48 x 32; None if none
     is clear. ``layers``: the :func:`split` of :func:`search_frames` of ``frames``, if made
-    already."""
+    already, of the frames' box from ``origin`` (y, x) on, which holds :func:`search_box`."""
     if not isinstance(piece, Piece):
         piece = Piece.of(piece)
     H, W = piece.shape
@@ -171,8 +172,12 @@ def find_source(frames: np.ndarray, piece: Piece | np.ndarray, blocked: np.ndarr
     if len(gy) > SEARCH_PIXELS:  # a regular subsample keeps the search's cost bounded
         keep = np.linspace(0, len(gy) - 1, SEARCH_PIXELS).astype(np.int64)
         gy, gx = gy[keep], gx[keep]
-    base, detail = layers if layers is not None else split(search_frames(frames), sigma)
-    here = base[:, gy, gx]
+    if layers is None:
+        y0, y1, x0, x1 = search_box(piece, sigma)
+        layers, origin = split(search_frames(frames)[:, y0:y1, x0:x1], sigma), (y0, x0)
+    base, detail = layers
+    oy, ox = origin
+    here = base[:, gy - oy, gx - ox]
     far_y, far_x = h + 2 * GROW_PX, w + 2 * GROW_PX  # closer than this overlaps the piece
     best = None
     for dy in range(-3 * h, 3 * h + 1, max(2, h // 8)):
@@ -182,7 +187,7 @@ def find_source(frames: np.ndarray, piece: Piece | np.ndarray, blocked: np.ndarr
             yy, xx = gy + dy, gx + dx
             if yy.min() < 0 or yy.max() >= H or xx.min() < 0 or xx.max() >= W or blocked[yy, xx].any():
                 continue
-            cost = float(np.mean(np.square(here - base[:, yy, xx])))
+            cost = float(np.mean(np.square(here - base[:, yy - oy, xx - ox])))
             if best is None or cost < best[0]:
                 best = (cost, dy, dx)
     if best is None:
@@ -192,10 +197,22 @@ def find_source(frames: np.ndarray, piece: Piece | np.ndarray, blocked: np.ndarr
     # base happens to match): scale its detail down to the detail of the known ring
     # around the piece, so that the fill is never sharper than what borders it.
     ring = ~blocked[all_gy, all_gx] & ~np.isin(all_gy * W + all_gx, ys * W + xs)
-    around = float(np.mean(np.square(detail[:, all_gy[ring], all_gx[ring]]))) if ring.any() else 0.0
-    copied = float(np.mean(np.square(detail[:, ys + dy, xs + dx])))
+    around = float(np.mean(np.square(detail[:, all_gy[ring] - oy, all_gx[ring] - ox]))) if ring.any() else 0.0
+    copied = float(np.mean(np.square(detail[:, ys + dy - oy, xs + dx - ox])))
     gain = 1.0 if copied <= around else float(np.sqrt(around / copied))
     return DetailSource(piece, int(dy), int(dx), gain)
+
+
+def search_box(piece: Piece, sigma: float = DETAIL_SIGMA) -> tuple[int, int, int, int]:
+    """(y0, y1, x0, x1): the part of the frame :func:`find_source` reads for ``piece``, its
+    grown pixels at every offset it tries, with room for the blur of :func:`split` (inside
+    it, a split of the box equals that of the whole frame)."""
+    H, W = piece.shape
+    ys, xs = piece.ys, piece.xs
+    h, w = int(ys.max() - ys.min() + 1), int(xs.max() - xs.min() + 1)
+    pad = GROW_PX + int(np.ceil(4 * sigma)) + 1
+    return (max(0, int(ys.min()) - 3 * h - pad), min(H, int(ys.max()) + 1 + 3 * h + pad),
+            max(0, int(xs.min()) - w - pad), min(W, int(xs.max()) + 1 + w + pad))
 
 
 def search_frames(frames: np.ndarray) -> np.ndarray:
@@ -233,8 +250,10 @@ def plan_detail(frames: np.ndarray, always: np.ndarray, ever: np.ndarray,
     pieces = ranked_pieces(always)
     if not pieces:
         return []
-    layers = split(search_frames(frames), sigma)  # once for every piece
-    sources = (find_source(frames, piece, ever, sigma, layers) for piece in pieces)
+    boxes = np.array([search_box(piece, sigma) for piece in pieces])
+    y0, x0, y1, x1 = boxes[:, 0].min(), boxes[:, 2].min(), boxes[:, 1].max(), boxes[:, 3].max()
+    layers = split(search_frames(frames)[:, y0:y1, x0:x1], sigma)  # once for every piece, where they search
+    sources = (find_source(frames, piece, ever, sigma, layers, (y0, x0)) for piece in pieces)
     return [s for s in sources if s is not None]
 
 
