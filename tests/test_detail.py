@@ -322,3 +322,16 @@ def test_the_cli_offers_exactly_the_choices_the_run_accepts():
     for enum, allowed in ((cli.DetailMode, detail.DETAIL_MODES), (cli.SeamMode, SEAM_MODES),
                           (cli.RegionMode, REGION_MODES), (cli.PriorKind, PRIOR_KINDS), (cli.PriorMode, PRIOR_MODES)):
         assert sorted(m.value for m in enum) == sorted(allowed), enum
+
+
+def test_restore_without_an_average_to_restore_says_so(capsys, tmp_path):
+    """--detail restore with --prior none (or --prior-mode known) has nothing to give back:
+    the run says so instead of doing nothing silently."""
+    from vidsched.cli import main
+
+    checkpoint, _, _ = watermarked_run_assets(tmp_path)
+    args = ["run", tmp_path / "clip.npy", "--mask", tmp_path / "mask.npy", "--checkpoint", checkpoint, "--steps", "1",
+            "--detail", "restore", "--prior", "none", "-o", tmp_path / "out.npy"]
+    assert main([str(a) for a in args]) == 0
+    said = "".join(capsys.readouterr())
+    assert "--detail restore: the prior does not average over frames here (--prior none)" in said, said

@@ -123,10 +123,11 @@ class ModelMethod:
         start = time.perf_counter()
         frames, todo, prior = gt, hole, None
         if self.prior != "none":  # the propagation prior, as `vidsched run --prior propagate`
+            from vidsched.detail import RESTORING_MODES
             from vidsched.runtime.prior import apply_prior
 
             options = {} if self.prior_threshold is None else {"threshold": self.prior_threshold}
-            options["restore"] = self.detail in ("restore", "clone")
+            options["restore"] = self.detail in RESTORING_MODES
             p = apply_prior(gt, hole, self.prior, **options)
             frames, todo, prior = p.frames, p.hole, p.start
         if not todo.any():
@@ -137,7 +138,7 @@ class ModelMethod:
         if self.detail == "clone":  # as `vidsched run --detail clone`
             from vidsched.detail import apply_detail, plan_detail, still_and_ever
 
-            # todo: what the model filled (propagated pixels keep their own detail)
+            # only into what the model filled (``todo``): propagated pixels keep their own detail
             filled = apply_detail(filled, todo, plan_detail(filled, *still_and_ever(hole)))
         return Prediction(filled, time.perf_counter() - start, evaluations)
 

@@ -43,6 +43,7 @@ from dataclasses import dataclass
 import numpy as np
 
 DETAIL_MODES = ("none", "restore", "clone")  # each does what the one before does, and more
+RESTORING_MODES = ("restore", "clone")  # the modes that give the prior's average its detail back
 DETAIL_SIGMA = 1.5  # base blur, px (results section 9: 1.5 and 3 measured)
 GROUP_PX = 8  # hole pixels this close belong to one piece (the letters of a word)
 GROW_PX = 4  # the piece grown by this much is what the search compares (the border counts)

@@ -21,6 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
+from vidsched.detail import RESTORING_MODES
 from vidsched.diffusion.registry import RUN_SAMPLER, RUN_STEPS
 from vidsched.errors import MaskError, VidschedError
 
@@ -205,6 +206,11 @@ def inpaint(req: RunRequest, progress=None) -> RunResult:
         result.copied_through = True
         result.notes.append("the mask has no pixel to fill: the video was copied through unchanged")
         return result
+    if req.detail in RESTORING_MODES and (req.prior == "none" or req.prior_mode not in STARTING_MODES):
+        result.notes.append(f"--detail {req.detail}: the prior does not average over frames here (--prior "
+                            f"{req.prior}" + (f" --prior-mode {req.prior_mode}" if req.prior != "none" else "")
+                            + "), so there is no detail to give back" + (
+                                "; still holes are still cloned" if req.detail == "clone" else ""))
     if hole.all():
         result.notes.append("the mask covers every pixel of every frame: nothing of the video is known, "
                             "so the model draws every pixel from nothing")
@@ -308,7 +314,7 @@ def chunk_prior(req: RunRequest, frames: np.ndarray, hole: np.ndarray, context: 
 
     return apply_prior(frames, hole, req.prior_mode, threshold=req.prior_threshold,
                        fill=(context, cut) if context or cut < len(frames) else None,
-                       progress=getattr(progress, "on_prior", None), restore=req.detail in ("restore", "clone"))
+                       progress=getattr(progress, "on_prior", None), restore=req.detail in RESTORING_MODES)
 
 
 class _ChunkRunner:
