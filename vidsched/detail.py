@@ -146,6 +146,12 @@ def still_and_ever(hole) -> tuple[np.ndarray, np.ndarray]:
     return hole.all(axis=0), hole.any(axis=0)
 
 
+def blur_room(sigma: float) -> int:
+    """Pixels around a box that :func:`split` needs so that, inside the box, a split of the
+    box equals that of the whole frame (OpenCV's kernel reaches 4 sigma)."""
+    return int(np.ceil(4 * sigma)) + 1
+
+
 def split(frames: np.ndarray, sigma: float) -> tuple[np.ndarray, np.ndarray]:
     """``frames`` (T, h, w, 3) as float32 base (Gaussian, ``sigma``) and detail (the rest)."""
     import cv2
@@ -211,7 +217,7 @@ def search_box(piece: Piece, sigma: float = DETAIL_SIGMA) -> tuple[int, int, int
     H, W = piece.shape
     ys, xs = piece.ys, piece.xs
     h, w = int(ys.max() - ys.min() + 1), int(xs.max() - xs.min() + 1)
-    pad = GROW_PX + int(np.ceil(4 * sigma)) + 1
+    pad = GROW_PX + blur_room(sigma)
     return (max(0, int(ys.min()) - 3 * h - pad), min(H, int(ys.max()) + 1 + 3 * h + pad),
             max(0, int(xs.min()) - w - pad), min(W, int(xs.max()) + 1 + w + pad))
 
@@ -282,18 +288,18 @@ def apply_detail(frames: np.ndarray, hole: np.ndarray, sources: list[DetailSourc
     more than a small one)."""
     out = frames.copy()
     H, W = frames.shape[1:3]
-    pad = int(np.ceil(4 * sigma)) + 1
+    pad = blur_room(sigma)
     for source in sources:
         ys, xs = source.piece.ys, source.piece.xs
         y0, y1 = min(ys.min(), ys.min() + source.dy), max(ys.max(), ys.max() + source.dy) + 1
         x0, x1 = min(xs.min(), xs.min() + source.dx), max(xs.max(), xs.max() + source.dx) + 1
         y0, x0, y1, x1 = max(0, y0 - pad), max(0, x0 - pad), min(H, y1 + pad), min(W, x1 + pad)
-        base, detail = split(frames[:, y0:y1, x0:x1], sigma)
-        py, px = ys - y0, xs - x0
-        copied = detail[:, py + source.dy, px + source.dx] * np.float32(source.gain)
         inside = hole[:, ys, xs]  # (T, n): where the piece is hole in each frame
         if not inside.any():
             continue
+        base, detail = split(frames[:, y0:y1, x0:x1], sigma)
+        py, px = ys - y0, xs - x0
+        copied = detail[:, py + source.dy, px + source.dx] * np.float32(source.gain)
         value = np.clip(np.rint(base[:, py, px] + copied), 0, 255).astype(np.uint8)
         region = out[:, ys, xs]
         region[inside] = value[inside]
@@ -307,7 +313,7 @@ def _hole_layers(frames: np.ndarray, hole: np.ndarray, t: int, sigma: float):
     if not hole[t].any():
         return None
     H, W = hole.shape[1:]
-    pad = int(np.ceil(4 * sigma)) + 1
+    pad = blur_room(sigma)
     ys, xs = np.nonzero(hole[t])
     y0, y1 = max(0, ys.min() - pad), min(H, ys.max() + 1 + pad)
     x0, x1 = max(0, xs.min() - pad), min(W, xs.max() + 1 + pad)

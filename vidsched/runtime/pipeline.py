@@ -517,6 +517,7 @@ def explain_regions(req: RunRequest, picture: Path) -> tuple[Path, str]:
     from vidsched.model.checkpoint import read_checkpoint_info
     from vidsched.regions import draw_regions, plan_regions
 
+    check_choices(req)
     if Path(picture).suffix.lower() != ".png":
         raise VidschedError(f"--explain-regions {picture}: write a .png picture")
     video, hole = load_inputs(req)
